@@ -1,0 +1,287 @@
+// cli.cpp — Boost.Program_options behind ssmlab::Cli (see cli.h for the design).
+#include "ssmlab/cli.h"
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace po = boost::program_options;
+
+namespace ssmlab {
+
+std::string CommonOptions::plot_file(const std::string& default_name) const {
+  if (!plot_path.empty()) return plot_path;
+  return out_dir + "/plots/" + default_name;
+}
+
+int hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void apply_threads(int threads) {
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+}
+
+struct Cli::Impl {
+  struct Entry {
+    std::string name;
+    std::function<void()> validate;         // throws UsageError
+    std::function<nlohmann::json()> value;  // current value, for the log
+    bool is_flag = false;
+  };
+  std::string program, description, family, default_log;
+  po::options_description own{"Options"};
+  po::options_description common{"Common options"};
+  std::vector<Entry> entries;
+  std::vector<std::shared_ptr<void>> keep;  // owns the Option<T> objects
+
+  // common option storage
+  std::uint64_t seed = 0;
+  std::string log, out = "outputs", plot, config;
+  bool quiet = false;
+  int threads = 0;
+
+  po::options_description all() const {
+    po::options_description d;
+    d.add(own).add(common);
+    return d;
+  }
+};
+
+Cli::Cli(std::string program, std::string description, std::string family, std::string default_log)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->program = std::move(program);
+  impl_->description = std::move(description);
+  impl_->family = std::move(family);
+  impl_->default_log = std::move(default_log);
+}
+Cli::~Cli() = default;
+
+namespace {
+template <class T> struct elem { using type = T; };
+template <class T> struct elem<std::vector<T>> { using type = T; };
+
+template <class T>
+nlohmann::json to_json_value(const T& v) {
+  if constexpr (std::is_floating_point<T>::value) {
+    if (!std::isfinite(v)) return nullptr;
+  }
+  return nlohmann::json(v);
+}
+}  // namespace
+
+template <class T>
+void Cli::add_impl(const std::string& name, T* target, const std::string& help, Option<T>* opt) {
+  std::string shown;
+  if constexpr (std::is_same<T, std::string>::value) shown = target->empty() ? std::string("''") : *target;
+  else shown = detail::show(*target);
+  if (shown.empty()) shown = "(none)";
+  auto* sem = po::value<T>(target)->default_value(*target, shown);
+  if constexpr (detail::is_vector<T>::value) sem->multitoken();
+  impl_->own.add_options()(name.c_str(), sem, help.c_str());
+  Impl::Entry e;
+  e.name = name;
+  e.validate = [name, target, opt] {
+    if constexpr (std::is_floating_point<typename elem<T>::type>::value) {
+      if constexpr (detail::is_vector<T>::value) {
+        for (auto x : *target)
+          if (!std::isfinite(x)) throw UsageError("--" + name + " values must be finite (got " + detail::show(x) + ")");
+      } else if (!std::isfinite(*target)) {
+        throw UsageError("--" + name + " must be finite (got " + detail::show(*target) + ")");
+      }
+    }
+    if (auto err = opt->validate(*target)) throw UsageError("--" + name + " " + *err);
+  };
+  e.value = [target] {
+    if constexpr (detail::is_vector<T>::value) {
+      nlohmann::json a = nlohmann::json::array();
+      for (auto& x : *target) a.push_back(to_json_value(x));
+      return a;
+    } else {
+      return to_json_value(*target);
+    }
+  };
+  impl_->entries.push_back(std::move(e));
+}
+
+template <class T>
+Option<T>& Cli::add(const std::string& name, T* target, const std::string& help) {
+  for (auto& e : impl_->entries)
+    if (e.name == name) throw std::logic_error("ssmlab::Cli: option --" + name + " declared twice");
+  auto opt = std::make_shared<Option<T>>(name);
+  impl_->keep.push_back(opt);
+  add_impl(name, target, help, opt.get());
+  return *opt;
+}
+
+void Cli::flag(const std::string& name, bool* target, const std::string& help) {
+  *target = false;
+  impl_->own.add_options()(name.c_str(), po::bool_switch(target), help.c_str());
+  Impl::Entry e;
+  e.name = name;
+  e.is_flag = true;
+  e.validate = [] {};
+  e.value = [target] { return nlohmann::json(*target); };
+  impl_->entries.push_back(std::move(e));
+}
+
+std::string Cli::help() const {
+  std::ostringstream os;
+  os << "Usage: " << impl_->program << " [options]\n\n" << impl_->description << "\n\n";
+  os << impl_->own << "\n" << impl_->common;
+  return os.str();
+}
+
+namespace {
+// Turns a --config JSON object into command-line tokens.
+std::vector<std::string> config_tokens(const std::string& path, const po::options_description& desc) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--config: cannot open '" + path + "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw UsageError("--config: '" + path + "' is not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!j.is_object()) throw UsageError("--config: '" + path + "' must hold a JSON object of flag: value");
+  std::vector<std::string> toks;
+  auto scalar = [&](const std::string& key, const nlohmann::json& v) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_integer()) return std::to_string(v.get<long long>());
+    if (v.is_number()) {
+      std::ostringstream os;
+      os.precision(17);
+      os << v.get<double>();
+      return os.str();
+    }
+    throw UsageError("--config: value of '" + key + "' must be a number, string, bool or list");
+  };
+  for (auto& [k, v] : j.items()) {
+    std::string key = k;
+    if (key.rfind("//", 0) == 0 || key == "_comment" || key == "description") continue;  // comments
+    if (!desc.find_nothrow(key, false)) {
+      std::string dashed = key;
+      for (auto& c : dashed) if (c == '_') c = '-';
+      if (desc.find_nothrow(dashed, false)) key = dashed;
+      else throw UsageError("--config: unknown flag '" + k + "' in '" + path + "'");
+    }
+    if (key == "config") throw UsageError("--config: a config file cannot include another");
+    if (v.is_boolean()) {
+      if (v.get<bool>()) toks.push_back("--" + key);
+      continue;
+    }
+    toks.push_back("--" + key);
+    if (v.is_array()) {
+      for (auto& x : v) toks.push_back(scalar(k, x));
+    } else {
+      toks.push_back(scalar(k, v));
+    }
+  }
+  return toks;
+}
+}  // namespace
+
+CommonOptions Cli::parse(int argc, const char* const* argv) {
+  auto& I = *impl_;
+  if (I.common.options().empty()) {
+    std::string log_default = I.default_log.empty() ? std::string("none") : "<out>/logs/" + I.default_log;
+    I.common.add_options()
+      ("help,h", "print this help and exit")
+      ("seed", po::value<std::uint64_t>(&I.seed)->default_value(default_seed_), "random seed")
+      ("log", po::value<std::string>(&I.log)->default_value(log_default), "JSONL log file, appended to ('none' disables)")
+      ("out", po::value<std::string>(&I.out)->default_value("outputs"), "output directory (plots, checkpoints, logs)")
+      ("quiet", po::bool_switch(&I.quiet), "print only errors and the final summary")
+      ("plot", po::value<std::string>(&I.plot)->implicit_value(""), "draw the plot (optionally to PATH, a .png)")
+      ("config", po::value<std::string>(&I.config), "JSON file of flag values (the command line overrides them)")
+      ("threads", po::value<int>(&I.threads)->default_value(0), "CPU threads (0 = all cores)");
+  }
+  po::options_description desc = I.all();
+  po::variables_map vm;
+  try {
+    auto style = po::command_line_style::unix_style ^ po::command_line_style::allow_short;
+    // "-h" still works: allow it as the only short option by mapping it to --help.
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) args.push_back(std::string(argv[i]) == "-h" ? "--help" : argv[i]);
+    po::positional_options_description pos;
+    if (!positional_.empty()) pos.add(positional_.c_str(), -1);
+    po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
+    if (vm.count("help")) {
+      help_requested_ = true;
+      return {};
+    }
+    if (vm.count("config")) {
+      auto toks = config_tokens(vm["config"].as<std::string>(), desc);
+      po::store(po::command_line_parser(toks).options(desc).style(style).run(), vm);
+    }
+    po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError("unexpected bare argument (flags start with --; see --help)");
+  } catch (const po::unknown_option& e) {
+    throw UsageError("unknown flag '" + e.get_option_name() + "' (see --help)");
+  } catch (const po::invalid_option_value& e) {
+    throw UsageError(std::string(e.what()));
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()));
+  }
+  for (auto& e : I.entries) e.validate();
+  if (I.threads < 0) throw UsageError("--threads must be >= 0 (got " + std::to_string(I.threads) + ")");
+  if (I.out.empty()) throw UsageError("--out must not be empty");
+
+  CommonOptions o;
+  o.program = I.program;
+  o.family = I.family;
+  o.seed = I.seed;
+  o.out_dir = I.out;
+  o.quiet = I.quiet;
+  o.plot = vm.count("plot") > 0;
+  o.plot_path = I.plot;
+  o.config_path = I.config;
+  o.threads = I.threads == 0 ? hardware_threads() : I.threads;
+  if (vm["log"].defaulted()) o.log_path = I.default_log.empty() ? "" : I.out + "/logs/" + I.default_log;
+  else o.log_path = (I.log == "none" || I.log.empty()) ? "" : I.log;
+  for (auto& e : I.entries) o.params[e.name] = e.value();
+  o.params["seed"] = o.seed;
+  o.params["threads"] = o.threads;
+  apply_threads(o.threads);
+  return o;
+}
+
+CommonOptions Cli::parse_or_exit(int argc, char** argv) {
+  try {
+    CommonOptions o = parse(argc, argv);
+    if (help_requested_) {
+      std::cout << help();
+      std::exit(0);
+    }
+    return o;
+  } catch (const UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    std::exit(2);
+  }
+}
+
+#define SSMLAB_CLI_INSTANTIATE(T) \
+  template Option<T>& Cli::add<T>(const std::string&, T*, const std::string&);
+SSMLAB_CLI_INSTANTIATE(int)
+SSMLAB_CLI_INSTANTIATE(long)
+SSMLAB_CLI_INSTANTIATE(long long)
+SSMLAB_CLI_INSTANTIATE(unsigned long)
+SSMLAB_CLI_INSTANTIATE(double)
+SSMLAB_CLI_INSTANTIATE(std::string)
+SSMLAB_CLI_INSTANTIATE(std::vector<int>)
+SSMLAB_CLI_INSTANTIATE(std::vector<long>)
+SSMLAB_CLI_INSTANTIATE(std::vector<double>)
+SSMLAB_CLI_INSTANTIATE(std::vector<std::string>)
+#undef SSMLAB_CLI_INSTANTIATE
+
+}  // namespace ssmlab

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs every system package ssmlab needs (Debian 12), quietly and idempotently.
+# Used by reproduce.sh and test.sh; safe to run again (does nothing when all are present).
+set -euo pipefail
+PKGS=(build-essential cmake git pkg-config
+      libeigen3-dev libboost-program-options-dev libboost-iostreams-dev libboost-filesystem-dev
+      nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libtorch-dev gnuplot-nox libgnuplot-iostream-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[setup] all ${#PKGS[@]} system packages present"
+  exit 0
+fi
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "[setup] installing ${#missing[@]} missing packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "[setup] done"
