@@ -36,5 +36,8 @@ function(ssmlab_torch_target target)
   if(NOT TARGET ssmlab_torch_pch)
     message(FATAL_ERROR "ssmlab_torch_target(${target}) called without LibTorch")
   endif()
+  if(OpenMP_CXX_FOUND)  # the PCH is built with -fopenmp (see CMakeLists.txt); match it
+    target_link_libraries(${target} PUBLIC OpenMP::OpenMP_CXX)
+  endif()
   target_precompile_headers(${target} REUSE_FROM ssmlab_torch_pch)
 endfunction()
