@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   std::string device_name = "cpu", optimizer = "auto", form = "kernel";
   double lr = 0, floor_factor = 1.5;
   int width = 32, layers = 2;
+  bool list_models = false;
 
   Cli cli("exp_synthetic_ndecay",
           "Mixture-of-decays regression: learns y_t = sum_k c_k sum_{s<=t} lambda_k^(t-s) x_s + noise with a "
@@ -74,7 +75,13 @@ int main(int argc, char** argv) {
   cli.add("floor_factor", &floor_factor, "'at the noise floor' means val MSE <= factor x the noise MSE").greater_than(1.0);
   cli.add("width", &width, "d_model / hidden size of the Transformer baselines").at_least(1);
   cli.add("layers", &layers, "layers of the Transformer and LSTM baselines").at_least(1);
+  cli.flag("list_models", &list_models, "print the models this build can train, one per line, and exit");
   auto opts = cli.parse_or_exit(argc, argv);
+  if (list_models) {
+    for (auto& m : all_model_names())
+      if (model_available(m)) std::cout << m << "\n";
+    return 0;
+  }
 
   if (auto err = validate(prob, allow_unstable); !err.empty()) {
     std::cerr << "error: " << err << "\n";

@@ -23,6 +23,13 @@ namespace {
 
 using Json = nlohmann::json;
 
+// gnuplot's enhanced text reads '_' as a subscript: escape it in model names.
+std::string label(const std::string& s) {
+  std::string r;
+  for (char c : s) r += c == '_' ? std::string("\\_") : std::string(1, c);
+  return r;
+}
+
 struct GeoMean {
   double sum_log = 0;
   int n = 0;
@@ -116,7 +123,7 @@ int main(int argc, char** argv) {
     const int lo = all_N.empty() ? 1 : *all_N.begin(), hi = all_N.empty() ? 1 : *all_N.rbegin();
     for (auto& [model, byN] : final_mse) {
       plot::Series s;
-      s.title = model;
+      s.title = label(model);
       if (byN.size() == 1 && byN.begin()->first == 0) {  // N-independent model: a flat line
         s.title += " (no N)";
         s.x = {double(lo), double(hi)};
@@ -146,7 +153,7 @@ int main(int argc, char** argv) {
   }
   for (auto& [model, byN] : curves) {
     plot::PlotSpec spec;
-    spec.title = "Mixture of decays: validation MSE per epoch, " + model;
+    spec.title = "Mixture of decays: validation MSE per epoch, " + label(model);
     spec.xlabel = "epoch";
     spec.ylabel = "validation MSE";
     spec.logy = log_val_curves;
@@ -154,7 +161,7 @@ int main(int argc, char** argv) {
     spec.output = plot_dir + "/synthetic_decays_val_curves_" + model + ".png";
     for (auto& [N, byE] : byN) {
       plot::Series s;
-      s.title = N > 0 ? "N = " + std::to_string(N) : model;
+      s.title = N > 0 ? "N = " + std::to_string(N) : label(model);
       s.style = plot::Style::Lines;
       for (auto& [e, g] : byE) { s.x.push_back(e); s.y.push_back(g.value()); }
       spec.series.push_back(s);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -14,6 +15,8 @@
 #include <numeric>
 #include <random>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "ssmlab/plot.h"
 #include "ts_baselines.h"

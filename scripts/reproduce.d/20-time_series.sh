@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# time_series: the N-sweep of exp_synthetic_ndecay (mixture of decays) and its two plots.
+#   env MODE=quick|full  LOGS (JSONL folder)  PLOTS (PNG folder)  BIN (binaries)
+#   quick: the default problem (lambdas 0.9 0.5, 60 epochs), N = 1 2 4, mamba_diag_exp and
+#          linear_rnn (+ the model library's baselines when built); about a minute on 2 cores.
+#   full:  N = 1 2 3 4 8, more data, every model this build has, and a 3-decay problem.
+set -euo pipefail
+MODE=${MODE:-quick}
+OUT=${OUT:-outputs}
+LOGS=${LOGS:-$OUT/logs}
+PLOTS=${PLOTS:-$OUT/plots}
+BIN=${BIN:-build/bin}
+THREADS=${THREADS:-2}
+LOG="$LOGS/time_series.jsonl"
+mkdir -p "$LOGS" "$PLOTS"
+
+exe="$BIN/exp_synthetic_ndecay"
+if [ ! -x "$exe" ]; then
+  echo "[time_series] $exe not built (LibTorch missing?)" >&2
+  exit 1
+fi
+mapfile -t available < <("$exe" --list_models)
+echo "[time_series] models in this build: ${available[*]}"
+
+common=(--log "$LOG" --threads "$THREADS" --seed 42 --T 100 --lambdas 0.9 0.5 --coeffs 1.0 0.7 --noise_std 1e-4)
+if [ "$MODE" = full ]; then
+  "$exe" "${common[@]}" --models "${available[@]}" --N_values 1 2 3 4 8 --epochs 100 --n_train 1024 --n_val 256
+  # a 3-decay problem: N = 2 must fall short, N >= 3 reach the floor (not covered by checks.json)
+  "$exe" --log "$LOGS/time_series_3decays.jsonl" --threads "$THREADS" --seed 7 --lambdas 0.95 0.7 0.3 --coeffs 1.0 -0.5 0.8 \
+    --models mamba_diag_exp --N_values 2 3 4 --epochs 100
+else
+  "$exe" "${common[@]}" --models "${available[@]}" --N_values 1 2 4 --epochs 60
+fi
+
+"$BIN/plot_runs" --task synthetic_decays --latest-only --log-val-curves --logs "$LOG" --plot_dir "$PLOTS"
