@@ -1,0 +1,156 @@
+// mamba.h — Mamba (Mamba-1, "S6") block and language model.
+//
+// Paper: Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces" (2023),
+// Section 3 and Algorithm 2. Upstream: state-spaces/mamba mamba_ssm/modules/mamba_simple.py and
+// mamba_ssm/models/mixer_seq_simple.py. The selective scan itself is kernels/selective_scan.h.
+//
+// ---- Hugging Face / mamba-ssm checkpoint contract ------------------------------------------
+// MambaLM's named_parameters() are exactly the names of HF `MambaForCausalLM`
+// (and of state-spaces/mamba-* checkpoints), so hf/ loads them without renaming:
+//   backbone.embeddings.weight                     (V_pad, D)
+//   backbone.layers.{i}.norm.weight                (D)            RMSNorm before the mixer
+//   backbone.layers.{i}.mixer.in_proj.weight       (2E, D)        [+ .bias if bias]
+//   backbone.layers.{i}.mixer.conv1d.weight        (E, 1, K)
+//   backbone.layers.{i}.mixer.conv1d.bias          (E)            if conv_bias
+//   backbone.layers.{i}.mixer.x_proj.weight        (R + 2N, E)    R = dt_rank
+//   backbone.layers.{i}.mixer.dt_proj.weight       (E, R)
+//   backbone.layers.{i}.mixer.dt_proj.bias         (E)
+//   backbone.layers.{i}.mixer.A_log                (E, N)         A = -exp(A_log)
+//   backbone.layers.{i}.mixer.D                    (E)
+//   backbone.layers.{i}.mixer.out_proj.weight      (D, E)         [+ .bias if bias]
+//   backbone.norm_f.weight                         (D)
+// lm_head.weight is tied to backbone.embeddings.weight (not a separate parameter).
+// Config fields (HF MambaConfig name -> MambaOptions): hidden_size/d_model -> d_model,
+// num_hidden_layers/n_layer -> n_layer, vocab_size -> vocab_size (padded up to a multiple of
+// pad_vocab_size_multiple, default 8; HF checkpoints are already padded), state_size -> d_state,
+// conv_kernel -> d_conv, expand -> expand, time_step_rank ("auto" = ceil(D/16)) -> dt_rank
+// (0 = auto), use_conv_bias -> conv_bias, use_bias -> bias, layer_norm_epsilon (1e-5) -> norm_eps,
+// residual_in_fp32 -> residual_in_fp32. mamba-ssm's old "ssm_cfg" keys map the same way.
+//
+// Glossary (paper symbol -> code): x_t input (B, L, D); Δ delta (B, E, L); A (E, N);
+// B, C (B, N, L) input-dependent; h state (B, E, N); D skip (E); R = dt_rank.
+// NOTE: the residual order is Norm -> Mixer -> Add per layer (numerically what upstream's fused
+// Add -> Norm ordering computes), then a final RMSNorm.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lm.h"
+
+namespace ssmlab::models {
+
+// y = x / sqrt(mean(x^2) + eps) * weight, computed in fp32, returned in x's dtype.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  explicit RMSNormImpl(int64_t dim, double eps = 1e-5);
+  torch::Tensor forward(const torch::Tensor& x);  // (..., dim) -> (..., dim)
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+struct MambaOptions {
+  MambaOptions(int64_t d_model = 64, int64_t n_layer = 2, int64_t vocab_size = 32)
+      : d_model_(d_model), n_layer_(n_layer), vocab_size_(vocab_size) {}
+  TORCH_ARG(int64_t, d_model);                    // D
+  TORCH_ARG(int64_t, n_layer);
+  TORCH_ARG(int64_t, vocab_size);                 // before padding
+  TORCH_ARG(int64_t, pad_vocab_size_multiple) = 8;
+  TORCH_ARG(int64_t, d_state) = 16;               // N
+  TORCH_ARG(int64_t, d_conv) = 4;                 // K
+  TORCH_ARG(int64_t, expand) = 2;                 // E = expand * D
+  TORCH_ARG(int64_t, dt_rank) = 0;                // R; 0 = "auto" = ceil(D / 16)
+  TORCH_ARG(bool, conv_bias) = true;
+  TORCH_ARG(bool, bias) = false;                  // in_proj / out_proj bias
+  TORCH_ARG(double, norm_eps) = 1e-5;
+  TORCH_ARG(bool, residual_in_fp32) = true;
+  TORCH_ARG(double, dt_min) = 1e-3;               // Δ initialisation range (log-uniform)
+  TORCH_ARG(double, dt_max) = 1e-1;
+  TORCH_ARG(double, dt_init_floor) = 1e-4;
+  TORCH_ARG(double, dt_scale) = 1.0;
+ public:
+  // Derived (computed once from the above).
+  int64_t d_inner() const { return expand_ * d_model_; }
+  int64_t resolved_dt_rank() const { return dt_rank_ > 0 ? dt_rank_ : (d_model_ + 15) / 16; }
+  int64_t padded_vocab() const {
+    const int64_t m = std::max<int64_t>(1, pad_vocab_size_multiple_);
+    return (vocab_size_ + m - 1) / m * m;
+  }
+};
+
+// Recurrent state of one layer for O(1)-per-token generation.
+struct MambaLayerState {
+  torch::Tensor conv_state;  // (B, E, K): the last K conv inputs, newest last
+  torch::Tensor ssm_state;   // (B, E, N): h, fp32
+};
+struct MambaInferenceState {
+  std::vector<MambaLayerState> layers;
+  int64_t seqlen_offset = 0;  // tokens consumed so far
+  bool empty() const { return layers.empty(); }
+};
+
+// The mixer ("Mamba block" of Fig. 3): in_proj -> (x, z); causal depthwise conv; SiLU;
+// x_proj -> (Δ, B, C); dt_proj; selective scan with D skip; y * SiLU(z); out_proj.
+class MambaMixerImpl : public torch::nn::Module {
+ public:
+  explicit MambaMixerImpl(const MambaOptions& o);
+  // x (B, L, D) -> (B, L, D). If `state` is given it receives the layer state after x (prefill).
+  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* state = nullptr);
+  // One token: x (B, D) -> (B, D), updating `state` in place (allocated on first use).
+  torch::Tensor step(const torch::Tensor& x, MambaLayerState& state);
+  MambaLayerState empty_state(int64_t batch, const torch::Device& device) const;
+
+  MambaOptions options;
+  torch::nn::Linear in_proj{nullptr}, x_proj{nullptr}, dt_proj{nullptr}, out_proj{nullptr};
+  torch::nn::Conv1d conv1d{nullptr};
+  torch::Tensor A_log, D;
+};
+TORCH_MODULE(MambaMixer);
+
+// One residual layer: x + mixer(norm(x)).
+class MambaLayerImpl : public torch::nn::Module {
+ public:
+  explicit MambaLayerImpl(const MambaOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* state = nullptr);  // (B, L, D)
+  torch::Tensor step(const torch::Tensor& x, MambaLayerState& state);               // (B, D)
+  bool residual_in_fp32;
+  RMSNorm norm{nullptr};
+  MambaMixer mixer{nullptr};
+};
+TORCH_MODULE(MambaLayer);
+
+class MambaBackboneImpl : public torch::nn::Module {
+ public:
+  explicit MambaBackboneImpl(const MambaOptions& o);
+  torch::nn::Embedding embeddings{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm_f{nullptr};
+};
+TORCH_MODULE(MambaBackbone);
+
+class MambaLMImpl : public LanguageModelImpl {
+ public:
+  explicit MambaLMImpl(const MambaOptions& o);
+  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
+  // tokens (B, L) -> logits (B, L, V_pad). With `state`: an empty state is filled by a parallel
+  // prefill; a non-empty one continues recurrently token by token (step()).
+  torch::Tensor forward(const torch::Tensor& tokens, MambaInferenceState* state);
+  // One token per row: tokens (B) -> logits (B, V_pad), O(1) in the sequence length.
+  torch::Tensor step(const torch::Tensor& tokens, MambaInferenceState& state);
+  torch::Tensor forward_features(const torch::Tensor& x) override;  // (B, L, D) -> (B, L, D)
+  int64_t d_model() const override { return options.d_model(); }
+  int64_t vocab_size() const override { return options.padded_vocab(); }
+  std::string family() const override { return "mamba"; }
+
+  MambaOptions options;
+  MambaBackbone backbone{nullptr};
+};
+TORCH_MODULE(MambaLM);
+
+// Exact parameter count of MambaLM(o) (tied head counted once).
+int64_t mamba_param_count(const MambaOptions& o);
+
+}  // namespace ssmlab::models

@@ -1,0 +1,184 @@
+// registry.cpp — make_model / param_count / match_params, and the LSTM LM (lstm.h).
+#include "registry.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "lstm.h"
+#include "mamba.h"
+#include "mamba2.h"
+#include "transformer.h"
+
+namespace ssmlab::models {
+
+// ---- LSTM -------------------------------------------------------------------------------
+LSTMLMImpl::LSTMLMImpl(const LSTMLMOptions& o) : options(o) {
+  embedding = register_module("embedding", torch::nn::Embedding(o.vocab_size(), o.d_model()));
+  lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(o.d_model(), o.d_model())
+                                                      .num_layers(o.n_layer())
+                                                      .batch_first(true)
+                                                      .dropout(o.n_layer() > 1 ? o.dropout() : 0.0)));
+  head = register_module("head", torch::nn::Linear(o.d_model(), o.vocab_size()));
+  torch::NoGradGuard ng;
+  embedding->weight.uniform_(-0.1, 0.1);
+  const double r = 1.0 / std::sqrt(static_cast<double>(o.d_model()));
+  head->weight.uniform_(-r, r);
+  head->bias.zero_();
+}
+
+torch::Tensor LSTMLMImpl::forward(const torch::Tensor& tokens, LSTMState* state) {
+  auto x = embedding(tokens);                                   // (B, L, D)
+  torch::Tensor h;
+  if (state && std::get<0>(*state).defined()) {
+    auto out = lstm->forward(x, *state);
+    h = std::get<0>(out);
+    *state = std::get<1>(out);
+  } else {
+    auto out = lstm->forward(x);
+    h = std::get<0>(out);                                       // (B, L, D)
+    if (state) *state = std::get<1>(out);
+  }
+  return head(h);                                               // (B, L, V)
+}
+
+torch::Tensor LSTMLMImpl::forward_features(const torch::Tensor& x) { return std::get<0>(lstm->forward(x)); }
+
+int64_t lstm_param_count(const LSTMLMOptions& o) {
+  const int64_t D = o.d_model(), V = o.vocab_size();
+  return V * D + o.n_layer() * (8 * D * D + 8 * D) + V * D + V;
+}
+
+// ---- registry ---------------------------------------------------------------------------
+nlohmann::json ModelConfig::to_json() const {
+  return {{"vocab_size", vocab_size}, {"d_model", d_model},     {"n_layer", n_layer},       {"n_head", n_head},
+          {"d_ff", d_ff},             {"rotary_pct", rotary_pct}, {"rope_base", rope_base}, {"n_masked_heads", n_masked_heads},
+          {"d_state", d_state},       {"d_conv", d_conv},       {"expand", expand},         {"dt_rank", dt_rank},
+          {"headdim", headdim},       {"ngroups", ngroups},     {"chunk_size", chunk_size}, {"dropout", dropout}};
+}
+
+void add_model_flags(Cli& cli, ModelConfig* mc) {
+  cli.add("d-model", &mc->d_model, "model width D").at_least(int64_t{1});
+  cli.add("n-layer", &mc->n_layer, "number of layers").at_least(int64_t{1});
+  cli.add("n-head", &mc->n_head, "attention heads (Transformers)").at_least(int64_t{1});
+  cli.add("d-ff", &mc->d_ff, "MLP width (0 = 4 d_model)").at_least(int64_t{0});
+  cli.add("rotary-pct", &mc->rotary_pct, "fraction of head dims rotated by RoPE").at_least(0.0).at_most(1.0);
+  cli.add("rope-base", &mc->rope_base, "RoPE base").greater_than(0.0);
+  cli.add("n-masked-heads", &mc->n_masked_heads, "Hard-ALiBi windowed heads (-1 = n_head/2)").at_least(int64_t{-1});
+  cli.add("d-state", &mc->d_state, "SSM state size N").at_least(int64_t{1});
+  cli.add("d-conv", &mc->d_conv, "SSM conv kernel").at_least(int64_t{1});
+  cli.add("expand", &mc->expand, "SSM expansion E/D").at_least(int64_t{1});
+  cli.add("dt-rank", &mc->dt_rank, "Mamba dt_rank (0 = ceil(D/16))").at_least(int64_t{0});
+  cli.add("headdim", &mc->headdim, "Mamba-2 head dim P").at_least(int64_t{1});
+  cli.add("ngroups", &mc->ngroups, "Mamba-2 B/C groups").at_least(int64_t{1});
+  cli.add("chunk-size", &mc->chunk_size, "Mamba-2 SSD chunk length").at_least(int64_t{1});
+  cli.add("dropout", &mc->dropout, "LSTM dropout between layers").at_least(0.0).less_than(1.0);
+}
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names{"T_rope", "T_nope", "T_alibi", "T_hard_alibi", "mamba", "mamba2", "lstm"};
+  return names;
+}
+
+namespace {
+bool is_transformer(const std::string& name) { return name.rfind("T_", 0) == 0; }
+
+TransformerOptions transformer_options(const std::string& name, const ModelConfig& mc) {
+  return TransformerOptions(mc.d_model, mc.n_layer, mc.n_head, mc.vocab_size)
+      .d_ff(mc.d_ff)
+      .pos(parse_pos_encoding(name.substr(2)))
+      .rotary_pct(mc.rotary_pct)
+      .rope_base(mc.rope_base)
+      .n_masked_heads(mc.n_masked_heads);
+}
+MambaOptions mamba_options(const ModelConfig& mc) {
+  return MambaOptions(mc.d_model, mc.n_layer, mc.vocab_size).d_state(mc.d_state).d_conv(mc.d_conv).expand(mc.expand).dt_rank(mc.dt_rank);
+}
+Mamba2Options mamba2_options(const ModelConfig& mc) {
+  return Mamba2Options(mc.d_model, mc.n_layer, mc.vocab_size)
+      .d_state(mc.d_state)
+      .d_conv(mc.d_conv)
+      .expand(mc.expand)
+      .headdim(mc.headdim)
+      .ngroups(mc.ngroups)
+      .chunk_size(mc.chunk_size);
+}
+LSTMLMOptions lstm_options(const ModelConfig& mc) {
+  return LSTMLMOptions(mc.d_model, mc.n_layer, mc.vocab_size).dropout(mc.dropout);
+}
+void check_name(const std::string& name) {
+  for (const auto& n : model_names())
+    if (n == name) return;
+  std::string list;
+  for (const auto& n : model_names()) list += (list.empty() ? "" : "|") + n;
+  throw std::invalid_argument("unknown model '" + name + "' (expected " + list + ")");
+}
+void check_config(const std::string& name, const ModelConfig& mc) {
+  if (is_transformer(name) && mc.d_model % mc.n_head != 0)
+    throw std::invalid_argument(name + ": d_model " + std::to_string(mc.d_model) + " must be divisible by n_head " +
+                                std::to_string(mc.n_head));
+  if (name == "mamba2") {
+    const int64_t E = mc.expand * mc.d_model;
+    if (E % mc.headdim != 0)
+      throw std::invalid_argument("mamba2: d_inner " + std::to_string(E) + " must be divisible by headdim " + std::to_string(mc.headdim));
+    if ((E / mc.headdim) % mc.ngroups != 0)
+      throw std::invalid_argument("mamba2: nheads " + std::to_string(E / mc.headdim) + " must be divisible by ngroups " +
+                                  std::to_string(mc.ngroups));
+  }
+}
+}  // namespace
+
+LanguageModel make_model(const std::string& name, const ModelConfig& mc) {
+  check_name(name);
+  check_config(name, mc);
+  if (is_transformer(name)) return std::make_shared<TransformerLMImpl>(transformer_options(name, mc));
+  if (name == "mamba") return std::make_shared<MambaLMImpl>(mamba_options(mc));
+  if (name == "mamba2") return std::make_shared<Mamba2LMImpl>(mamba2_options(mc));
+  return std::make_shared<LSTMLMImpl>(lstm_options(mc));
+}
+
+int64_t param_count(const std::string& name, const ModelConfig& mc) {
+  check_name(name);
+  if (is_transformer(name)) return transformer_param_count(transformer_options(name, mc));
+  if (name == "mamba") return mamba_param_count(mamba_options(mc));
+  if (name == "mamba2") return mamba2_param_count(mamba2_options(mc));
+  return lstm_param_count(lstm_options(mc));
+}
+
+ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base, double tolerance) {
+  check_name(name);
+  // Width grid: multiples of lcm-ish step that keep heads / Mamba-2 heads valid.
+  int64_t step = 8;
+  if (is_transformer(name)) step = std::max<int64_t>(8, base.n_head);
+  if (name == "mamba2") step = std::max<int64_t>(8, base.headdim);
+  // Usual depth for a width: transformers and LSTMs ~ D/64, Mamba (two mixers per "layer") ~ D/32.
+  const double layers_per_width = (name == "mamba" || name == "mamba2") ? 1.0 / 32.0 : 1.0 / 64.0;
+  ModelConfig best = base;
+  double best_score = std::numeric_limits<double>::infinity();
+  bool found = false;
+  for (int64_t d = step; d <= 8192; d += step) {
+    if (is_transformer(name) && d % base.n_head != 0) continue;
+    if (name == "mamba2" && ((base.expand * d) % base.headdim != 0 || ((base.expand * d) / base.headdim) % base.ngroups != 0)) continue;
+    for (int64_t n = 1; n <= 64; ++n) {
+      ModelConfig c = base;
+      c.d_model = d;
+      c.n_layer = n;
+      const double rel = std::abs(static_cast<double>(param_count(name, c) - target)) / static_cast<double>(target);
+      if (rel > tolerance) continue;
+      // Prefer the usual aspect ratio, then the closest count.
+      const double ideal = std::max(1.0, static_cast<double>(d) * layers_per_width);
+      const double score = std::abs(std::log(static_cast<double>(n) / ideal)) + rel;
+      if (score < best_score) {
+        best_score = score;
+        best = c;
+        found = true;
+      }
+    }
+  }
+  if (!found)
+    throw std::runtime_error("match_params: no " + name + " config within " + std::to_string(tolerance * 100) +
+                             "% of " + std::to_string(target) + " parameters");
+  return best;
+}
+
+}  // namespace ssmlab::models

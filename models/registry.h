@@ -1,0 +1,59 @@
+// registry.h — build any ssmlab language model by name; count and match parameters.
+//
+//   ssmlab::models::ModelConfig mc;  mc.vocab_size = 30;  mc.d_model = 128;  mc.n_layer = 4;
+//   auto model = ssmlab::models::make_model("T_hard_alibi", mc);   // LanguageModel
+//   auto mc2 = ssmlab::models::match_params(500'000, "mamba", mc);  // width/depth within ±5 %
+//
+// Names: T_rope | T_nope | T_alibi | T_hard_alibi | mamba | mamba2 | lstm.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lm.h"
+#include "ssmlab/cli.h"
+
+namespace ssmlab::models {
+
+// One flat config for every family; each family reads the fields it needs.
+struct ModelConfig {
+  int64_t vocab_size = 30;
+  int64_t d_model = 128;
+  int64_t n_layer = 4;
+  // Transformers
+  int64_t n_head = 4;
+  int64_t d_ff = 0;              // 0 = 4 d_model
+  double rotary_pct = 0.25;
+  double rope_base = 10000.0;
+  int64_t n_masked_heads = -1;   // hard_alibi; -1 = n_head / 2
+  // Mamba / Mamba-2
+  int64_t d_state = 16;
+  int64_t d_conv = 4;
+  int64_t expand = 2;
+  int64_t dt_rank = 0;           // 0 = ceil(d_model / 16)
+  int64_t headdim = 16;          // Mamba-2 head dim P
+  int64_t ngroups = 1;           // Mamba-2 B/C groups
+  int64_t chunk_size = 64;       // Mamba-2 SSD chunk
+  // LSTM
+  double dropout = 0.0;
+
+  nlohmann::json to_json() const;
+};
+
+// Declares --d-model --n-layer --n-head --d-state --expand --headdim --chunk-size --dropout ...
+void add_model_flags(Cli& cli, ModelConfig* mc);
+
+const std::vector<std::string>& model_names();
+// Throws std::invalid_argument for an unknown name or an inconsistent config.
+LanguageModel make_model(const std::string& name, const ModelConfig& mc);
+// Exact count without building the model (closed form per family; tested against count_params).
+int64_t param_count(const std::string& name, const ModelConfig& mc);
+
+// Picks d_model and n_layer (other fields from `base`) so that param_count is within
+// ±tolerance of `target`, preferring the shape closest to the family's usual depth/width ratio.
+// Throws std::runtime_error if no grid point fits.
+ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base = {},
+                         double tolerance = 0.05);
+
+}  // namespace ssmlab::models
