@@ -19,16 +19,6 @@ void expect(bool ok, const std::string& name, const std::string& expected, const
 }
 }  // namespace
 
-const char* to_string(ScanImpl impl) {
-  switch (impl) {
-    case ScanImpl::Auto: return "auto";
-    case ScanImpl::Reference: return "reference";
-    case ScanImpl::CpuFused: return "cpu_fused";
-    case ScanImpl::Cuda: return "cuda";
-  }
-  return "?";
-}
-
 void check_scan_inputs(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                        const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                        const torch::Tensor& z, const torch::Tensor& delta_bias) {
@@ -88,20 +78,6 @@ ScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta
   r.out = y.to(u.scalar_type());
   if (return_last_state) r.last_state = h;
   return r;
-}
-
-ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
-                          const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
-                          const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
-                          bool return_last_state, ScanImpl impl) {
-  switch (impl) {
-    case ScanImpl::Auto:
-    case ScanImpl::Reference:
-      return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
-    default:
-      throw std::invalid_argument(std::string("selective_scan: implementation '") + to_string(impl) +
-                                  "' is not built into this binary");
-  }
 }
 
 }  // namespace ssmlab::kernels

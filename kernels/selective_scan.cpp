@@ -1,0 +1,100 @@
+// selective_scan.cpp — the dispatch behind selective_scan.h, and the input checks of the fused kernels.
+//
+// Auto: CUDA tensors (fp32/bf16) → CUDA kernels when this binary was built with SSMLAB_WITH_CUDA;
+//       CPU tensors in fp32/fp64 → the fused CPU kernel; anything else → the reference.
+#include <sstream>
+#include <stdexcept>
+
+#include "selective_scan_internal.h"
+
+namespace ssmlab::kernels {
+
+const char* to_string(ScanImpl impl) {
+  switch (impl) {
+    case ScanImpl::Auto: return "auto";
+    case ScanImpl::Reference: return "reference";
+    case ScanImpl::CpuFused: return "cpu_fused";
+    case ScanImpl::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::Tensor& delta,
+                        const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                        const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias,
+                        std::initializer_list<torch::ScalarType> dtypes) {
+  check_scan_inputs(u, delta, A, B, C, D, z, delta_bias);
+  const std::string who = std::string("selective_scan[") + impl + "]: ";
+  bool dtype_ok = false;
+  for (auto d : dtypes) dtype_ok |= u.scalar_type() == d;
+  if (!dtype_ok) {
+    std::ostringstream os;
+    os << who << "u has dtype " << u.scalar_type() << ", this kernel takes";
+    for (auto d : dtypes) os << " " << d;
+    throw std::invalid_argument(os.str());
+  }
+  const std::pair<const char*, const torch::Tensor*> all[] = {{"u", &u}, {"delta", &delta}, {"A", &A}, {"B", &B},
+                                                              {"C", &C}, {"D", &D}, {"z", &z}, {"delta_bias", &delta_bias}};
+  for (const auto& [name, t] : all) {
+    if (!t->defined()) continue;
+    if (!t->is_contiguous()) {
+      std::ostringstream os;
+      os << who << name << " must be contiguous (shape " << t->sizes() << ", strides " << t->strides()
+         << "); call .contiguous() on it";
+      throw std::invalid_argument(os.str());
+    }
+    if (t->device() != u.device()) {
+      std::ostringstream os;
+      os << who << name << " is on " << t->device() << " but u is on " << u.device();
+      throw std::invalid_argument(os.str());
+    }
+    if (!t->is_floating_point()) {
+      std::ostringstream os;
+      os << who << name << " must be floating point, got " << t->scalar_type();
+      throw std::invalid_argument(os.str());
+    }
+  }
+  for (const auto& [name, t] : {all[1], all[6]}) {
+    if (t->defined() && t->scalar_type() != u.scalar_type()) {
+      std::ostringstream os;
+      os << who << name << " has dtype " << t->scalar_type() << " but u has " << u.scalar_type();
+      throw std::invalid_argument(os.str());
+    }
+  }
+}
+
+#ifndef SSMLAB_WITH_CUDA
+bool cuda_scan_built() { return false; }
+ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                               const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                               bool, bool) {
+  throw std::invalid_argument("selective_scan: implementation 'cuda' is not built into this binary "
+                              "(needs nvcc and a CUDA LibTorch: SSMLAB_WITH_CUDA)");
+}
+#endif
+
+ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                          const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
+                          const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
+                          bool return_last_state, ScanImpl impl) {
+  if (impl == ScanImpl::Auto) {
+    if (!u.defined()) throw std::invalid_argument("selective_scan: u is undefined, expected shape (B, D, L)");
+    const auto dt = u.scalar_type();
+    if (u.is_cuda() && cuda_scan_built() && (dt == torch::kFloat32 || dt == torch::kBFloat16))
+      impl = ScanImpl::Cuda;
+    else if (u.device().is_cpu() && (dt == torch::kFloat32 || dt == torch::kFloat64))
+      impl = ScanImpl::CpuFused;
+    else
+      impl = ScanImpl::Reference;
+  }
+  switch (impl) {
+    case ScanImpl::CpuFused:
+      return selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
+    case ScanImpl::Cuda:
+      return selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
+    default:
+      return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
+  }
+}
+
+}  // namespace ssmlab::kernels

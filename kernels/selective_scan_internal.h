@@ -1,0 +1,32 @@
+// selective_scan_internal.h — what the dispatch (selective_scan.cpp) needs from the fast backends.
+// Not part of the public API: models and experiments include selective_scan.h only.
+#pragma once
+
+#include <string>
+
+#include "selective_scan.h"
+
+namespace ssmlab::kernels {
+
+// Shape checks (check_scan_inputs) plus what the fused kernels assume: every tensor contiguous,
+// u/delta/z of one floating dtype among `dtypes`, all on u's device. Throws std::invalid_argument
+// naming the tensor, e.g. "selective_scan[cpu_fused]: B must be contiguous (shape [4, 16, 512], strides [...])".
+void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::Tensor& delta,
+                        const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                        const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias,
+                        std::initializer_list<torch::ScalarType> dtypes);
+
+// selective_scan_cpu.cpp: fused CPU kernel (fp32/fp64), differentiable (torch::autograd::Function).
+ScanResult selective_scan_cpu(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                              const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
+                              const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
+                              bool return_last_state);
+
+// selective_scan_cuda.cpp (built only with SSMLAB_WITH_CUDA): CUDA kernels (fp32/bf16 inputs).
+bool cuda_scan_built();
+ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
+                               const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
+                               const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
+                               bool return_last_state);
+
+}  // namespace ssmlab::kernels
