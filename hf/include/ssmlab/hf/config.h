@@ -1,0 +1,69 @@
+// config.h: config.json of GPT-NeoX (Pythia), GPT-2 and Mamba checkpoints -> ssmlab model configs.
+//
+// Two Mamba layouts are recognised: transformers' MambaConfig ("model_type": "mamba",
+// hidden_size/num_hidden_layers/state_size/...) and the original state-spaces/mamba one
+// (no model_type; d_model, n_layer, vocab_size, pad_vocab_size_multiple, ssm_cfg, ...). In the
+// original layout the embedding has vocab_size rounded up to a multiple of pad_vocab_size_multiple.
+//
+// Strictness: every key must be either understood (and consistent with the others) or on a list of
+// keys that do not change inference (dropouts, initialisation, token ids, bookkeeping). Anything else
+// is an hf::Error naming the key; ConfigOptions::allow_unknown_keys turns unknown keys into warnings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ssmlab/hf/safetensors.h"  // hf::Error
+
+namespace ssmlab::hf {
+
+enum class Arch { GPTNeoX, GPT2, Mamba };
+const char* arch_name(Arch a);
+
+struct GPTNeoXConfig {
+  int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, intermediate_size = 0;
+  int64_t max_positions = 2048;
+  double rotary_pct = 0.25, rope_theta = 10000.0, layer_norm_eps = 1e-5;
+  bool parallel_residual = true, tie_word_embeddings = false, attention_bias = true;
+  std::string act = "gelu";
+  int64_t head_size() const { return hidden_size / num_heads; }
+  int64_t rotary_ndims() const { return static_cast<int64_t>(head_size() * rotary_pct); }
+};
+
+struct GPT2Config {
+  int64_t vocab_size = 0, n_embd = 0, n_layer = 0, n_head = 0, n_inner = 0, n_positions = 1024;
+  double layer_norm_eps = 1e-5;
+  std::string act = "gelu_new";
+  bool scale_attn_weights = true;
+};
+
+struct MambaConfig {
+  int64_t vocab_size = 0;  // embedding rows (padded in the original layout)
+  int64_t d_model = 0, n_layer = 0, d_state = 16, d_conv = 4, expand = 2, d_inner = 0, dt_rank = 0;
+  double norm_eps = 1e-5;
+  bool conv_bias = true, bias = false, residual_in_fp32 = true, tie_embeddings = true;
+  bool original_layout = false;  // state-spaces layout (backbone.embedding.weight, ...)
+};
+
+struct ModelConfig {
+  Arch arch = Arch::GPTNeoX;
+  GPTNeoXConfig neox;
+  GPT2Config gpt2;
+  MambaConfig mamba;
+  int64_t eos_token_id = -1;  // -1: none given
+  std::vector<std::string> warnings;
+  int64_t vocab_size() const;
+  std::string summary() const;
+};
+
+struct ConfigOptions {
+  bool allow_unknown_keys = false;
+};
+
+ModelConfig parse_config(const nlohmann::json& j, const ConfigOptions& opt = {});
+ModelConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt = {});
+
+}  // namespace ssmlab::hf

@@ -1,0 +1,205 @@
+// checkpoint.cpp: safetensors / pytorch_model.bin -> torch tensors; strict loading by name.
+#include "ssmlab/hf/checkpoint.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace ssmlab::hf {
+
+torch::ScalarType to_torch_dtype(DType d) {
+  switch (d) {
+    case DType::F64: return torch::kFloat64;
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  throw Error("unknown dtype");
+}
+
+torch::Tensor to_tensor(const TensorView& v) {
+  static_assert(sizeof(float) == 4, "IEEE float expected");
+  {
+    const uint16_t probe = 1;  // safetensors is little-endian
+    if (*reinterpret_cast<const uint8_t*>(&probe) != 1) throw Error("big-endian hosts are not supported");
+  }
+  torch::Tensor t = torch::empty(v.shape, torch::TensorOptions().dtype(to_torch_dtype(v.dtype)));
+  if (static_cast<uint64_t>(t.nbytes()) != v.nbytes())
+    throw Error("tensor '" + v.name + "': size mismatch while copying");
+  if (v.nbytes()) std::memcpy(t.data_ptr(), v.data, v.nbytes());
+  return t;
+}
+
+TensorMap load_safetensors(const std::string& path) {
+  const SafetensorsFile f = SafetensorsFile::open(path);
+  TensorMap m;
+  for (const auto& v : f.tensors()) m[v.name] = to_tensor(v);
+  return m;
+}
+
+TensorMap load_safetensors_index(const std::string& index_path) {
+  const ShardedSafetensors s = ShardedSafetensors::open(index_path);
+  TensorMap m;
+  for (const auto& [name, v] : s.tensors()) m[name] = to_tensor(*v);
+  return m;
+}
+
+namespace {
+void collect_state_dict(const c10::IValue& v, const std::string& path, TensorMap& out) {
+  if (!v.isGenericDict()) throw Error(path + ": the pickle does not hold a dict of tensors (a state dict)");
+  const auto dict = v.toGenericDict();
+  // {"state_dict": {...}} / {"model": {...}} wrappers
+  bool all_tensors = true;
+  for (const auto& e : dict)
+    if (!e.value().isTensor()) all_tensors = false;
+  if (!all_tensors) {
+    for (const char* k : {"state_dict", "model", "module"})
+      for (const auto& e : dict)
+        if (e.key().isString() && e.key().toStringRef() == k && e.value().isGenericDict()) {
+          collect_state_dict(e.value(), path, out);
+          return;
+        }
+  }
+  for (const auto& e : dict) {
+    if (!e.key().isString()) throw Error(path + ": state dict key is not a string");
+    if (!e.value().isTensor())
+      throw Error(path + ": state dict entry '" + e.key().toStringRef() + "' is not a tensor (" +
+                  e.value().tagKind() + ")");
+    out[e.key().toStringRef()] = e.value().toTensor().contiguous();
+  }
+}
+}  // namespace
+
+TensorMap load_pytorch_bin(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
+    throw Error(path + ": not a zip archive; only torch.save's zip format (PyTorch >= 1.6) is supported, "
+                       "not the legacy tar/pickle format");
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (msg.size() > 400) msg = msg.substr(0, 400) + "...";
+    throw Error(path + ": LibTorch could not unpickle the state dict: " + msg);
+  }
+  TensorMap m;
+  collect_state_dict(v, path, m);
+  return m;
+}
+
+TensorMap load_checkpoint_tensors(const std::string& dir, std::string* source) {
+  const fs::path d(dir);
+  if (!fs::is_directory(d)) throw Error(dir + ": not a folder");
+  auto pick = [&](const char* name) { return fs::exists(d / name) ? (d / name).string() : std::string(); };
+  std::string p;
+  TensorMap m;
+  if (!(p = pick("model.safetensors")).empty()) {
+    m = load_safetensors(p);
+  } else if (!(p = pick("model.safetensors.index.json")).empty()) {
+    m = load_safetensors_index(p);
+  } else if (!(p = pick("pytorch_model.bin")).empty()) {
+    m = load_pytorch_bin(p);
+  } else if (!(p = pick("pytorch_model.bin.index.json")).empty()) {
+    std::ifstream in(p);
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const std::exception& e) {
+      throw Error(p + ": not valid JSON: " + e.what());
+    }
+    std::set<std::string> files;
+    for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
+      const std::string f = it.value().get<std::string>();
+      if (f.find('/') != std::string::npos) throw Error(p + ": shard '" + f + "' is not a plain file name");
+      files.insert(f);
+    }
+    for (const auto& f : files)
+      for (auto& [k, t] : load_pytorch_bin((d / f).string())) {
+        if (m.count(k)) throw Error(p + ": tensor '" + k + "' is stored in two shards");
+        m[k] = t;
+      }
+  } else {
+    throw Error(dir + ": no model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                      "pytorch_model.bin.index.json");
+  }
+  if (source) *source = p;
+  return m;
+}
+
+void load_strict(torch::nn::Module& module, const TensorMap& tensors, const StrictLoadRules& rules) {
+  auto params = module.named_parameters(/*recurse=*/true);
+  std::vector<std::string> missing, unused, shape_bad, tie_bad;
+  std::set<std::string> used;
+  auto shape_str = [](at::IntArrayRef s) {
+    std::ostringstream o;
+    o << s;
+    return o.str();
+  };
+  for (const auto& p : params) {
+    auto it = tensors.find(p.key());
+    if (it == tensors.end()) {
+      missing.push_back(p.key() + " " + shape_str(p.value().sizes()));
+      continue;
+    }
+    used.insert(p.key());
+    if (it->second.sizes() != p.value().sizes())
+      shape_bad.push_back(p.key() + ": checkpoint " + shape_str(it->second.sizes()) + " vs model " +
+                          shape_str(p.value().sizes()));
+  }
+  for (const auto& [name, target] : rules.tied) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) continue;
+    used.insert(name);
+    auto jt = tensors.find(target);
+    if (jt == tensors.end() || it->second.sizes() != jt->second.sizes() ||
+        !torch::equal(it->second.to(torch::kFloat32), jt->second.to(torch::kFloat32)))
+      tie_bad.push_back(name + " should equal the tied " + target + " but differs");
+  }
+  for (const auto& [name, t] : tensors)
+    if (!used.count(name) && !(rules.ignorable && rules.ignorable(name)))
+      unused.push_back(name + " " + shape_str(t.sizes()));
+  if (!missing.empty() || !unused.empty() || !shape_bad.empty() || !tie_bad.empty()) {
+    std::ostringstream msg;
+    msg << "strict weight loading failed (" << missing.size() << " missing, " << unused.size() << " unused, "
+        << shape_bad.size() << " shape mismatches, " << tie_bad.size() << " broken ties)";
+    auto list = [&](const char* title, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      msg << "\n  " << title << ":";
+      std::size_t k = 0;
+      for (const auto& s : v) {
+        if (k++ == 25) {
+          msg << "\n    ... and " << (v.size() - 25) << " more";
+          break;
+        }
+        msg << "\n    " << s;
+      }
+    };
+    list("missing from the checkpoint", missing);
+    list("unused checkpoint tensors", unused);
+    list("shape mismatches", shape_bad);
+    list("broken ties", tie_bad);
+    throw Error(msg.str());
+  }
+  torch::NoGradGuard ng;
+  for (auto& p : params) {
+    const auto& src = tensors.at(p.key());
+    p.value().copy_(src.to(p.value().dtype()));
+  }
+}
+
+}  // namespace ssmlab::hf
