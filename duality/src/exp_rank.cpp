@@ -1,0 +1,315 @@
+// exp_rank.cpp — exp3, exp3b (SSM kernels have semiseparable rank N) and exp5, exp5b (softmax
+// attention does not).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+#include "duality/experiments.h"
+#include "duality/rank.h"
+#include "duality/recurrence.h"
+#include "duality/softmax.h"
+#include "internal.h"
+#include "ssmlab/stats.h"
+
+namespace ssmlab::duality {
+
+using detail::fmt;
+
+namespace {
+void check_T_values(const std::vector<int>& Ts, const char* flag) {
+  if (Ts.empty()) throw std::invalid_argument(std::string(flag) + " must not be empty");
+  for (size_t i = 0; i < Ts.size(); ++i) {
+    if (Ts[i] < 1) throw std::invalid_argument(std::string(flag) + " values must all be >= 1 (got " + std::to_string(Ts[i]) + ")");
+    if (i && Ts[i] <= Ts[i - 1]) throw std::invalid_argument(std::string(flag) + " values must be strictly increasing");
+  }
+}
+
+struct SsmRanks {
+  int generator_rank, semiseparable_rank, full_rank;
+};
+// Ranks of the diagonal SSM with decays a and random B, C (seeded) at length T.
+SsmRanks ssm_ranks(const std::vector<double>& decays, int T, detail::Rng& rng, double tol) {
+  const Index N = static_cast<Index>(decays.size());
+  VectorXd a = detail::to_eigen(decays), B = detail::randn(rng, N), C = detail::randn(rng, N), k(T), pbuf(N);
+  MatrixXd M(T, T), V(T, N);  // kernel (T×T), Vandermonde generator (T×N)
+  diagonal_kernel(a, B, C, M, k, pbuf);
+  V.row(0).setOnes();
+  for (Index t = 1; t < T; ++t) V.row(t) = V.row(t - 1).cwiseProduct(a.transpose());
+  return {numerical_rank(V, tol), semiseparable_rank(M, tol), numerical_rank(M, tol)};
+}
+
+struct SoftmaxRanks {
+  int causal_full, causal_ss, noncausal_full, ssm_ss;
+};
+// with_ssm = false skips the SSM contrast (ssm_ss = -1): its semiseparable rank needs ~T SVDs.
+SoftmaxRanks softmax_ranks(int T, int d_k, int N, std::uint64_t seed, double tol, bool with_ssm = true) {
+  detail::Rng rng(seed * 1000003ULL + static_cast<std::uint64_t>(T));
+  MatrixXd Qm = detail::randn(rng, T, d_k), Km = detail::randn(rng, T, d_k), S(T, T);  // (T×d_k), (T×T)
+  SoftmaxRanks r{};
+  causal_softmax_attention(Qm, Km, S);
+  r.causal_full = numerical_rank(S, tol);
+  r.causal_ss = semiseparable_rank(S, tol);
+  softmax_attention(Qm, Km, S);
+  r.noncausal_full = numerical_rank(S, tol);
+  r.ssm_ss = with_ssm ? ssm_ranks(spaced_decays(N), T, rng, tol).semiseparable_rank : -1;
+  return r;
+}
+}  // namespace
+
+// ---- exp3 ---------------------------------------------------------------------------------
+nlohmann::json exp3::Params::to_json() const {
+  return {{"T_values", T_values}, {"seeds", seeds}, {"random_n", random_n}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+ExperimentResult exp3::run(const Params& p) {
+  check_T_values(p.T_values, "--T-values");
+  if (p.seeds.empty()) throw std::invalid_argument("--seeds must not be empty");
+  if (p.random_n < 0) throw std::invalid_argument("--random-n must be >= 0");
+  // hand-crafted decay sets: distinct, repeated, signed, and a zero decay (a pure skip: no
+  // contribution below the diagonal, so it adds to the generator rank but not the semiseparable rank)
+  std::vector<std::pair<std::string, std::vector<double>>> sets = {
+      {"single", {0.9}},           {"distinct2", {0.5, 0.8}},     {"distinct4", {0.2, 0.5, 0.8, 0.95}},
+      {"repeated", {0.5, 0.5, 0.9}}, {"all_same", {0.6, 0.6, 0.6, 0.6}}, {"signed", {-0.7, 0.3, 0.7}},
+      {"with_zero", {0.0, 0.6}}};
+  detail::Rng cfg_rng(p.seed);
+  for (int i = 0; i < p.random_n; ++i) {
+    // N in [1, 6] with n_distinct in [1, N] decays from the grid ±{0.2, ..., 0.9} (spacing 0.1), rest repeats
+    std::vector<double> grid;
+    for (int g = 2; g <= 9; ++g) grid.insert(grid.end(), {g / 10.0, -g / 10.0});
+    std::shuffle(grid.begin(), grid.end(), cfg_rng);
+    const int N = std::uniform_int_distribution<int>(1, 6)(cfg_rng);
+    const int nd = std::uniform_int_distribution<int>(1, N)(cfg_rng);
+    std::vector<double> d(grid.begin(), grid.begin() + nd);
+    while (static_cast<int>(d.size()) < N) d.push_back(d[std::uniform_int_distribution<int>(0, nd - 1)(cfg_rng)]);
+    sets.push_back({"random" + std::to_string(i), d});
+  }
+  nlohmann::json cases = nlohmann::json::array();
+  int mismatches = 0, max_diff = 0;
+  for (int T : p.T_values)
+    for (int seed : p.seeds)
+      for (const auto& [name, decays] : sets) {
+        detail::Rng rng(static_cast<std::uint64_t>(seed) * 7919ULL + static_cast<std::uint64_t>(T));
+        SsmRanks rk = ssm_ranks(decays, T, rng, p.rank_tol);
+        const int distinct = detail::count_distinct(decays), nonzero = detail::count_distinct(decays, true);
+        const int exp_gen = std::min(distinct, T), exp_ss = std::min(nonzero, T / 2);
+        const bool ok = rk.generator_rank == exp_gen && rk.semiseparable_rank == exp_ss;
+        if (!ok) ++mismatches;
+        max_diff = std::max(max_diff, std::abs(rk.semiseparable_rank - exp_ss));
+        cases.push_back({{"T", T}, {"case_seed", seed}, {"decay_set", name}, {"decays", decays},
+                         {"N", decays.size()}, {"generator_rank", rk.generator_rank},
+                         {"expected_generator_rank", exp_gen}, {"semiseparable_rank", rk.semiseparable_rank},
+                         {"expected_semiseparable_rank", exp_ss}, {"full_rank", rk.full_rank}, {"ok", ok},
+                         {"summary", "T=" + std::to_string(T) + " seed=" + std::to_string(seed) + " " + name +
+                                         ": generator rank " + std::to_string(rk.generator_rank) + "/" +
+                                         std::to_string(exp_gen) + ", semiseparable rank " +
+                                         std::to_string(rk.semiseparable_rank) + "/" + std::to_string(exp_ss) +
+                                         ", full rank " + std::to_string(rk.full_rank)}});
+      }
+  ExperimentResult r;
+  r.name = "exp3_rank_vs_state_dim";
+  r.ok = mismatches == 0;
+  r.metrics = {{"n_cases", cases.size()}, {"n_mismatch", mismatches}, {"max_abs_rank_diff", max_diff}, {"cases", cases}};
+  r.details = std::to_string(cases.size()) + " cases: " + std::to_string(mismatches) +
+              " where a rank differs from theory (generator rank = distinct decays, semiseparable rank = "
+              "distinct nonzero decays, capped at T/2)";
+  return r;
+}
+
+// ---- exp3b --------------------------------------------------------------------------------
+nlohmann::json exp3b::Params::to_json() const {
+  return {{"N_values", N_values}, {"seeds", seeds}, {"T", T}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+ExperimentResult exp3b::run(const Params& p) {
+  check_T_values(p.N_values, "--N-values");
+  if (p.seeds.empty()) throw std::invalid_argument("--seeds must not be empty");
+  if (p.T < 2 * p.N_values.back())
+    throw std::invalid_argument("--T must be >= 2 max(N) so that a block can reach rank N (got T=" + std::to_string(p.T) + ")");
+  nlohmann::json cases = nlohmann::json::array();
+  int bad = 0;
+  for (int N : p.N_values) {
+    std::vector<double> ss, gen;
+    for (int seed : p.seeds) {
+      detail::Rng rng(static_cast<std::uint64_t>(seed) * 104729ULL + static_cast<std::uint64_t>(N));
+      // well-spaced decays: the grid of spaced_decays(N), each moved by < 1/4 of the spacing
+      std::vector<double> d = spaced_decays(N);
+      const double h = N > 1 ? (d[1] - d[0]) / 4 : 0.05;
+      for (auto& a : d) a += detail::uniform(rng, -h, h);
+      auto rk = ssm_ranks(d, p.T, rng, p.rank_tol);
+      ss.push_back(rk.semiseparable_rank);
+      gen.push_back(rk.generator_rank);
+    }
+    auto s = stats::summarize(ss);
+    auto g = stats::summarize(gen);
+    const bool ok = s.min == N && s.max == N;
+    if (!ok) ++bad;
+    cases.push_back({{"N", N}, {"rank_mean", s.mean}, {"rank_std", s.std}, {"rank_min", s.min}, {"rank_max", s.max},
+                     {"generator_rank_mean", g.mean}, {"n_seeds", s.n}, {"ok", ok},
+                     {"summary", "N=" + std::to_string(N) + ": semiseparable rank " + fmt(s.mean) + " ± " + fmt(s.std) +
+                                     " over " + std::to_string(s.n) + " seeds"}});
+  }
+  ExperimentResult r;
+  r.name = "exp3b_rank_vs_state_dim";
+  r.ok = bad == 0;
+  r.metrics = {{"n_N", p.N_values.size()}, {"n_rank_ne_N", bad}, {"T", p.T}, {"cases", cases}};
+  r.details = "T=" + std::to_string(p.T) + ", N in [" + std::to_string(p.N_values.front()) + ", " +
+              std::to_string(p.N_values.back()) + "]: semiseparable rank == N for " +
+              std::to_string(p.N_values.size() - bad) + "/" + std::to_string(p.N_values.size()) + " N (all seeds)";
+  return r;
+}
+
+PlotSpec exp3b::plot(const ExperimentResult& r, const std::string& output) {
+  PlotSpec s;
+  s.title = "Semiseparable rank of the SSM kernel vs state size N (T = " + std::to_string(r.metrics.value("T", 0)) + ")";
+  s.xlabel = "state size N [states]";
+  s.ylabel = "rank [dimensionless]";
+  s.output = output;
+  plot::Series ss{"semiseparable rank (mean ± std over seeds)", {}, {}, {}, plot::Style::ErrorBars};
+  plot::Series gen{"generator (Vandermonde) rank, mean", {}, {}, {}, plot::Style::Points};
+  for (const auto& c : r.metrics.at("cases")) {
+    ss.x.push_back(c["N"].get<double>());
+    ss.y.push_back(c["rank_mean"].get<double>());
+    ss.err.push_back(c["rank_std"].get<double>());
+    gen.x.push_back(c["N"].get<double>());
+    gen.y.push_back(c["generator_rank_mean"].get<double>());
+  }
+  s.series = {ss, gen};
+  s.refs = {{"x", "y = N"}};
+  return s;
+}
+
+// ---- exp5 ---------------------------------------------------------------------------------
+nlohmann::json exp5::Params::to_json() const {
+  return {{"T_values", T_values}, {"d_k", d_k}, {"N", N}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+ExperimentResult exp5::run(const Params& p) {
+  check_T_values(p.T_values, "--T-values");
+  if (p.d_k < 1) throw std::invalid_argument("--d-k must be >= 1");
+  if (p.N < 1) throw std::invalid_argument("--N must be >= 1");
+  nlohmann::json cases = nlohmann::json::array();
+  bool grows = true, above = true;
+  int prev = -1;
+  for (int T : p.T_values) {
+    auto rk = softmax_ranks(T, p.d_k, p.N, p.seed, p.rank_tol);
+    const bool long_seq = T >= 4 * p.d_k;
+    if (rk.causal_ss < prev) grows = false;
+    prev = rk.causal_ss;
+    if (long_seq && rk.causal_ss <= rk.ssm_ss) above = false;
+    cases.push_back({{"T", T}, {"T_over_dk", static_cast<double>(T) / p.d_k}, {"softmax_full_rank", rk.causal_full},
+                     {"softmax_semiseparable_rank", rk.causal_ss}, {"softmax_noncausal_rank", rk.noncausal_full},
+                     {"ssm_semiseparable_rank", rk.ssm_ss}, {"N", p.N}, {"d_k", p.d_k},
+                     {"summary", "T=" + std::to_string(T) + ": causal softmax full rank " + std::to_string(rk.causal_full) +
+                                     ", semiseparable rank " + std::to_string(rk.causal_ss) + ", non-causal rank " +
+                                     std::to_string(rk.noncausal_full) + "; SSM (N=" + std::to_string(p.N) +
+                                     ") semiseparable rank " + std::to_string(rk.ssm_ss)}});
+  }
+  ExperimentResult r;
+  r.name = "exp5_softmax_rank_growth";
+  r.ok = grows && above;
+  const auto& last = cases.back();
+  r.metrics = {{"softmax_semiseparable_rank_last", last["softmax_semiseparable_rank"]},
+               {"softmax_full_rank_last", last["softmax_full_rank"]}, {"ssm_semiseparable_rank_last", last["ssm_semiseparable_rank"]},
+               {"T_last", last["T"]}, {"N", p.N}, {"d_k", p.d_k}, {"rank_nondecreasing", grows ? 1 : 0}, {"cases", cases}};
+  r.details = "d_k=" + std::to_string(p.d_k) + ": softmax semiseparable rank at T=" + std::to_string(p.T_values.back()) +
+              " is " + last["softmax_semiseparable_rank"].dump() + " (grows with T: " + (grows ? "yes" : "no") +
+              ") vs SSM " + last["ssm_semiseparable_rank"].dump() + " = N";
+  return r;
+}
+
+// ---- exp5b --------------------------------------------------------------------------------
+nlohmann::json exp5b::Params::to_json() const {
+  return {{"T_values", T_values}, {"seeds", seeds}, {"d_k", d_k}, {"N", N}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+ExperimentResult exp5b::run(const Params& p) {
+  check_T_values(p.T_values, "--T-values");
+  if (p.seeds.empty()) throw std::invalid_argument("--seeds must not be empty");
+  if (p.d_k < 1) throw std::invalid_argument("--d-k must be >= 1");
+  nlohmann::json cases = nlohmann::json::array();
+  bool ok = true;
+  double prev = -1;
+  for (int T : p.T_values) {
+    std::vector<double> full, ss, nc, ssm, gap_nc, gap_ss;
+    for (int seed : p.seeds) {
+      // the SSM contrast (always rank N, and the costly part) once per T, with the first seed
+      const bool first = seed == p.seeds.front();
+      auto rk = softmax_ranks(T, p.d_k, p.N, static_cast<std::uint64_t>(seed), p.rank_tol, first);
+      full.push_back(rk.causal_full);
+      ss.push_back(rk.causal_ss);
+      nc.push_back(rk.noncausal_full);
+      if (first) ssm.push_back(rk.ssm_ss);
+      gap_nc.push_back(T - rk.noncausal_full);
+      gap_ss.push_back(T / 2 - rk.causal_ss);
+    }
+    auto S = stats::summarize(ss), F = stats::summarize(full), NC = stats::summarize(nc), M = stats::summarize(ssm);
+    auto G1 = stats::summarize(gap_nc), G2 = stats::summarize(gap_ss);
+    if (S.mean < prev) ok = false;
+    prev = S.mean;
+    cases.push_back({{"T", T}, {"softmax_semiseparable_rank_mean", S.mean}, {"softmax_semiseparable_rank_std", S.std},
+                     {"softmax_full_rank_mean", F.mean}, {"softmax_full_rank_std", F.std},
+                     {"softmax_noncausal_rank_mean", NC.mean}, {"softmax_noncausal_rank_std", NC.std},
+                     {"ssm_semiseparable_rank_mean", M.mean}, {"gap_noncausal_mean", G1.mean}, {"gap_noncausal_std", G1.std},
+                     {"gap_semiseparable_mean", G2.mean}, {"gap_semiseparable_std", G2.std}, {"n_seeds", S.n},
+                     {"N", p.N}, {"d_k", p.d_k},
+                     {"summary", "T=" + std::to_string(T) + ": softmax semiseparable rank " + fmt(S.mean) + " ± " + fmt(S.std) +
+                                     ", non-causal rank " + fmt(NC.mean) + " ± " + fmt(NC.std) + ", SSM " + fmt(M.mean)}});
+  }
+  ExperimentResult r;
+  r.name = "exp5b_softmax_rank_growth";
+  r.ok = ok;
+  r.metrics = {{"softmax_semiseparable_rank_mean_last", cases.back()["softmax_semiseparable_rank_mean"]},
+               {"ssm_semiseparable_rank_mean_last", cases.back()["ssm_semiseparable_rank_mean"]},
+               {"rank_mean_nondecreasing", ok ? 1 : 0}, {"N", p.N}, {"d_k", p.d_k}, {"cases", cases}};
+  r.details = "softmax semiseparable rank (mean over " + std::to_string(p.seeds.size()) + " seeds) grows from " +
+              fmt(cases.front()["softmax_semiseparable_rank_mean"].get<double>()) + " at T=" +
+              std::to_string(p.T_values.front()) + " to " +
+              fmt(cases.back()["softmax_semiseparable_rank_mean"].get<double>()) + " at T=" + std::to_string(p.T_values.back()) +
+              "; SSM stays at " + fmt(cases.back()["ssm_semiseparable_rank_mean"].get<double>());
+  return r;
+}
+
+PlotSpec exp5b::plot_rank(const ExperimentResult& r, const std::string& output) {
+  PlotSpec s;
+  s.title = "Rank of softmax attention vs SSM kernel (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
+  s.xlabel = "sequence length T [tokens]";
+  s.ylabel = "numerical rank [dimensionless]";
+  s.output = output;
+  auto series = [&](const std::string& title, const std::string& key, bool err) {
+    plot::Series x{title, {}, {}, {}, err ? plot::Style::ErrorBars : plot::Style::LinesPoints};
+    for (const auto& c : r.metrics.at("cases")) {
+      x.x.push_back(c["T"].get<double>());
+      x.y.push_back(c[key + "_mean"].get<double>());
+      if (err) x.err.push_back(c[key + "_std"].get<double>());
+    }
+    return x;
+  };
+  s.series = {series("causal softmax: semiseparable rank", "softmax_semiseparable_rank", true),
+              series("non-causal softmax: full rank", "softmax_noncausal_rank", true),
+              series("SSM kernel (N = " + r.metrics["N"].dump() + "): semiseparable rank", "ssm_semiseparable_rank", false)};
+  s.refs = {{"x", "y = T (full rank)"}, {"x/2", "y = T/2 (largest possible semiseparable rank)"}};
+  return s;
+}
+
+PlotSpec exp5b::plot_gap(const ExperimentResult& r, const std::string& output) {
+  PlotSpec s;
+  s.title = "Rank gap of softmax attention (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
+  s.xlabel = "sequence length T [tokens]";
+  s.ylabel = "rank gap [dimensionless]";
+  s.output = output;
+  plot::Series a{"non-causal softmax: T - rank", {}, {}, {}, plot::Style::ErrorBars};
+  plot::Series b{"causal softmax: T/2 - semiseparable rank", {}, {}, {}, plot::Style::ErrorBars};
+  for (const auto& c : r.metrics.at("cases")) {
+    a.x.push_back(c["T"].get<double>());
+    a.y.push_back(c["gap_noncausal_mean"].get<double>());
+    a.err.push_back(c["gap_noncausal_std"].get<double>());
+    b.x.push_back(c["T"].get<double>());
+    b.y.push_back(c["gap_semiseparable_mean"].get<double>());
+    b.err.push_back(c["gap_semiseparable_std"].get<double>());
+  }
+  s.series = {a, b};
+  return s;
+}
+
+}  // namespace ssmlab::duality
