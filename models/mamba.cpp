@@ -80,7 +80,8 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, MambaLayerState* s
   auto Bm = parts[1].transpose(1, 2).contiguous();         // (B, N, L)
   auto Cm = parts[2].transpose(1, 2).contiguous();         // (B, N, L)
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
-  auto res = kernels::selective_scan(u, delta, A, Bm, Cm, D.to(torch::kFloat32), z,
+  // Contiguous (B, E, L) operands: the fused kernels require them.
+  auto res = kernels::selective_scan(u.contiguous(), delta.contiguous(), A, Bm, Cm, D.to(torch::kFloat32), z.contiguous(),
                                      dt_proj->bias.to(torch::kFloat32), /*delta_softplus=*/true,
                                      /*return_last_state=*/state != nullptr);
   if (state) state->ssm_state = res.last_state.to(torch::kFloat32);

@@ -1,0 +1,299 @@
+// test_models.cpp — every model family: shapes, causality, learning, parity twins, positional
+// encodings by hand, inference state, parameter counts and matching.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "models/lstm.h"
+#include "models/mamba.h"
+#include "models/mamba2.h"
+#include "models/registry.h"
+#include "models/transformer.h"
+
+namespace sm = ssmlab::models;
+
+namespace {
+sm::ModelConfig tiny() {
+  sm::ModelConfig c;
+  c.vocab_size = 11;
+  c.d_model = 16;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.d_state = 4;
+  c.headdim = 8;
+  c.chunk_size = 4;
+  return c;
+}
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, double atol, const std::string& what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  const double diff = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+  EXPECT_LE(diff, atol) << what << ": max |diff| = " << diff;
+}
+}  // namespace
+
+class EveryModel : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(0);
+    at::set_num_threads(1);
+  }
+};
+
+TEST_P(EveryModel, ForwardShapes) {
+  auto m = sm::make_model(GetParam(), tiny());
+  auto tokens = torch::randint(0, 11, {2, 7}, torch::kLong);
+  auto logits = m->forward(tokens);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 7, m->vocab_size()}));
+  EXPECT_GE(m->vocab_size(), 11);
+  EXPECT_EQ(m->family(), GetParam());
+  auto feats = m->forward_features(torch::randn({2, 5, 16}));
+  EXPECT_EQ(feats.sizes(), (std::vector<int64_t>{2, 5, 16}));
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+
+TEST_P(EveryModel, Causal) {
+  auto m = sm::make_model(GetParam(), tiny());
+  m->eval();
+  torch::NoGradGuard ng;
+  auto a = torch::randint(0, 11, {2, 9}, torch::kLong);
+  auto b = a.clone();
+  const int64_t t = 5;
+  b.select(1, t).fill_(0);
+  a.select(1, t).fill_(3);
+  auto la = m->forward(a), lb = m->forward(b);
+  expect_close(la.narrow(1, 0, t), lb.narrow(1, 0, t), 1e-5, GetParam() + " outputs before t");
+  EXPECT_GT((la.narrow(1, t, 9 - t) - lb.narrow(1, t, 9 - t)).abs().max().item<double>(), 1e-6)
+      << GetParam() << ": token t does not influence outputs at >= t";
+}
+
+TEST_P(EveryModel, FewStepsReduceLoss) {
+  auto m = sm::make_model(GetParam(), tiny());
+  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(1e-2));
+  auto x = torch::randint(0, 11, {4, 12}, torch::kLong);
+  auto y = (x * 3 + 1).remainder(11);                           // a token-wise map every model can learn
+  double first = 0, last = 0;
+  for (int s = 0; s < 30; ++s) {
+    opt.zero_grad();
+    auto logits = m->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+    loss.backward();
+    opt.step();
+    (s == 0 ? first : last) = loss.item<double>();
+  }
+  EXPECT_LT(last, 0.8 * first) << GetParam() << ": " << first << " -> " << last;
+}
+
+TEST_P(EveryModel, ParamCountFormulaIsExact) {
+  auto c = tiny();
+  auto m = sm::make_model(GetParam(), c);
+  EXPECT_EQ(sm::count_params(*m), sm::param_count(GetParam(), c));
+}
+
+TEST_P(EveryModel, MatchParamsWithinFivePercent) {
+  for (int64_t target : {200'000, 500'000}) {
+    auto base = tiny();
+    base.vocab_size = 30;
+    auto c = sm::match_params(target, GetParam(), base);
+    auto m = sm::make_model(GetParam(), c);
+    const double n = static_cast<double>(sm::count_params(*m));
+    EXPECT_NEAR(n / static_cast<double>(target), 1.0, 0.05)
+        << GetParam() << " d_model " << c.d_model << " n_layer " << c.n_layer << " -> " << n;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, EveryModel, ::testing::ValuesIn(sm::model_names()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+TEST(Registry, ClearErrors) {
+  EXPECT_THROW(sm::make_model("gpt5", tiny()), std::invalid_argument);
+  auto c = tiny();
+  c.d_model = 18;  // not divisible by 4 heads
+  try {
+    sm::make_model("T_rope", c);
+    FAIL() << "expected an exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("divisible"), std::string::npos) << e.what();
+  }
+}
+
+// ---- Mamba ----------------------------------------------------------------------------------
+TEST(Mamba, HuggingFaceParameterNames) {
+  sm::MambaLM m(sm::MambaOptions(16, 2, 11));
+  std::set<std::string> got;
+  for (const auto& p : m->named_parameters()) got.insert(p.key());
+  std::set<std::string> want{"backbone.embeddings.weight", "backbone.norm_f.weight"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string pre = "backbone.layers." + std::to_string(i) + ".";
+    want.insert(pre + "norm.weight");
+    for (const char* s : {"in_proj.weight", "conv1d.weight", "conv1d.bias", "x_proj.weight", "dt_proj.weight",
+                          "dt_proj.bias", "A_log", "D", "out_proj.weight"})
+      want.insert(pre + "mixer." + s);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(m->vocab_size(), 16);  // 11 padded to a multiple of 8
+  auto& mixer = *m->backbone->layers[0]->as<sm::MambaLayerImpl>()->mixer;
+  EXPECT_EQ(mixer.x_proj->weight.sizes(), (std::vector<int64_t>{1 + 2 * 16, 32}));  // dt_rank = ceil(16/16)
+}
+
+TEST(Mamba, PaperInitialisation) {
+  torch::manual_seed(1);
+  sm::MambaOptions o(32, 1, 11);
+  o.d_state(8);
+  sm::MambaLM m(o);
+  auto& mixer = *m->backbone->layers[0]->as<sm::MambaLayerImpl>()->mixer;
+  auto want_A = torch::log(torch::arange(1, 9, torch::kFloat32)).repeat({64, 1});
+  expect_close(mixer.A_log, want_A, 1e-6, "A_log = log(1..N)");
+  expect_close(mixer.D, torch::ones({64}), 0, "D = 1");
+  auto dt = torch::nn::functional::softplus(mixer.dt_proj->bias);
+  EXPECT_GE(dt.min().item<double>(), 1e-3 * 0.999);
+  EXPECT_LE(dt.max().item<double>(), 1e-1 * 1.001);
+}
+
+TEST(Mamba, PrefillThenStepEqualsFullForward) {
+  torch::manual_seed(2);
+  sm::MambaLM m(sm::MambaOptions(16, 2, 11).d_state(4));
+  m->eval();
+  torch::NoGradGuard ng;
+  auto tokens = torch::randint(0, 11, {2, 10}, torch::kLong);
+  auto full = m->forward(tokens);                                  // (2, 10, V)
+  for (int64_t prefill : {1, 3, 6}) {                               // shorter and longer than d_conv
+    sm::MambaInferenceState st;
+    auto first = m->forward(tokens.narrow(1, 0, prefill), &st);
+    expect_close(first, full.narrow(1, 0, prefill), 1e-5, "prefill");
+    for (int64_t t = prefill; t < 10; ++t)
+      expect_close(m->step(tokens.select(1, t), st), full.select(1, t), 1e-4, "step " + std::to_string(t));
+    EXPECT_EQ(st.seqlen_offset, 10);
+  }
+  sm::MambaInferenceState fresh;                                    // step() from an empty state
+  for (int64_t t = 0; t < 10; ++t) expect_close(m->step(tokens.select(1, t), fresh), full.select(1, t), 1e-4, "fresh step");
+}
+
+// ---- Mamba-2 --------------------------------------------------------------------------------
+TEST(Mamba2, ChunkedEqualsSequential) {
+  torch::manual_seed(3);
+  const int64_t b = 2, L = 12, H = 4, P = 3, N = 5;
+  for (int64_t G : {1, 2}) {
+    auto x = torch::randn({b, L, H, P}, torch::kFloat64);
+    auto dt = torch::nn::functional::softplus(torch::randn({b, L, H}, torch::kFloat64));
+    auto A = -torch::rand({H}, torch::kFloat64) * 2 - 0.1;
+    auto Bm = torch::randn({b, L, G, N}, torch::kFloat64), Cm = torch::randn({b, L, G, N}, torch::kFloat64);
+    torch::Tensor s_ref, s_chunk;
+    auto y_ref = sm::ssd_sequential(x, dt, A, Bm, Cm, &s_ref);
+    for (int64_t Q : {1, 3, 4, 12, 5, 7, 16}) {                    // divides L, and does not
+      auto y = sm::ssd_chunked(x, dt, A, Bm, Cm, Q, &s_chunk);
+      const std::string tag = "G=" + std::to_string(G) + " Q=" + std::to_string(Q);
+      expect_close(y, y_ref, 1e-4, "y " + tag);
+      expect_close(s_chunk, s_ref, 1e-4, "final state " + tag);
+    }
+  }
+}
+
+TEST(Mamba2, SegsumByHand) {
+  auto a = torch::tensor({1.0, 2.0, 3.0}, torch::kFloat64);
+  auto e = sm::segsum_exp(a);
+  auto want = torch::tensor({1.0, 0.0, 0.0, std::exp(2.0), 1.0, 0.0, std::exp(5.0), std::exp(3.0), 1.0}, torch::kFloat64).view({3, 3});
+  expect_close(e, want, 1e-9, "segsum");
+}
+
+TEST(Mamba2, LMChunkedEqualsSequential) {
+  torch::manual_seed(4);
+  sm::Mamba2LM m(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(5));
+  torch::NoGradGuard ng;
+  auto tokens = torch::randint(0, 11, {2, 13}, torch::kLong);
+  auto a = m->forward(tokens);
+  m->set_use_chunked(false);
+  expect_close(m->forward(tokens), a, 1e-4, "Mamba2LM chunked vs sequential");
+}
+
+// ---- Transformer ------------------------------------------------------------------------------
+TEST(Transformer, RopeByHand) {
+  // One head, P = 2, rotary_dim 2, base 10000: position p rotates (x0, x1) by angle p.
+  auto x = torch::tensor({1.0f, 2.0f, 1.0f, 2.0f, 3.0f, -1.0f}).view({1, 1, 3, 2});
+  auto r = sm::apply_rope(x, 2, 10000.0, 0);
+  auto want = torch::tensor({1.0f, 2.0f,                                                  //
+                             std::cos(1.f) - 2 * std::sin(1.f), 2 * std::cos(1.f) + std::sin(1.f),  //
+                             3 * std::cos(2.f) + std::sin(2.f), -std::cos(2.f) + 3 * std::sin(2.f)})
+                  .view({1, 1, 3, 2});
+  expect_close(r, want, 1e-5, "rope");
+  // Offsets continue positions (KV cache): rope(x at offset 1) == rope rows 1..2.
+  expect_close(sm::apply_rope(x.narrow(2, 1, 2), 2, 10000.0, 1), r.narrow(2, 1, 2), 1e-5, "rope offset");
+  // Relative: <R_i q, R_j k> depends on i - j only; partial rotation leaves the other dims as they are.
+  auto q = torch::randn({1, 1, 1, 8}), k = torch::randn({1, 1, 1, 8});
+  auto dot = [&](int64_t i, int64_t j) {
+    return (sm::apply_rope(q, 4, 100.0, i) * sm::apply_rope(k, 4, 100.0, j)).sum().item<double>();
+  };
+  EXPECT_NEAR(dot(5, 2), dot(13, 10), 1e-4);
+  expect_close(sm::apply_rope(q, 4, 100.0, 7).narrow(-1, 4, 4), q.narrow(-1, 4, 4), 0, "unrotated dims");
+}
+
+TEST(Transformer, AlibiByHand) {
+  expect_close(sm::alibi_slopes(4), torch::tensor({0.25f, 0.0625f, 0.015625f, 0.00390625f}), 1e-9, "slopes H=4");
+  expect_close(sm::alibi_slopes(3), torch::tensor({0.0625f, 0.00390625f, 0.25f}), 1e-9, "slopes H=3 (interleaved)");
+  EXPECT_NEAR(sm::alibi_slopes(16)[0].item<double>(), std::pow(2.0, -0.5), 1e-7);
+  EXPECT_NEAR(sm::alibi_slopes(16)[15].item<double>(), std::pow(2.0, -8), 1e-9);
+  sm::TransformerOptions o(16, 1, 4, 11);
+  o.pos(sm::PosEncoding::Alibi);
+  auto bias = sm::attention_bias(o, 3, 3, 0, torch::TensorOptions());  // (4, 3, 3)
+  const float ninf = -std::numeric_limits<float>::infinity();
+  auto want0 = torch::tensor({0.f, ninf, ninf, -0.25f, 0.f, ninf, -0.5f, -0.25f, 0.f}).view({3, 3});
+  EXPECT_TRUE(torch::equal(bias[0], want0)) << bias[0];
+}
+
+TEST(Transformer, HardAlibiWindows) {
+  sm::TransformerOptions o(16, 1, 4, 11);
+  o.pos(sm::PosEncoding::HardAlibi).n_masked_heads(2);
+  auto bias = sm::attention_bias(o, 4, 4, 0, torch::TensorOptions());
+  auto allowed = torch::isfinite(bias).to(torch::kInt);                 // (4, 4, 4)
+  auto tril = torch::tril(torch::ones({4, 4}, torch::kInt));
+  EXPECT_TRUE(torch::equal(allowed[0], torch::eye(4, torch::kInt))) << "head 0: itself only";
+  EXPECT_TRUE(torch::equal(allowed[1], tril - torch::tril(torch::ones({4, 4}, torch::kInt), -2))) << "head 1: window 2";
+  EXPECT_TRUE(torch::equal(allowed[2], tril)) << "head 2: unrestricted (NoPE)";
+  EXPECT_TRUE(torch::equal(allowed[3], tril));
+  EXPECT_EQ(bias.masked_select(torch::isfinite(bias)).abs().max().item<float>(), 0.f);
+}
+
+TEST(Transformer, SdpaEqualsManual) {
+  if (!sm::kHaveSdpa) GTEST_SKIP() << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << " has no scaled_dot_product_attention";
+  torch::manual_seed(5);
+  for (auto pos : {"rope", "nope", "alibi", "hard_alibi"}) {
+    sm::TransformerOptions o(16, 1, 4, 11);
+    o.pos(sm::parse_pos_encoding(pos));
+    auto q = torch::randn({2, 4, 6, 4}), k = torch::randn({2, 4, 6, 4}), v = torch::randn({2, 4, 6, 4});
+    auto bias = sm::attention_bias(o, 6, 6, 0, q.options());
+    expect_close(sm::attention(q, k, v, bias, sm::AttnImpl::Sdpa), sm::attention(q, k, v, bias, sm::AttnImpl::Manual),
+                 1e-5, pos);
+  }
+}
+
+TEST(Transformer, KVCacheEqualsFullForward) {
+  for (const char* name : {"T_rope", "T_nope", "T_alibi", "T_hard_alibi"}) {
+    torch::manual_seed(6);
+    auto c = tiny();
+    sm::TransformerLM m(sm::TransformerOptions(c.d_model, 2, 4, 11).pos(sm::parse_pos_encoding(std::string(name).substr(2))));
+    torch::NoGradGuard ng;
+    auto tokens = torch::randint(0, 11, {2, 9}, torch::kLong);
+    auto full = m->forward(tokens);
+    sm::KVCache cache;
+    auto pre = m->forward(tokens.narrow(1, 0, 4), &cache);
+    expect_close(pre, full.narrow(1, 0, 4), 1e-5, std::string(name) + " prefill");
+    for (int64_t t = 4; t < 9; ++t)
+      expect_close(m->forward(tokens.narrow(1, t, 1), &cache), full.narrow(1, t, 1), 1e-5, std::string(name) + " cached step");
+    EXPECT_EQ(cache.offset, 9);
+  }
+}
+
+// ---- LSTM -----------------------------------------------------------------------------------
+TEST(LSTM, StateContinuesAcrossCalls) {
+  torch::manual_seed(7);
+  sm::LSTMLM m(sm::LSTMLMOptions(16, 2, 11));
+  torch::NoGradGuard ng;
+  auto tokens = torch::randint(0, 11, {2, 8}, torch::kLong);
+  auto full = m->forward(tokens);
+  sm::LSTMState st;
+  auto a = m->forward(tokens.narrow(1, 0, 3), &st);
+  auto b = m->forward(tokens.narrow(1, 3, 5), &st);
+  expect_close(torch::cat({a, b}, 1), full, 1e-5, "chunked LSTM");
+  EXPECT_LE(m->embedding->weight.abs().max().item<double>(), 0.1);
+  EXPECT_LE(m->head->weight.abs().max().item<double>(), 0.25 + 1e-6);
+}

@@ -1,0 +1,256 @@
+// test_trainer.cpp — schedule, training, checkpoints (round trip, resume determinism, corruption),
+// non-finite loss handling, device resolution.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "models/registry.h"
+#include "models/trainer.h"
+#include "ssmlab/atomic_file.h"
+
+namespace sm = ssmlab::models;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("ssmlab_test_trainer_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+ssmlab::CommonOptions quiet_opts(const std::string& log = "") {
+  ssmlab::CommonOptions o;
+  o.program = "test_trainer";
+  o.family = "models";
+  o.quiet = true;
+  o.log_path = log;
+  return o;
+}
+sm::ModelConfig tiny() {
+  sm::ModelConfig c;
+  c.vocab_size = 8;
+  c.d_model = 16;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.d_state = 4;
+  c.dropout = 0.0;
+  return c;
+}
+// Batches depend on the step only: a copy-like task (second half repeats the first).
+sm::Batch copy_batch(int64_t step) {
+  auto gen = at::detail::createCPUGenerator(1000 + step);
+  auto half = torch::randint(0, 8, {4, 6}, gen, torch::kLong);
+  auto seq = torch::cat({half, half}, 1);                       // (4, 12)
+  auto mask = torch::zeros({4, 11});
+  mask.narrow(1, 5, 6).fill_(1);                                 // loss on the copied half
+  return {seq.narrow(1, 0, 11), seq.narrow(1, 1, 11), mask};
+}
+// A token-wise map (target = 3x + 1 mod 8): learnable in a few dozen steps by any model.
+sm::Batch map_batch(int64_t step) {
+  auto gen = at::detail::createCPUGenerator(2000 + step);
+  auto x = torch::randint(0, 8, {4, 10}, gen, torch::kLong);
+  return {x, (x * 3 + 1).remainder(8), {}};
+}
+sm::TrainConfig small_tc(int64_t steps) {
+  sm::TrainConfig tc;
+  tc.steps = steps;
+  tc.lr = 3e-3;
+  tc.min_lr = 3e-4;
+  tc.warmup = 2;
+  tc.log_every = 2;
+  tc.device = "cpu";
+  return tc;
+}
+}  // namespace
+
+TEST(Trainer, WarmupCosineSchedule) {
+  sm::TrainConfig tc;
+  tc.steps = 110;
+  tc.warmup = 10;
+  tc.lr = 1.0;
+  tc.min_lr = 0.1;
+  EXPECT_NEAR(sm::lr_at(tc, 0), 0.1, 1e-12);
+  EXPECT_NEAR(sm::lr_at(tc, 9), 1.0, 1e-12);
+  EXPECT_NEAR(sm::lr_at(tc, 10), 1.0, 1e-12);
+  EXPECT_NEAR(sm::lr_at(tc, 60), 0.55, 1e-12);                  // half way down the cosine
+  EXPECT_NEAR(sm::lr_at(tc, 110), 0.1, 1e-12);
+  for (int64_t s = 10; s < 109; ++s) EXPECT_GE(sm::lr_at(tc, s), sm::lr_at(tc, s + 1));
+}
+
+TEST(Trainer, LearnsAndLogs) {
+  torch::manual_seed(0);
+  at::set_num_threads(1);
+  auto dir = temp_dir("learn");
+  const std::string log = (dir / "log.jsonl").string();
+  auto opts = quiet_opts(log);
+  ssmlab::RunLog run(opts, "trainer_test");
+  auto model = sm::make_model("T_nope", tiny());
+  auto tc = small_tc(40);
+  tc.lr = 1e-2;
+  tc.eval_every = 20;
+  sm::Trainer trainer(model, tc, opts, &run);
+  int evals = 0;
+  auto res = trainer.fit(map_batch, sm::lm_loss(model), [&](int64_t) {
+    ++evals;
+    return nlohmann::json{{"dummy", 1.0}};
+  });
+  ASSERT_TRUE(res.ok) << res.error;
+  ASSERT_EQ(res.losses.size(), 40u);
+  double first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) first += res.losses[i].second, last += res.losses[35 + i].second;
+  EXPECT_LT(last, first * 0.7) << first / 5 << " -> " << last / 5;
+  EXPECT_EQ(evals, 2);                                           // step 20 and the end
+  int steps = 0, eval_records = 0;
+  for (const auto& l : ssmlab::read_jsonl(log)) {
+    ASSERT_FALSE(l.value.is_null()) << l.raw;
+    if (l.value["record"] == "step") {
+      ++steps;
+      EXPECT_TRUE(l.value["metrics"].contains("tokens_per_s"));
+    }
+    if (l.value["record"] == "eval") ++eval_records;
+  }
+  EXPECT_EQ(steps, 20);
+  EXPECT_EQ(eval_records, 2);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, CheckpointRoundTrip) {
+  torch::manual_seed(1);
+  auto dir = temp_dir("roundtrip");
+  const std::string path = (dir / "ck.bin").string();
+  auto a = sm::make_model("mamba", tiny());
+  sm::Trainer ta(a, small_tc(3), quiet_opts(), nullptr);
+  ASSERT_TRUE(ta.fit(copy_batch, sm::lm_loss(a)).ok);
+  sm::save_checkpoint(path, *a, ta.optimizer(), 3, {{"note", "x"}});
+  auto r1 = torch::rand({5});                                    // RNG draws after the save ...
+  auto b = sm::make_model("mamba", tiny());                      // ... different init
+  sm::Trainer tb(b, small_tc(3), quiet_opts(), nullptr);
+  nlohmann::json meta;
+  EXPECT_EQ(sm::load_checkpoint(path, *b, tb.optimizer(), torch::kCPU, &meta), 3);
+  EXPECT_EQ(meta["note"], "x");
+  EXPECT_TRUE(torch::equal(torch::rand({5}), r1)) << "RNG state restored";
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, ResumeReproducesTheLossCurve) {
+  at::set_num_threads(1);
+  auto dir = temp_dir("resume");
+  for (const char* name : {"lstm", "mamba"}) {
+    auto cfg = tiny();
+    if (std::string(name) == "lstm") {
+      cfg.n_layer = 2;
+      cfg.dropout = 0.3;                                           // exercises the RNG restore
+    }
+    const std::string ck = (dir / (std::string(name) + ".ck")).string();
+    auto tc = small_tc(8);
+    // Uninterrupted run.
+    torch::manual_seed(42);
+    auto m1 = sm::make_model(name, cfg);
+    auto full = sm::Trainer(m1, tc, quiet_opts(), nullptr).fit(copy_batch, sm::lm_loss(m1));
+    ASSERT_TRUE(full.ok);
+    // Interrupted after the checkpoint at step 4 ("killed" by an exception in step 5).
+    tc.checkpoint = ck;
+    tc.ckpt_every = 4;
+    torch::manual_seed(42);
+    auto m2 = sm::make_model(name, cfg);
+    EXPECT_THROW(sm::Trainer(m2, tc, quiet_opts(), nullptr).fit([](int64_t s) {
+      if (s == 5) throw std::runtime_error("killed");
+      return copy_batch(s);
+    }, sm::lm_loss(m2)), std::runtime_error);
+    // Resume in a fresh model with a different seed: everything comes from the checkpoint.
+    tc.resume = true;
+    torch::manual_seed(7);
+    auto m3 = sm::make_model(name, cfg);
+    auto resumed = sm::Trainer(m3, tc, quiet_opts(), nullptr).fit(copy_batch, sm::lm_loss(m3));
+    ASSERT_TRUE(resumed.ok) << resumed.error;
+    EXPECT_EQ(resumed.start_step, 4);
+    ASSERT_EQ(resumed.losses.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(resumed.losses[i].first, full.losses[4 + i].first);
+      EXPECT_EQ(resumed.losses[i].second, full.losses[4 + i].second) << name << " step " << resumed.losses[i].first;
+    }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
+  auto dir = temp_dir("corrupt");
+  const std::string path = (dir / "ck.bin").string();
+  auto m = sm::make_model("T_rope", tiny());
+  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::save_checkpoint(path, *m, t.optimizer(), 2);
+  const std::string good = ssmlab::read_file(path);
+  auto expect_error = [&](const std::string& bytes, const std::string& needle) {
+    ssmlab::write_file_atomic(path, bytes);
+    try {
+      sm::load_checkpoint(path, *m, t.optimizer(), torch::kCPU);
+      ADD_FAILURE() << "no error for case '" << needle << "'";
+    } catch (const sm::CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  };
+  expect_error(good.substr(0, good.size() / 2), "truncated");
+  expect_error(good.substr(0, 10), "truncated");
+  expect_error("", "not an ssmlab checkpoint");
+  expect_error("hello world, not a checkpoint at all", "not an ssmlab checkpoint");
+  std::string flipped = good;
+  flipped[flipped.size() - 100] ^= 0x5a;
+  expect_error(flipped, "corrupt");
+  // A checkpoint of another architecture: clear mismatch error.
+  auto other = sm::make_model("lstm", tiny());
+  sm::Trainer to(other, small_tc(2), quiet_opts(), nullptr);
+  sm::save_checkpoint(path, *other, to.optimizer(), 2);
+  try {
+    sm::load_checkpoint(path, *m, t.optimizer(), torch::kCPU);
+    ADD_FAILURE() << "loaded an LSTM checkpoint into a Transformer";
+  } catch (const sm::CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(sm::load_checkpoint((dir / "missing").string(), *m, t.optimizer(), torch::kCPU), sm::CheckpointError);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
+  auto dir = temp_dir("nan");
+  const std::string ck = (dir / "ck.bin").string();
+  auto m = sm::make_model("T_nope", tiny());
+  auto tc = small_tc(10);
+  tc.checkpoint = ck;
+  tc.ckpt_every = 2;
+  sm::Trainer t(m, tc, quiet_opts(), nullptr);
+  auto base = sm::lm_loss(m);
+  auto res = t.fit(copy_batch, [&](const sm::Batch& b) {
+    auto l = base(b);
+    return b.inputs.equal(copy_batch(5).inputs) ? l * std::numeric_limits<double>::quiet_NaN() : l;  // step 5
+  });
+  EXPECT_FALSE(res.ok);
+  EXPECT_EQ(res.steps_done, 5);
+  EXPECT_NE(res.error.find("non-finite loss"), std::string::npos) << res.error;
+  EXPECT_NE(res.error.find("step 4"), std::string::npos) << res.error;  // the last good checkpoint
+  auto m2 = sm::make_model("T_nope", tiny());
+  sm::Trainer t2(m2, tc, quiet_opts(), nullptr);
+  EXPECT_EQ(sm::load_checkpoint(ck, *m2, t2.optimizer(), torch::kCPU), 4);
+  for (const auto& p : m2->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+  fs::remove_all(dir);
+}
+
+TEST(TorchUtil, ResolveDevice) {
+  EXPECT_EQ(sm::resolve_device("cpu"), torch::Device(torch::kCPU));
+  EXPECT_THROW(sm::resolve_device("tpu"), std::invalid_argument);
+  if (!torch::cuda::is_available()) {
+    EXPECT_EQ(sm::resolve_device("auto"), torch::Device(torch::kCPU));
+    try {
+      sm::resolve_device("cuda");
+      FAIL();
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA is not available"), std::string::npos) << e.what();
+    }
+  } else {
+    EXPECT_TRUE(sm::resolve_device("auto").is_cuda());
+  }
+}
