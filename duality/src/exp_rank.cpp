@@ -231,7 +231,7 @@ ExperimentResult exp5b::run(const Params& p) {
   bool ok = true;
   double prev = -1;
   for (int T : p.T_values) {
-    std::vector<double> full, ss, nc, ssm, gap_nc, gap_ss;
+    std::vector<double> full, ss, nc, ssm, gap_nc, gap_ss, gap_full;
     for (int seed : p.seeds) {
       // the SSM contrast (always rank N, and the costly part) once per T, with the first seed
       const bool first = seed == p.seeds.front();
@@ -242,16 +242,19 @@ ExperimentResult exp5b::run(const Params& p) {
       if (first) ssm.push_back(rk.ssm_ss);
       gap_nc.push_back(T - rk.noncausal_full);
       gap_ss.push_back(T / 2 - rk.causal_ss);
+      gap_full.push_back(T - rk.causal_full);
     }
     auto S = stats::summarize(ss), F = stats::summarize(full), NC = stats::summarize(nc), M = stats::summarize(ssm);
-    auto G1 = stats::summarize(gap_nc), G2 = stats::summarize(gap_ss);
+    auto G1 = stats::summarize(gap_nc), G2 = stats::summarize(gap_ss), G3 = stats::summarize(gap_full);
     if (S.mean < prev) ok = false;
     prev = S.mean;
     cases.push_back({{"T", T}, {"softmax_semiseparable_rank_mean", S.mean}, {"softmax_semiseparable_rank_std", S.std},
                      {"softmax_full_rank_mean", F.mean}, {"softmax_full_rank_std", F.std},
                      {"softmax_noncausal_rank_mean", NC.mean}, {"softmax_noncausal_rank_std", NC.std},
                      {"ssm_semiseparable_rank_mean", M.mean}, {"gap_noncausal_mean", G1.mean}, {"gap_noncausal_std", G1.std},
-                     {"gap_semiseparable_mean", G2.mean}, {"gap_semiseparable_std", G2.std}, {"n_seeds", S.n},
+                     {"gap_semiseparable_mean", G2.mean}, {"gap_semiseparable_std", G2.std},
+                     {"gap_causal_full_mean", G3.mean}, {"gap_causal_full_std", G3.std},
+                     {"gap_ssm_semiseparable", T / 2 - M.mean}, {"n_seeds", S.n},
                      {"N", p.N}, {"d_k", p.d_k},
                      {"summary", "T=" + std::to_string(T) + ": softmax semiseparable rank " + fmt(S.mean) + " ± " + fmt(S.std) +
                                      ", non-causal rank " + fmt(NC.mean) + " ± " + fmt(NC.std) + ", SSM " + fmt(M.mean)}});
@@ -294,13 +297,20 @@ PlotSpec exp5b::plot_rank(const ExperimentResult& r, const std::string& output) 
 
 PlotSpec exp5b::plot_gap(const ExperimentResult& r, const std::string& output) {
   PlotSpec s;
-  s.title = "Rank gap of softmax attention (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
+  s.title = "Rank gap: distance from the largest possible rank (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
   s.xlabel = "sequence length T [tokens]";
   s.ylabel = "rank gap [dimensionless]";
   s.output = output;
   plot::Series a{"non-causal softmax: T - rank", {}, {}, {}, plot::Style::ErrorBars};
   plot::Series b{"causal softmax: T/2 - semiseparable rank", {}, {}, {}, plot::Style::ErrorBars};
+  plot::Series f{"causal softmax: T - full rank", {}, {}, {}, plot::Style::ErrorBars};
+  plot::Series m{"SSM kernel (N = " + r.metrics["N"].dump() + "): T/2 - semiseparable rank", {}, {}, {}, plot::Style::LinesPoints};
   for (const auto& c : r.metrics.at("cases")) {
+    f.x.push_back(c["T"].get<double>());
+    f.y.push_back(c["gap_causal_full_mean"].get<double>());
+    f.err.push_back(c["gap_causal_full_std"].get<double>());
+    m.x.push_back(c["T"].get<double>());
+    m.y.push_back(c["gap_ssm_semiseparable"].get<double>());
     a.x.push_back(c["T"].get<double>());
     a.y.push_back(c["gap_noncausal_mean"].get<double>());
     a.err.push_back(c["gap_noncausal_std"].get<double>());
@@ -308,7 +318,7 @@ PlotSpec exp5b::plot_gap(const ExperimentResult& r, const std::string& output) {
     b.y.push_back(c["gap_semiseparable_mean"].get<double>());
     b.err.push_back(c["gap_semiseparable_std"].get<double>());
   }
-  s.series = {a, b};
+  s.series = {a, b, f, m};
   return s;
 }
 

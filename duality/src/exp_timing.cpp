@@ -286,7 +286,7 @@ ExperimentResult exp6::run(const Params& p) {
     r.metrics["full_fit_intercept"] = f.intercept;
   }
   r.metrics["cases"] = cases;
-  r.details = "chunked SSD (Q in {" + nlohmann::json(p.chunks).dump() + "}) vs recurrence: rel err " + fmt(err_rec) +
+  r.details = "chunked SSD (Q in " + nlohmann::json(p.chunks).dump() + ") vs recurrence: rel err " + fmt(err_rec) +
               ", vs full kernel " + fmt(err_full) + (Ts.size() >= 2 ? "; recurrence ~ T^" + fmt(fr.slope) : std::string()) +
               (r.metrics.contains("full_exponent") ? ", full kernel ~ T^" + fmt(r.metrics["full_exponent"].get<double>()) : std::string());
   return r;
@@ -295,6 +295,7 @@ ExperimentResult exp6::run(const Params& p) {
 PlotSpec exp6::plot(const ExperimentResult& r, const std::string& output) {
   PlotSpec s;
   s.title = "Chunked SSD vs recurrence vs full kernel (time-varying, N = " + r.metrics["N"].dump() + ")";
+  s.key = "bottom right";
   s.xlabel = "sequence length T [steps]";
   s.ylabel = "wall time per call [s]";
   s.output = output;

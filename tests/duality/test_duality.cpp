@@ -7,6 +7,8 @@
 #include <random>
 #include <tuple>
 
+#include <unistd.h>
+
 #include "duality/experiments.h"
 #include "duality/rank.h"
 #include "duality/recurrence.h"

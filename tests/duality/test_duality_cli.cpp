@@ -1,6 +1,7 @@
 // Bad input to the duality binaries: a clear one-line error on stderr and exit status 2.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
