@@ -32,78 +32,83 @@ void expect_close(const torch::Tensor& a, const torch::Tensor& b, double atol, c
 }
 }  // namespace
 
-class EveryModel : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
+// One CTest entry per property, looping over every registered family (each test process pays
+// LibTorch's start-up, so fewer, broader tests keep the family fast under ctest).
+TEST(EveryModel, ForwardShapesAndCausality) {
+  at::set_num_threads(1);
+  for (const auto& name : sm::model_names()) {
+    SCOPED_TRACE(name);
     torch::manual_seed(0);
-    at::set_num_threads(1);
-  }
-};
-
-TEST_P(EveryModel, ForwardShapes) {
-  auto m = sm::make_model(GetParam(), tiny());
-  auto tokens = torch::randint(0, 11, {2, 7}, torch::kLong);
-  auto logits = m->forward(tokens);
-  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 7, m->vocab_size()}));
-  EXPECT_GE(m->vocab_size(), 11);
-  EXPECT_EQ(m->family(), GetParam());
-  auto feats = m->forward_features(torch::randn({2, 5, 16}));
-  EXPECT_EQ(feats.sizes(), (std::vector<int64_t>{2, 5, 16}));
-  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
-}
-
-TEST_P(EveryModel, Causal) {
-  auto m = sm::make_model(GetParam(), tiny());
-  m->eval();
-  torch::NoGradGuard ng;
-  auto a = torch::randint(0, 11, {2, 9}, torch::kLong);
-  auto b = a.clone();
-  const int64_t t = 5;
-  b.select(1, t).fill_(0);
-  a.select(1, t).fill_(3);
-  auto la = m->forward(a), lb = m->forward(b);
-  expect_close(la.narrow(1, 0, t), lb.narrow(1, 0, t), 1e-5, GetParam() + " outputs before t");
-  EXPECT_GT((la.narrow(1, t, 9 - t) - lb.narrow(1, t, 9 - t)).abs().max().item<double>(), 1e-6)
-      << GetParam() << ": token t does not influence outputs at >= t";
-}
-
-TEST_P(EveryModel, FewStepsReduceLoss) {
-  auto m = sm::make_model(GetParam(), tiny());
-  torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(1e-2));
-  auto x = torch::randint(0, 11, {4, 12}, torch::kLong);
-  auto y = (x * 3 + 1).remainder(11);                           // a token-wise map every model can learn
-  double first = 0, last = 0;
-  for (int s = 0; s < 30; ++s) {
-    opt.zero_grad();
-    auto logits = m->forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
-    loss.backward();
-    opt.step();
-    (s == 0 ? first : last) = loss.item<double>();
-  }
-  EXPECT_LT(last, 0.8 * first) << GetParam() << ": " << first << " -> " << last;
-}
-
-TEST_P(EveryModel, ParamCountFormulaIsExact) {
-  auto c = tiny();
-  auto m = sm::make_model(GetParam(), c);
-  EXPECT_EQ(sm::count_params(*m), sm::param_count(GetParam(), c));
-}
-
-TEST_P(EveryModel, MatchParamsWithinFivePercent) {
-  for (int64_t target : {200'000, 500'000}) {
-    auto base = tiny();
-    base.vocab_size = 30;
-    auto c = sm::match_params(target, GetParam(), base);
-    auto m = sm::make_model(GetParam(), c);
-    const double n = static_cast<double>(sm::count_params(*m));
-    EXPECT_NEAR(n / static_cast<double>(target), 1.0, 0.05)
-        << GetParam() << " d_model " << c.d_model << " n_layer " << c.n_layer << " -> " << n;
+    auto m = sm::make_model(name, tiny());
+    auto tokens = torch::randint(0, 11, {2, 7}, torch::kLong);
+    auto logits = m->forward(tokens);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 7, m->vocab_size()}));
+    EXPECT_GE(m->vocab_size(), 11);
+    EXPECT_EQ(m->family(), name);
+    EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+    auto feats = m->forward_features(torch::randn({2, 5, 16}));
+    EXPECT_EQ(feats.sizes(), (std::vector<int64_t>{2, 5, 16}));
+    // Causality: changing token t changes no output before t (and does change some at >= t).
+    m->eval();
+    torch::NoGradGuard ng;
+    auto a = torch::randint(0, 11, {2, 9}, torch::kLong);
+    auto b = a.clone();
+    const int64_t t = 5;
+    b.select(1, t).fill_(0);
+    a.select(1, t).fill_(3);
+    auto la = m->forward(a), lb = m->forward(b);
+    expect_close(la.narrow(1, 0, t), lb.narrow(1, 0, t), 1e-5, name + " outputs before t");
+    EXPECT_GT((la.narrow(1, t, 9 - t) - lb.narrow(1, t, 9 - t)).abs().max().item<double>(), 1e-6)
+        << name << ": token t does not influence outputs at >= t";
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, EveryModel, ::testing::ValuesIn(sm::model_names()),
-                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+TEST(EveryModel, FewStepsReduceLoss) {
+  at::set_num_threads(1);
+  for (const auto& name : sm::model_names()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(0);
+    auto m = sm::make_model(name, tiny());
+    torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(1e-2));
+    auto x = torch::randint(0, 11, {4, 12}, torch::kLong);
+    auto y = (x * 3 + 1).remainder(11);                           // a token-wise map every model can learn
+    double first = 0, last = 0;
+    for (int s = 0; s < 30; ++s) {
+      opt.zero_grad();
+      auto logits = m->forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}));
+      loss.backward();
+      opt.step();
+      (s == 0 ? first : last) = loss.item<double>();
+    }
+    EXPECT_LT(last, 0.8 * first) << name << ": " << first << " -> " << last;
+  }
+}
+
+TEST(EveryModel, ParamCountFormulaIsExact) {
+  for (const auto& name : sm::model_names()) {
+    auto c = tiny();
+    for (int64_t layers : {1, 3}) {
+      c.n_layer = layers;
+      auto m = sm::make_model(name, c);
+      EXPECT_EQ(sm::count_params(*m), sm::param_count(name, c)) << name << " n_layer " << layers;
+    }
+  }
+}
+
+TEST(EveryModel, MatchParamsWithinFivePercent) {
+  for (const auto& name : sm::model_names()) {
+    for (int64_t target : {200'000, 500'000}) {
+      auto base = tiny();
+      base.vocab_size = 30;
+      auto c = sm::match_params(target, name, base);
+      auto m = sm::make_model(name, c);
+      const double n = static_cast<double>(sm::count_params(*m));
+      EXPECT_NEAR(n / static_cast<double>(target), 1.0, 0.05)
+          << name << " d_model " << c.d_model << " n_layer " << c.n_layer << " -> " << n;
+    }
+  }
+}
 
 TEST(Registry, ClearErrors) {
   EXPECT_THROW(sm::make_model("gpt5", tiny()), std::invalid_argument);
