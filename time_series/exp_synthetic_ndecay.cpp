@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> models{"mamba_diag_exp"};
   std::vector<int> N_values{1, 2, 4};
-  int epochs = 60, n_train = 256, n_val = 64, batch_size = 32, lbfgs_iters = 20;
+  int epochs = 60, n_train = 256, n_val = 64, batch_size = 32, lbfgs_iters = 20, flat_epochs = 5;
   DecayProblem prob;
   bool allow_unstable = false, selective = false;
   std::string device_name = "cpu", optimizer = "auto", form = "kernel";
@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   cli.add("lr", &lr, "step size (0 = lbfgs 1.0, adam 3e-3)").at_least(0.0);
   cli.add("batch_size", &batch_size, "minibatch size (adam)").at_least(1);
   cli.add("lbfgs_iters", &lbfgs_iters, "L-BFGS iterations per epoch").at_least(1);
+  cli.add("flat_epochs", &flat_epochs, "L-BFGS: stop after this many epochs without change of the training MSE (0 = never)").at_least(0);
   cli.flag("selective", &selective, "mamba_diag_exp: input-dependent step Delta_t = softplus(w x_t + b)");
   cli.add("form", &form, "mamba_diag_exp forward used in training: kernel|recurrent").one_of({"kernel", "recurrent"});
   cli.add("floor_factor", &floor_factor, "'at the noise floor' means val MSE <= factor x the noise MSE").greater_than(1.0);
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
       to.lr = lr > 0 ? lr : (to.optimizer == "lbfgs" ? 1.0 : 3e-3);
       to.batch_size = batch_size;
       to.lbfgs_iters = lbfgs_iters;
+      to.flat_epochs = flat_epochs;
       to.seed = opts.seed;
       const std::string tag = name + (model_uses_N(name) ? " N=" + std::to_string(N) : "");
 
@@ -179,6 +181,7 @@ int main(int argc, char** argv) {
                           {"optimizer", to.optimizer},
                           {"epochs_run", static_cast<int>(res.history.size())},
                           {"diverged", res.diverged},
+                          {"converged_early", res.converged_early},
                           {"n_params", n_params},
                           {"model_wall_s", wall},
                           {"true_decays", true_sorted}};
@@ -198,6 +201,19 @@ int main(int argc, char** argv) {
         }
         recovered = covers && match.max_rel_err <= 0.05;
         m["learnt_decays"] = learnt;
+        if (auto* diag = dynamic_cast<MambaDiagExpImpl*>(model.get())) {
+          // weight of each state in the impulse response, C_n B̄_n, in the order of learnt_decays
+          torch::NoGradGuard ng;
+          double dt_mean = selective ? diag->delta(xtr).mean().item<double>() : 1.0;
+          auto a = torch::exp(-dt_mean * torch::exp(diag->theta)).cpu();
+          auto w = (diag->C * diag->B * dt_mean).cpu();
+          std::vector<std::pair<double, double>> aw;
+          for (int n = 0; n < N; ++n) aw.push_back({a[n].item<double>(), w[n].item<double>()});
+          std::sort(aw.begin(), aw.end());
+          std::vector<double> weights;
+          for (auto& p : aw) weights.push_back(p.second);
+          m["decay_weights"] = weights;
+        }
         m["matched_decays"] = matched;              // -1 where N < K leaves a true decay unmatched
         m["decay_rel_err"] = err;                   // -1 likewise
         m["decay_max_rel_err"] = match.max_rel_err; // over the min(N, K) matched pairs
@@ -210,6 +226,7 @@ int main(int argc, char** argv) {
       all_ok = all_ok && ok;
       std::string s = tag + ": val MSE " + fmt(res.final_val_mse) + " (" + fmt(res.final_val_mse / floor_ref, "%.3g") +
                       "x noise floor" + (at_floor ? ", at floor" : "") + ")" + dec_txt + ", " + fmt(wall, "%.1f") + " s" +
+                      (res.converged_early ? ", converged at epoch " + std::to_string(res.history.size()) : "") +
                       (res.diverged ? ", DIVERGED" : "");
       run.write(m, s, ok);
     }

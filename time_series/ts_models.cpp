@@ -190,6 +190,13 @@ TrainResult train_regressor(TsModelImpl& model, const torch::Tensor& x_train, co
     for (auto& p : params) last_good.push_back(p.detach().clone());
   };
   snapshot();
+  int flat = 0;  // consecutive epochs without relative change of the training MSE
+  if (on_epoch) {  // epoch 0: the initialisation, so curves start where training starts
+    EpochStats st0;
+    st0.train_mse = eval_mse(model, x_train, y_train);
+    st0.val_mse = eval_mse(model, x_val, y_val);
+    if (std::isfinite(st0.train_mse) && std::isfinite(st0.val_mse)) on_epoch(st0);
+  }
   for (int e = 1; e <= opt.epochs; ++e) {
     Stopwatch sw;
     if (opt.optimizer == "lbfgs") {
@@ -226,8 +233,15 @@ TrainResult train_regressor(TsModelImpl& model, const torch::Tensor& x_train, co
       break;
     }
     snapshot();
+    const double prev = res.history.empty() ? INFINITY : res.history.back().train_mse;
     res.history.push_back(st);
     if (on_epoch) on_epoch(st);
+    // L-BFGS at its optimum keeps line-searching without progress: stop when flat
+    flat = std::abs(prev - st.train_mse) <= opt.flat_rel_tol * st.train_mse ? flat + 1 : 0;
+    if (opt.optimizer == "lbfgs" && opt.flat_epochs > 0 && flat >= opt.flat_epochs) {
+      res.converged_early = true;
+      break;
+    }
   }
   res.final_train_mse = eval_mse(model, x_train, y_train);
   res.final_val_mse = eval_mse(model, x_val, y_val);

@@ -93,6 +93,10 @@ struct TrainOptions {
   int lbfgs_iters = 20;             // iterations per epoch (lbfgs)
   double grad_clip = 1.0;           // adam only; 0 disables
   std::uint64_t seed = 0;           // minibatch order
+  // lbfgs only: stop once the training MSE has changed by less than flat_rel_tol (relative)
+  // for flat_epochs consecutive epochs (0 = always run every epoch)
+  int flat_epochs = 5;
+  double flat_rel_tol = 1e-9;
 };
 
 struct EpochStats {
@@ -104,10 +108,12 @@ struct TrainResult {
   std::vector<EpochStats> history;
   double final_train_mse = 0, final_val_mse = 0, best_val_mse = 0;
   bool diverged = false;  // a non-finite loss stopped training (the last finite epoch is kept)
+  bool converged_early = false;  // stopped by the flat_epochs rule
 };
 
 // Trains `model` on (x_train, y_train), evaluating on (x_val, y_val) after each epoch
-// (tensors (S, T), on the model's device/dtype). on_epoch is called after every epoch.
+// (tensors (S, T), on the model's device/dtype). on_epoch is called once before training
+// (epoch 0, the initial parameters; not part of TrainResult::history) and after every epoch.
 TrainResult train_regressor(TsModelImpl& model, const torch::Tensor& x_train, const torch::Tensor& y_train,
                             const torch::Tensor& x_val, const torch::Tensor& y_val, const TrainOptions& opt,
                             const std::function<void(const EpochStats&)>& on_epoch = nullptr);

@@ -286,7 +286,7 @@ TEST(Cli, RunLogsAndPlots) {
     }
   }
   EXPECT_EQ(results, 4);
-  EXPECT_EQ(epochs, 12);
+  EXPECT_EQ(epochs, 16);  // epochs 0..3 for each of the 4 (model, N)
   auto [rc2, out2] = sh(kBin + "/check_logs " + log);
   std::printf("%s\n", out2.c_str());
   auto [rc3, out3] = sh(kBin + "/plot_runs --task synthetic_decays --latest-only --log-val-curves --logs " + log +
