@@ -72,13 +72,14 @@ Stats run_prompt(hf::Pretrained& p, const std::string& prompt, const hf::Samplin
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_dir, prompt;
+  std::string model_dir, prompt, tokenizer_path;
   long max_new_tokens = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
   bool interactive = false, ignore_eos = false, allow_unknown = false;
   ssmlab::Cli cli("generate", "Generate text with a Hugging Face checkpoint folder (GPT-NeoX/Pythia, GPT-2, Mamba)",
                   "pretrained", "pretrained.jsonl");
   cli.add("model", &model_dir, "checkpoint folder: config.json, weights, tokenizer.json").nonempty();
+  cli.add("tokenizer", &tokenizer_path, "tokenizer.json (or its folder) if not in --model (state-spaces/mamba-*)");
   cli.add("prompt", &prompt, "prompt text (required unless --interactive)");
   cli.add("max-new-tokens", &max_new_tokens, "tokens to generate per prompt").at_least(1);
   cli.add("temperature", &temperature, "sampling temperature; 0 = greedy").at_least(0.0);
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
     hf::LoadOptions lo;
     lo.config.allow_unknown_keys = allow_unknown;
     lo.require_tokenizer = true;
+    lo.tokenizer_path = tokenizer_path;
     p = hf::load_pretrained(model_dir, lo);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -8,9 +8,13 @@
 //             learned positions; gelu_new).
 //   Mamba:    modeling_mamba.py slow_forward (causal depthwise conv, selective scan
 //             h_t = exp(dt A) h_{t-1} + dt B_t u_t, y_t = C_t h_t + D u_t, gated by silu(z)).
-// NOTE: Mamba is implemented here (MambaLM below) rather than taken from models/, which had no
-// Mamba language model when this was written; the parameter names are transformers' names.
+// Mamba: loaded by default into models/' MambaLM (ssmlab::models, same HF parameter names, step()
+// for O(1) decoding). MambaReference below is a second, self-contained implementation written
+// straight from transformers' slow_forward; LoadOptions::reference_mamba selects it, and the parity
+// tests run both, so a change in models/ or kernels/ that breaks parity shows which side moved.
 #include "ssmlab/hf/models.h"
+
+#include "models/mamba.h"
 
 #include <algorithm>
 #include <cmath>
@@ -375,9 +379,9 @@ struct MambaState {
   Tensor ssm;   // (B,D,N)
 };
 
-class MambaModel : public CausalLM {
+class MambaReference : public CausalLM {
  public:
-  explicit MambaModel(const ModelConfig& cfg) : c_(cfg.mamba) {
+  explicit MambaReference(const ModelConfig& cfg) : c_(cfg.mamba) {
     cfg_ = cfg;
     m_ = std::make_shared<MambaLMModule>(c_);
     m_->eval();
@@ -458,14 +462,52 @@ class MambaModel : public CausalLM {
   int64_t seen_ = 0;
 };
 
+// models::MambaLM behind the CausalLM interface.
+class MambaFromModels : public CausalLM {
+ public:
+  explicit MambaFromModels(const ModelConfig& cfg) {
+    cfg_ = cfg;
+    const MambaConfig& c = cfg.mamba;
+    models::MambaOptions o(c.d_model, c.n_layer, c.vocab_size);
+    o.pad_vocab_size_multiple(1)  // c.vocab_size already counts the padded rows
+        .d_state(c.d_state)
+        .d_conv(c.d_conv)
+        .expand(c.expand)
+        .dt_rank(c.dt_rank)
+        .conv_bias(c.conv_bias)
+        .bias(c.bias)
+        .norm_eps(c.norm_eps)
+        .residual_in_fp32(c.residual_in_fp32);
+    lm_ = models::MambaLM(o);
+    lm_->eval();
+  }
+  torch::nn::Module& module() override { return *lm_; }
+  Tensor logits(const Tensor& ids) override {
+    torch::NoGradGuard ng;
+    return lm_->forward(ids, nullptr);
+  }
+  void reset(int64_t) override { state_ = models::MambaInferenceState(); }
+  Tensor step(const Tensor& ids) override {
+    torch::NoGradGuard ng;
+    return lm_->forward(ids, &state_);  // empty state: parallel prefill; else recurrent steps
+  }
+  int64_t cached_tokens() const override { return state_.seqlen_offset; }
+
+ private:
+  models::MambaLM lm_{nullptr};
+  models::MambaInferenceState state_;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-std::unique_ptr<CausalLM> make_model(const ModelConfig& cfg) {
+std::unique_ptr<CausalLM> make_model(const ModelConfig& cfg, bool reference_mamba) {
   switch (cfg.arch) {
     case Arch::GPTNeoX: return std::make_unique<NeoXModel>(cfg);
     case Arch::GPT2: return std::make_unique<GPT2Model>(cfg);
-    case Arch::Mamba: return std::make_unique<MambaModel>(cfg);
+    case Arch::Mamba:
+      if (reference_mamba) return std::make_unique<MambaReference>(cfg);
+      return std::make_unique<MambaFromModels>(cfg);
   }
   throw Error("unknown architecture");
 }
@@ -512,14 +554,16 @@ void load_weights(CausalLM& model, TensorMap tensors) {
 Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
   Pretrained p;
   p.config = load_config(dir, opt.config);
-  p.model = make_model(p.config);
+  p.model = make_model(p.config, opt.reference_mamba);
   TensorMap tensors = load_checkpoint_tensors(dir, &p.weights_file);
   try {
     load_weights(*p.model, std::move(tensors));
   } catch (const Error& e) {
     throw Error(p.weights_file + ": " + e.what());
   }
-  const fs::path tok = fs::path(dir) / "tokenizer.json";
+  fs::path tok = opt.tokenizer_path.empty() ? fs::path(dir) / "tokenizer.json" : fs::path(opt.tokenizer_path);
+  if (fs::is_directory(tok)) tok /= "tokenizer.json";
+  if (!opt.tokenizer_path.empty() && !fs::exists(tok)) throw Error(tok.string() + ": no such tokenizer file");
   if (fs::exists(tok)) {
     p.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
     if (p.tokenizer->vocab_size() > p.config.vocab_size())

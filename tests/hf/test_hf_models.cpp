@@ -31,16 +31,23 @@ const json& references() {
   return j;
 }
 
+// "<name>_reference": the same fixture through hf/'s own Mamba (LoadOptions::reference_mamba).
 class Parity : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 
 TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
-  const std::string name = GetParam();
+  std::string name = GetParam();
+  LoadOptions lo;
+  lo.require_tokenizer = true;
+  if (name.size() > 10 && name.substr(name.size() - 10) == "_reference") {
+    lo.reference_mamba = true;
+    name = name.substr(0, name.size() - 10);
+  }
   const json& ref = references()["models"][name];
   ASSERT_FALSE(ref.is_null()) << "no references for " << name;
   at::set_num_threads(1);
-  Pretrained p = load_pretrained(kFixtures + "/" + ref["dir"].get<std::string>(), {{}, true});
+  Pretrained p = load_pretrained(kFixtures + "/" + ref["dir"].get<std::string>(), lo);
   std::printf("%s: %s, weights %s\n", name.c_str(), p.config.summary().c_str(),
               fs::path(p.weights_file).filename().c_str());
   for (const auto& pr : ref["prompts"]) {
@@ -77,7 +84,8 @@ TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("gpt_neox", "gpt2", "mamba", "mamba_orig"),
+INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("gpt_neox", "gpt2", "mamba", "mamba_orig", "mamba_reference",
+                                                            "mamba_orig_reference"),
                          [](const auto& info) { return info.param; });
 
 TEST(StrictLoading, ListsEveryMismatch) {

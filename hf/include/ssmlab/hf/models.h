@@ -38,8 +38,9 @@ class CausalLM {
   ModelConfig cfg_;
 };
 
-// Builds the model of `cfg` with uninitialised weights (load them with load_weights).
-std::unique_ptr<CausalLM> make_model(const ModelConfig& cfg);
+// Builds the model of `cfg` with uninitialised weights (load them with load_weights). Mamba is
+// models::MambaLM unless `reference_mamba` asks for hf/'s own transcription of transformers' code.
+std::unique_ptr<CausalLM> make_model(const ModelConfig& cfg, bool reference_mamba = false);
 // Renames checkpoint tensors of known alternative layouts (GPT-2 without "transformer.",
 // Mamba's state-spaces "backbone.embedding.") and strict-loads them.
 void load_weights(CausalLM& model, TensorMap tensors);
@@ -53,6 +54,8 @@ struct Pretrained {
 struct LoadOptions {
   ConfigOptions config;
   bool require_tokenizer = false;
+  bool reference_mamba = false;   // see make_model
+  std::string tokenizer_path;     // tokenizer.json elsewhere (state-spaces/mamba-* ship none)
 };
 // config.json + weights (+ tokenizer.json) of a Hugging Face folder.
 Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt = {});
