@@ -25,7 +25,7 @@ echo "[time_series] models in this build: ${available[*]}"
 common=(--log "$LOG" --threads "$THREADS" --seed 42 --T 100 --lambdas 0.9 0.5 --coeffs 1.0 0.7 --noise_std 1e-4)
 if [ "$MODE" = full ]; then
   "$exe" "${common[@]}" --models "${available[@]}" --N_values 1 2 3 4 8 --epochs 100 --n_train 1024 --n_val 256
-  # a 3-decay problem: N = 2 must fall short, N >= 3 reach the floor (not covered by checks.json)
+  # a harder 3-decay problem, exploratory (not covered by checks.json; see docs/time_series.md)
   "$exe" --log "$LOGS/time_series_3decays.jsonl" --threads "$THREADS" --seed 7 --lambdas 0.95 0.7 0.3 --coeffs 1.0 -0.5 0.8 \
     --models mamba_diag_exp --N_values 2 3 4 --epochs 100
 else
