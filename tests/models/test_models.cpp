@@ -268,6 +268,13 @@ TEST(Transformer, SdpaEqualsManual) {
     auto bias = sm::attention_bias(o, 6, 6, 0, q.options());
     expect_close(sm::attention(q, k, v, bias, sm::AttnImpl::Sdpa), sm::attention(q, k, v, bias, sm::AttnImpl::Manual),
                  1e-5, pos);
+    // Whole model: same weights, the two attention paths.
+    torch::manual_seed(8);
+    sm::TransformerLM a(sm::TransformerOptions(16, 2, 4, 11).pos(o.pos()).attn_impl(sm::AttnImpl::Sdpa));
+    torch::manual_seed(8);
+    sm::TransformerLM b(sm::TransformerOptions(16, 2, 4, 11).pos(o.pos()).attn_impl(sm::AttnImpl::Manual));
+    auto tokens = torch::randint(0, 11, {2, 9}, torch::kLong);
+    expect_close(a->forward(tokens), b->forward(tokens), 1e-5, std::string(pos) + " model");
   }
 }
 
