@@ -140,7 +140,10 @@ int main(int argc, char** argv) {
       bo.width = width;
       bo.layers = layers;
       auto model = make_ts_model(name, bo);
-      model->to(device, torch::kFloat64);
+      // the decay models are float64 (the noise floor is 1e-8 of a variance of ~8); the library
+      // baselines keep their float32 and cast at the adapter
+      if (model->has_decays()) model->to(device, torch::kFloat64);
+      else model->to(device);
       int64_t n_params = 0;
       for (auto& p : model->parameters()) n_params += p.numel();
 

@@ -22,10 +22,11 @@ class LibrarySeqRegressorImpl : public TsModelImpl {
     in_proj = register_module("in_proj", torch::nn::Linear(1, lm->d_model()));
     out_proj = register_module("out_proj", torch::nn::Linear(lm->d_model(), 1));
   }
+  // The library models run in float32 (their own default); inputs and outputs are cast here.
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto h = in_proj->forward(x.unsqueeze(-1));  // (B, T, D)
-    h = lm->forward_features(h);                 // (B, T, D)
-    return out_proj->forward(h).squeeze(-1);     // (B, T)
+    auto h = in_proj->forward(x.to(in_proj->weight.dtype()).unsqueeze(-1));  // (B, T, D)
+    h = lm->forward_features(h);                                             // (B, T, D)
+    return out_proj->forward(h).squeeze(-1).to(x.dtype());                   // (B, T)
   }
   models::LanguageModel lm;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
