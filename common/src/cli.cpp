@@ -38,6 +38,7 @@ struct Cli::Impl {
     std::function<void()> validate;         // throws UsageError
     std::function<nlohmann::json()> value;  // current value, for the log
     bool is_flag = false;
+    bool is_list = false;                   // takes one or more values
   };
   std::string program, description, family, default_log;
   po::options_description own{"Options"};
@@ -91,6 +92,7 @@ void Cli::add_impl(const std::string& name, T* target, const std::string& help, 
   impl_->own.add_options()(name.c_str(), sem, help.c_str());
   Impl::Entry e;
   e.name = name;
+  e.is_list = detail::is_vector<T>::value;
   e.validate = [name, target, opt] {
     if constexpr (std::is_floating_point<typename elem<T>::type>::value) {
       if constexpr (detail::is_vector<T>::value) {
@@ -212,6 +214,15 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
     // "-h" still works: allow it as the only short option by mapping it to --help.
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.push_back(std::string(argv[i]) == "-h" ? "--help" : argv[i]);
+    // A list flag followed directly by another flag has no values (Boost would instead try to
+    // read the next flag as a value and print a confusing message).
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i].rfind("--", 0) != 0 || args[i].find('=') != std::string::npos) continue;
+      for (auto& e : I.entries)
+        if (e.is_list && "--" + e.name == args[i] &&
+            (i + 1 == args.size() || (args[i + 1].rfind("--", 0) == 0 && args[i + 1].size() > 2)))
+          throw UsageError("--" + e.name + " needs at least one value");
+    }
     po::positional_options_description pos;
     if (!positional_.empty()) pos.add(positional_.c_str(), -1);
     po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
