@@ -293,3 +293,27 @@ TEST(Tokenizer, DecodeIsLossyUtf8AndRejectsBadIds) {
   const auto ids = tk.encode(std::string("a\xFF" "b"));
   EXPECT_EQ(tk.decode(ids), "a\xEF\xBF\xBD" "b");
 }
+
+TEST(Tokenizer, PrefixSpaceTemplateAndMergeOrder) {
+  // hand-made byte-level BPE: prefix space, a BOS template, merges applied by rank
+  const std::string j = R"({
+    "added_tokens": [{"id": 5, "content": "<s>", "special": true}],
+    "normalizer": null,
+    "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true, "use_regex": true},
+    "post_processor": {"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"<s>": {"id": "<s>", "ids": [5], "tokens": ["<s>"]}}},
+    "decoder": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u0120": 3, "\u0120ab": 4, "<s>": 5},
+              "merges": ["a b", "\u0120 ab"]}})";
+  auto tk = Tokenizer::from_json(j);
+  EXPECT_EQ(tk.encode("ab"), (std::vector<int64_t>{5, 4}));
+  EXPECT_EQ(tk.encode("ab", /*add_special_tokens=*/false), (std::vector<int64_t>{4}));
+  EXPECT_EQ(tk.encode("ba", false), (std::vector<int64_t>{3, 1, 0}));
+  EXPECT_EQ(tk.decode({5, 4}), "<s> ab");
+  EXPECT_EQ(tk.decode({5, 4}, /*skip_special_tokens=*/true), " ab");
+  // merges must name vocabulary tokens
+  std::string bad = j;
+  bad.replace(bad.find("\"a b\""), 5, "\"a x\"");
+  EXPECT_THROW(Tokenizer::from_json(bad), Error);
+}
