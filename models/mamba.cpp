@@ -303,22 +303,50 @@ Mamba2MixerImpl::Mamba2MixerImpl(const Mamba2Options& o) : options(o) {
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(E, D_).bias(o.bias())));
 }
 
-torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u) {
+torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, Mamba2LayerState* state) {
   const int64_t Bt = u.size(0), L = u.size(1), E = options.d_inner(), H = options.nheads(), P = options.headdim();
-  const int64_t G = options.ngroups(), N = options.d_state();
+  const int64_t G = options.ngroups(), N = options.d_state(), K = options.d_conv();
   auto parts = in_proj(u).split_with_sizes({E, options.conv_dim(), H}, -1);  // z (B,L,E), xBC, dt (B,L,H)
   auto z = parts[0];
-  auto xBC = torch::silu(conv1d(parts[1].transpose(1, 2)).narrow(2, 0, L)).transpose(1, 2);  // (B, L, E + 2GN)
+  auto xBC_in = parts[1].transpose(1, 2);                                   // (B, E + 2GN, L)
+  if (state)
+    state->conv_state = F::pad(xBC_in, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0}))
+                            .narrow(2, std::max<int64_t>(0, L - K), K).contiguous();
+  auto xBC = torch::silu(conv1d(xBC_in).narrow(2, 0, L)).transpose(1, 2);   // (B, L, E + 2GN)
   auto xbc = xBC.split_with_sizes({E, G * N, G * N}, -1);
   auto x = xbc[0].reshape({Bt, L, H, P});                                   // (B, L, H, P)
   auto Bm = xbc[1].reshape({Bt, L, G, N}), Cm = xbc[2].reshape({Bt, L, G, N});
   auto dt = F::softplus(parts[2].to(torch::kFloat32) + dt_bias.to(torch::kFloat32));  // (B, L, H)
   auto A = -torch::exp(A_log.to(torch::kFloat32));                          // (H)
-  auto y = options.use_chunked() ? ssd_chunked(x, dt, A, Bm, Cm, options.chunk_size())
-                                 : ssd_sequential(x, dt, A, Bm, Cm);        // (B, L, H, P)
+  torch::Tensor final_state;
+  auto y = options.use_chunked() ? ssd_chunked(x, dt, A, Bm, Cm, options.chunk_size(), &final_state)
+                                 : ssd_sequential(x, dt, A, Bm, Cm, &final_state);  // (B, L, H, P)
+  if (state) state->ssm_state = final_state;
   y = y + x.to(torch::kFloat32) * D.to(torch::kFloat32).view({H, 1});       // D skip
   y = norm(y.reshape({Bt, L, E}).to(u.scalar_type()), z);                   // gated RMSNorm
   return out_proj(y);                                                       // (B, L, D)
+}
+
+torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, Mamba2LayerState& st) {
+  const int64_t Bt = u.size(0), E = options.d_inner(), H = options.nheads(), P = options.headdim();
+  const int64_t G = options.ngroups(), N = options.d_state(), K = options.d_conv();
+  if (!st.conv_state.defined()) {
+    st.conv_state = torch::zeros({Bt, options.conv_dim(), K}, u.options().dtype(conv1d->weight.scalar_type()));
+    st.ssm_state = torch::zeros({Bt, H, P, N}, u.options().dtype(torch::kFloat32));
+  }
+  auto parts = in_proj(u).split_with_sizes({E, options.conv_dim(), H}, -1);  // z (B,E), xBC (B,E+2GN), dt (B,H)
+  st.conv_state = torch::cat({st.conv_state.narrow(2, 1, K - 1), parts[1].unsqueeze(-1).to(st.conv_state.dtype())}, 2);
+  auto xBC = (st.conv_state * conv1d->weight.squeeze(1)).sum(-1);           // (B, E + 2GN)
+  if (conv1d->options.bias()) xBC = xBC + conv1d->bias;
+  auto xbc = torch::silu(xBC).to(torch::kFloat32).split_with_sizes({E, G * N, G * N}, -1);
+  auto x = xbc[0].view({Bt, H, P});                                         // (B, H, P)
+  auto Bh = heads_from_groups(xbc[1].view({Bt, 1, G, N}), H).squeeze(1);    // (B, H, N)
+  auto Ch = heads_from_groups(xbc[2].view({Bt, 1, G, N}), H).squeeze(1);
+  auto dt = F::softplus(parts[2].to(torch::kFloat32) + dt_bias.to(torch::kFloat32));  // (B, H)
+  auto a = torch::exp(dt * -torch::exp(A_log.to(torch::kFloat32)));         // (B, H) scalar decay
+  st.ssm_state = st.ssm_state * a.view({Bt, H, 1, 1}) + (dt.unsqueeze(-1) * x).unsqueeze(-1) * Bh.unsqueeze(2);
+  auto y = (st.ssm_state * Ch.unsqueeze(2)).sum(-1) + x * D.to(torch::kFloat32).view({H, 1});  // (B, H, P)
+  return out_proj(norm(y.reshape({Bt, E}).to(u.scalar_type()), parts[0]));  // (B, D)
 }
 
 Mamba2LayerImpl::Mamba2LayerImpl(const Mamba2Options& o) {
@@ -326,8 +354,12 @@ Mamba2LayerImpl::Mamba2LayerImpl(const Mamba2Options& o) {
   mixer = register_module("mixer", Mamba2Mixer(o));
 }
 
-torch::Tensor Mamba2LayerImpl::forward(const torch::Tensor& x) {
-  return (x.to(torch::kFloat32) + mixer(norm(x)).to(torch::kFloat32)).to(x.scalar_type());
+torch::Tensor Mamba2LayerImpl::forward(const torch::Tensor& x, Mamba2LayerState* state) {
+  return (x.to(torch::kFloat32) + mixer->forward(norm(x), state).to(torch::kFloat32)).to(x.scalar_type());
+}
+
+torch::Tensor Mamba2LayerImpl::step(const torch::Tensor& x, Mamba2LayerState& state) {
+  return (x.to(torch::kFloat32) + mixer->step(norm(x), state).to(torch::kFloat32)).to(x.scalar_type());
 }
 
 Mamba2LMImpl::Mamba2LMImpl(const Mamba2Options& o) : options(o) {
@@ -352,8 +384,30 @@ torch::Tensor Mamba2LMImpl::forward_features(const torch::Tensor& x) {
   return norm_f(h);
 }
 
-torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& tokens) {
-  return F::linear(forward_features(embeddings(tokens)), embeddings->weight);  // (B, L, V)
+torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& tokens, Mamba2InferenceState* state) {
+  if (state && !state->empty()) {                                          // continue recurrently
+    std::vector<torch::Tensor> outs;
+    for (int64_t t = 0; t < tokens.size(1); ++t) outs.push_back(step(tokens.select(1, t), *state));
+    return torch::stack(outs, 1);                                           // (B, L, V)
+  }
+  if (state) state->layers.assign(options.n_layer(), {});
+  auto h = embeddings(tokens);                                              // (B, L, D)
+  int64_t i = 0;
+  for (const auto& m : *layers) {
+    h = m->as<Mamba2LayerImpl>()->forward(h, state ? &state->layers[i] : nullptr);
+    ++i;
+  }
+  if (state) state->seqlen_offset += tokens.size(1);
+  return F::linear(norm_f(h), embeddings->weight);                          // tied head: (B, L, V)
+}
+
+torch::Tensor Mamba2LMImpl::step(const torch::Tensor& tokens, Mamba2InferenceState& state) {
+  if (state.empty()) state.layers.assign(options.n_layer(), {});
+  auto h = embeddings(tokens);                                              // (B, D)
+  int64_t i = 0;
+  for (const auto& m : *layers) h = m->as<Mamba2LayerImpl>()->step(h, state.layers[i++]);
+  state.seqlen_offset += 1;
+  return F::linear(norm_f(h), embeddings->weight);                          // (B, V)
 }
 
 int64_t mamba2_param_count(const Mamba2Options& o) {

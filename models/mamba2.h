@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -64,6 +65,17 @@ torch::Tensor ssd_sequential(const torch::Tensor& x, const torch::Tensor& dt, co
 // exp(segsum(a)): (..., T) -> (..., T, T) with [i, j] = exp(a_{j+1} + ... + a_i) for j <= i, 0 above.
 torch::Tensor segsum_exp(const torch::Tensor& a);
 
+// Recurrent state of one Mamba-2 layer.
+struct Mamba2LayerState {
+  torch::Tensor conv_state;  // (B, E + 2GN, K): last K conv inputs, newest last
+  torch::Tensor ssm_state;   // (B, H, P, N) fp32
+};
+struct Mamba2InferenceState {
+  std::vector<Mamba2LayerState> layers;
+  int64_t seqlen_offset = 0;
+  bool empty() const { return layers.empty(); }
+};
+
 // y = RMSNorm_group(y ⊙ SiLU(z)) ⊙ weight, groups of size E / G (norm_before_gate = false).
 class GatedRMSNormImpl : public torch::nn::Module {
  public:
@@ -78,7 +90,10 @@ TORCH_MODULE(GatedRMSNorm);
 class Mamba2MixerImpl : public torch::nn::Module {
  public:
   explicit Mamba2MixerImpl(const Mamba2Options& o);
-  torch::Tensor forward(const torch::Tensor& u);  // (B, L, D) -> (B, L, D)
+  // (B, L, D) -> (B, L, D); with `state`, stores the layer state after u (prefill).
+  torch::Tensor forward(const torch::Tensor& u, Mamba2LayerState* state = nullptr);
+  // One token: (B, D) -> (B, D), O(1) in the sequence length; updates `state` (allocated on first use).
+  torch::Tensor step(const torch::Tensor& u, Mamba2LayerState& state);
   Mamba2Options options;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
   torch::nn::Conv1d conv1d{nullptr};
@@ -90,7 +105,8 @@ TORCH_MODULE(Mamba2Mixer);
 class Mamba2LayerImpl : public torch::nn::Module {
  public:
   explicit Mamba2LayerImpl(const Mamba2Options& o);
-  torch::Tensor forward(const torch::Tensor& x);  // x + mixer(norm(x)), (B, L, D)
+  torch::Tensor forward(const torch::Tensor& x, Mamba2LayerState* state = nullptr);  // x + mixer(norm(x))
+  torch::Tensor step(const torch::Tensor& x, Mamba2LayerState& state);              // (B, D)
   RMSNorm norm{nullptr};
   Mamba2Mixer mixer{nullptr};
 };
@@ -101,7 +117,11 @@ TORCH_MODULE(Mamba2Layer);
 class Mamba2LMImpl : public LanguageModelImpl {
  public:
   explicit Mamba2LMImpl(const Mamba2Options& o);
-  torch::Tensor forward(const torch::Tensor& tokens) override;                // (B, L) -> (B, L, V_pad)
+  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
+  // tokens (B, L) -> logits (B, L, V_pad); an empty state is filled (prefill), a non-empty one
+  // continues token by token through step().
+  torch::Tensor forward(const torch::Tensor& tokens, Mamba2InferenceState* state);
+  torch::Tensor step(const torch::Tensor& tokens, Mamba2InferenceState& state);  // (B) -> (B, V_pad)
   torch::Tensor forward_features(const torch::Tensor& x) override;           // (B, L, D) -> (B, L, D)
   int64_t d_model() const override { return options.d_model(); }
   int64_t vocab_size() const override { return options.padded_vocab(); }

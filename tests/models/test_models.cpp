@@ -211,6 +211,20 @@ TEST(Mamba2, LMChunkedEqualsSequential) {
   expect_close(m->forward(tokens), a, 1e-4, "Mamba2LM chunked vs sequential");
 }
 
+TEST(Mamba2, PrefillThenStepEqualsFullForward) {
+  torch::manual_seed(9);
+  sm::Mamba2LM m(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(4));
+  torch::NoGradGuard ng;
+  auto tokens = torch::randint(0, 11, {2, 10}, torch::kLong);
+  auto full = m->forward(tokens);
+  for (int64_t prefill : {2, 7}) {
+    sm::Mamba2InferenceState st;
+    expect_close(m->forward(tokens.narrow(1, 0, prefill), &st), full.narrow(1, 0, prefill), 1e-5, "mamba2 prefill");
+    for (int64_t t = prefill; t < 10; ++t)
+      expect_close(m->step(tokens.select(1, t), st), full.select(1, t), 1e-4, "mamba2 step " + std::to_string(t));
+  }
+}
+
 // ---- Transformer ------------------------------------------------------------------------------
 TEST(Transformer, RopeByHand) {
   // One head, P = 2, rotary_dim 2, base 10000: position p rotates (x0, x1) by angle p.
