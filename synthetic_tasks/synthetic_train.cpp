@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   int min_train = 5, max_train = 20, min_eval = 20, max_eval = 20, eval_len_step = 1, n_gram = 0, length_answer = 0;
   int batch_size = 8, context_len = 220, eval_context_len = 0, eval_batches = 3, eval_batch_size = 8;
   int greedy_samples = 8, greedy_max_len = 100, progress_len = 0;
-  std::int64_t param_budget = 0;
+  std::int64_t param_budget = 0, match_layers = 0;
   std::uint64_t eval_seed = 1234;
   bool eval_only = false, eval_at_max_train = false;
   cli.add("model", &model, "model family").one_of(kModels);
@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   cli.add("arch", &arch, "model size: flags (--d-model ...) | match (--params budget) | paper (original sizes)")
       .one_of({"flags", "match", "paper"});
   cli.add("params", &param_budget, "parameter budget for --arch match").at_least(std::int64_t{0});
+  cli.add("match-layers", &match_layers, "--arch match: fix the depth and fit only the width (0 = the library's choice)")
+      .at_least(std::int64_t{0});
   cli.add("preset", &preset, "name of the preset in use (recorded only)");
   cli.add("tag", &tag, "free label recorded in params (synthetic_sweep groups runs by it)");
   cli.add("sweep-exp", &sweep_exp, "experiment label set by synthetic_sweep (recorded only)");
@@ -148,7 +150,26 @@ int main(int argc, char** argv) {
   // ---- model ----
   mc.vocab_size = sy::kVocab;
   if (arch == "paper") paper_arch(model, mc);
-  if (arch == "match") mc = sm::match_params(param_budget, model, mc);
+  if (arch == "match" && match_layers == 0) mc = sm::match_params(param_budget, model, mc);
+  if (arch == "match" && match_layers > 0) {
+    // thin adapter over the library's exact counter: depth fixed, width scanned (transformers in
+    // multiples of n_head), the closest count wins. match_params itself picks a depth ~ D/64,
+    // which at ~100k parameters means a single attention layer: too shallow for copying.
+    mc.n_layer = match_layers;
+    const std::int64_t step = model.rfind("T_", 0) == 0 ? mc.n_head : (model == "mamba2" ? mc.headdim : 1);
+    std::int64_t best = -1, best_err = 0;
+    for (std::int64_t d = step; d <= 4096; d += step) {
+      mc.d_model = d;
+      std::int64_t err;
+      try {
+        err = std::abs(sm::param_count(model, mc) - param_budget);
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (best < 0 || err < best_err) best = d, best_err = err;
+    }
+    mc.d_model = best;
+  }
   sm::LanguageModel net = sm::make_model(model, mc);
   const std::int64_t n_params = sm::count_params(*net);
   const double rel_err = param_budget > 0 ? std::abs(static_cast<double>(n_params - param_budget)) / param_budget : 0.0;

@@ -25,5 +25,5 @@ if [ "$MODE" = full ]; then
     --copy-args=--max-eval-len=100 --copy-args=--eval-len-step=5 --ema 0.3
 else
   "$BIN/synthetic_sweep" "${common[@]}" --train-config "$ROOT/synthetic_tasks/configs/quick.json" \
-    --models T_rope T_hard_alibi T_nope mamba lstm --experiments copy
+    --models T_rope T_hard_alibi mamba lstm --experiments copy
 fi
