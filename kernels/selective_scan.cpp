@@ -1,6 +1,7 @@
 // selective_scan.cpp — the dispatch behind selective_scan.h, and the input checks of the fused kernels.
 //
-// Auto: CUDA tensors (fp32/bf16) → CUDA kernels when this binary was built with SSMLAB_WITH_CUDA;
+// Auto: CUDA tensors (fp32/bf16, N <= 16, D / G a multiple of 32) → CUDA kernels when this binary was
+//       built with SSMLAB_WITH_CUDA;
 //       CPU tensors in fp32/fp64 → the fused CPU kernel; anything else → the reference.
 #include <sstream>
 #include <stdexcept>
@@ -65,6 +66,12 @@ void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::T
 
 #ifndef SSMLAB_WITH_CUDA
 bool cuda_scan_built() { return false; }
+bool cuda_scan_supports(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&) {
+  return false;
+}
+torch::Tensor causal_conv1d_silu_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) {
+  throw std::invalid_argument("causal_conv1d[cuda]: not built into this binary (needs SSMLAB_WITH_CUDA)");
+}
 ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                bool, bool) {
@@ -80,7 +87,8 @@ ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, co
   if (impl == ScanImpl::Auto) {
     if (!u.defined()) throw std::invalid_argument("selective_scan: u is undefined, expected shape (B, D, L)");
     const auto dt = u.scalar_type();
-    if (u.is_cuda() && cuda_scan_built() && (dt == torch::kFloat32 || dt == torch::kBFloat16))
+    if (u.is_cuda() && cuda_scan_built() && (dt == torch::kFloat32 || dt == torch::kBFloat16) &&
+        cuda_scan_supports(u, A, B, C))
       impl = ScanImpl::Cuda;
     else if (u.device().is_cpu() && (dt == torch::kFloat32 || dt == torch::kFloat64))
       impl = ScanImpl::CpuFused;

@@ -24,9 +24,16 @@ ScanResult selective_scan_cpu(const torch::Tensor& u, const torch::Tensor& delta
 
 // selective_scan_cuda.cpp (built only with SSMLAB_WITH_CUDA): CUDA kernels (fp32/bf16 inputs).
 bool cuda_scan_built();
+// What the CUDA kernels take: N <= 16, D and D / G multiples of 32 (one warp of channels per block).
+bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C);
 ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                                const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                                const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
                                bool return_last_state);
+
+// Causal depthwise conv1d (+ SiLU) on CUDA, differentiable: x (Bt, D, L) fp32/bf16 contiguous,
+// weight (D, W) with W <= 4, bias (D) or undefined. Throws without SSMLAB_WITH_CUDA.
+torch::Tensor causal_conv1d_silu_cuda(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                      bool silu = true);
 
 }  // namespace ssmlab::kernels

@@ -98,7 +98,8 @@ inline ScanGrads run_with_grads(const ScanInputs& x, const ScanCase& c, ScanImpl
     if (t->defined()) *t = t->detach().clone().set_requires_grad(true);
   auto r = selective_scan(y.u, y.delta, y.A, y.B, y.C, y.D, y.z, y.delta_bias, c.softplus, /*return_last_state=*/true,
                           impl);
-  auto loss = (r.out.to(torch::kFloat64) * w_out).sum() + (r.last_state.to(torch::kFloat64) * w_last).sum();
+  auto loss = (r.out.to(torch::kFloat64) * w_out.to(r.out.device())).sum() +
+              (r.last_state.to(torch::kFloat64) * w_last.to(r.out.device())).sum();
   loss.backward();
   ScanGrads g;
   g.out = r.out.detach();
