@@ -111,13 +111,13 @@ struct PlotCtx {
   double ema_alpha = 1.0;
 };
 
-// metrics of length_eval records selected by experiment tag (params.sweep_exp) and model.
+// metrics of length_eval records selected by experiment tag (params.sweep-exp) and model.
 std::vector<json> select(const Records& r, const std::string& exp, const std::string& model, bool final_only,
                          const std::string& task = "") {
   std::vector<json> out;
   for (auto& v : r.evals) {
     const json& m = v["metrics"];
-    if (v["params"].value("sweep_exp", "") != exp || str(m, "model") != model) continue;
+    if (v["params"].value("sweep-exp", "") != exp || str(m, "model") != model) continue;
     if (!task.empty() && str(m, "task") != task) continue;
     if (final_only && !m.value("final", false)) continue;
     out.push_back(m);
@@ -190,7 +190,7 @@ void draw_all(const PlotCtx& c) {
       std::map<double, std::vector<double>> pts;
       for (auto& v : r.evals) {
         const json& e = v["metrics"];
-        if (v["params"].value("sweep_exp", "") == "duplicate" && str(e, "model") == m && e.value("final", false))
+        if (v["params"].value("sweep-exp", "") == "duplicate" && str(e, "model") == m && e.value("final", false))
           pts[num(e, "n_gram")].push_back(num(e, "string_acc"));
       }
       for (auto& [x, ys] : pts) {
@@ -217,7 +217,7 @@ void draw_all(const PlotCtx& c) {
     for (auto& m : c.models) {
       plt::Series ls{m, {}, {}, {}, plt::Style::Lines}, ps{m, {}, {}, {}, plt::Style::LinesPoints};
       for (auto& v : r.steps) {
-        if (v["params"].value("sweep_exp", "") != "copy" || v["params"].value("model", "") != m) continue;
+        if (v["params"].value("sweep-exp", "") != "copy" || v["params"].value("model", "") != m) continue;
         double y = num(v["metrics"], "loss");
         if (y > 0) ls.x.push_back(num(v["metrics"], "step")), ls.y.push_back(y);
       }
@@ -228,7 +228,7 @@ void draw_all(const PlotCtx& c) {
       if (!ls.x.empty()) loss.series.push_back(ls);
       if (!ps.x.empty()) prog.series.push_back(ps);
       for (auto& v : r.results) {
-        if (v["params"].value("sweep_exp", "") != "copy" || v["params"].value("model", "") != m) continue;
+        if (v["params"].value("sweep-exp", "") != "copy" || v["params"].value("model", "") != m) continue;
         const json& mm = v["metrics"];
         bs.x.push_back(i), bs.y.push_back(num(mm, "id_string_acc", 0));
         bc.x.push_back(i), bc.y.push_back(num(mm, "id_char_acc", 0));
@@ -433,7 +433,7 @@ int main(int argc, char** argv) {
     std::string summary;
     Records r = load(opts.log_path, tag);
     for (auto& v : r.results)
-      if (v["params"].value("sweep_exp", "") == j.experiment && v["params"].value("model", "") == j.model)
+      if (v["params"].value("sweep-exp", "") == j.experiment && v["params"].value("model", "") == j.model)
         summary = v.value("summary", "");
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.0f s", dt);
