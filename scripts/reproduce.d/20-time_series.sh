@@ -2,7 +2,7 @@
 # time_series: the N-sweep of exp_synthetic_ndecay (mixture of decays) and its two plots.
 #   env MODE=quick|full  LOGS (JSONL folder)  PLOTS (PNG folder)  BIN (binaries)
 #   quick: the default problem (lambdas 0.9 0.5, 60 epochs), N = 1 2 4, mamba_diag_exp and
-#          linear_rnn; the model library's baselines (when built) for 15 epochs; ~1-2 min on 2 cores.
+#          linear_rnn; the model library's baselines (when built) for 5 epochs; ~1-2 min on 2 cores.
 #   full:  N = 1 2 3 4 8, more data, every model this build has, and a 3-decay problem.
 set -euo pipefail
 MODE=${MODE:-quick}
@@ -34,7 +34,7 @@ else
   lib=()
   for m in "${available[@]}"; do case "$m" in T_nope|T_alibi|lstm) lib+=("$m") ;; esac; done
   if [ ${#lib[@]} -gt 0 ]; then
-    "$exe" "${common[@]}" --models "${lib[@]}" --N_values 1 2 4 --epochs 15 --n_train 128
+    "$exe" "${common[@]}" --models "${lib[@]}" --N_values 1 2 4 --epochs 5 --n_train 64
   fi
 fi
 
