@@ -64,12 +64,16 @@ ScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta
   auto Bf = expand_bc(B), Cf = expand_bc(C);
   auto deltaA = torch::exp(dt.unsqueeze(2) * Af.unsqueeze(0).unsqueeze(-1));          // (Bt, D, N, L)
   auto deltaBu = dt.unsqueeze(2) * Bf * uf.unsqueeze(2);                              // (Bt, D, N, L)
+  // Time-major slices via unbind: its backward is one stack, where L calls to select() would
+  // each build a full-size zero gradient (O(L^2) memory traffic in backward).
+  auto time_major = [](const torch::Tensor& t) { return t.permute({3, 0, 1, 2}).contiguous().unbind(0); };
+  const auto dA_t = time_major(deltaA), dBu_t = time_major(deltaBu), C_t = time_major(Cf);  // L x (Bt, D, N)
   auto h = torch::zeros({Bt, Dd, N}, uf.options());                                   // (Bt, D, N)
   std::vector<torch::Tensor> ys;
   ys.reserve(L);
   for (int64_t t = 0; t < L; ++t) {
-    h = deltaA.select(3, t) * h + deltaBu.select(3, t);                               // (Bt, D, N)
-    ys.push_back((h * Cf.select(3, t)).sum(-1));                                      // (Bt, D)
+    h = dA_t[t] * h + dBu_t[t];                                                       // (Bt, D, N)
+    ys.push_back((h * C_t[t]).sum(-1));                                               // (Bt, D)
   }
   auto y = torch::stack(ys, /*dim=*/2);                                               // (Bt, D, L)
   if (D.defined()) y = y + uf * D.to(acc).unsqueeze(-1);
