@@ -20,6 +20,12 @@ const char* to_string(ScanImpl impl) {
   return "?";
 }
 
+ScanImpl scan_impl_from_string(const std::string& name) {
+  for (auto impl : {ScanImpl::Auto, ScanImpl::Reference, ScanImpl::CpuFused, ScanImpl::Cuda})
+    if (name == to_string(impl)) return impl;
+  throw std::invalid_argument("unknown scan implementation '" + name + "' (expected auto, reference, cpu_fused or cuda)");
+}
+
 void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::Tensor& delta,
                         const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
                         const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias,
@@ -103,6 +109,26 @@ ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, co
     default:
       return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
   }
+}
+
+torch::Tensor causal_conv1d_silu_ref(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (!x.defined() || x.dim() != 3) throw std::invalid_argument("causal_conv1d: x must have shape (B, D, L)");
+  if (!weight.defined() || weight.dim() != 2 || weight.size(0) != x.size(1))
+    throw std::invalid_argument("causal_conv1d: weight must have shape (D=" + std::to_string(x.size(1)) + ", W)");
+  const int64_t D = x.size(1), L = x.size(2), W = weight.size(1);
+  namespace F = torch::nn::functional;
+  auto y = F::conv1d(x, weight.unsqueeze(1), F::Conv1dFuncOptions().bias(bias).padding(W - 1).groups(D));  // (B, D, L+W-1)
+  return torch::silu(y.narrow(2, 0, L));                                                                   // (B, D, L)
+}
+
+torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                 ScanImpl impl) {
+  const bool cuda_ok = x.defined() && x.is_cuda() && cuda_scan_built() && weight.defined() && weight.dim() == 2 &&
+                       weight.size(1) <= 4 &&
+                       (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
+  if (impl == ScanImpl::Cuda || (impl == ScanImpl::Auto && cuda_ok))
+    return causal_conv1d_silu_cuda(x.contiguous(), weight.contiguous(), bias, /*silu=*/true);
+  return causal_conv1d_silu_ref(x, weight, bias);
 }
 
 }  // namespace ssmlab::kernels

@@ -19,6 +19,8 @@
 //   CpuFused  — fused CPU kernel (kernels issue), CUDA — CUDA kernel (kernels issue).
 #pragma once
 
+#include <string>
+
 #include <torch/torch.h>
 
 namespace ssmlab::kernels {
@@ -49,5 +51,16 @@ ScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta
                               bool delta_softplus = false, bool return_last_state = false);
 
 const char* to_string(ScanImpl impl);
+// Parses "auto" | "reference" | "cpu_fused" | "cuda"; throws std::invalid_argument otherwise.
+ScanImpl scan_impl_from_string(const std::string& name);
+
+// Mamba's causal depthwise conv1d followed by SiLU:
+//   out[b, d, t] = silu(bias[d] + sum_{k<W} weight[d, k] * x[b, d, t - W + 1 + k])   (x = 0 before t = 0)
+// x (Bt, D, L), weight (D, W), bias (D) or undefined; returns (Bt, D, L) in x's dtype.
+// Auto/Cuda use the fused CUDA kernel for CUDA fp32/bf16 inputs with W <= 4 (when built);
+// everything else goes through LibTorch's grouped conv1d (the reference twin).
+torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                 ScanImpl impl = ScanImpl::Auto);
+torch::Tensor causal_conv1d_silu_ref(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
 }  // namespace ssmlab::kernels

@@ -73,7 +73,8 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, MambaLayerState* s
     const int64_t K = options.d_conv();
     state->conv_state = F::pad(xi, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0})).narrow(2, std::max<int64_t>(0, L - K), K).contiguous();
   }
-  auto u = torch::silu(conv1d(xi).narrow(2, 0, L));        // (B, E, L) causal conv
+  auto u = kernels::causal_conv1d_silu(xi.contiguous(), conv1d->weight.squeeze(1), conv1d->options.bias() ? conv1d->bias : torch::Tensor(),
+                                      options.scan_impl());  // (B, E, L) causal conv + SiLU
   auto x_dbl = x_proj(u.transpose(1, 2));                  // (B, L, R + 2N)
   auto parts = x_dbl.split_with_sizes({R, N, N}, /*dim=*/-1);
   auto delta = torch::matmul(dt_proj->weight, parts[0].transpose(1, 2));  // (E, R) @ (B, R, L) -> (B, E, L)
@@ -83,7 +84,7 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, MambaLayerState* s
   // Contiguous (B, E, L) operands: the fused kernels require them.
   auto res = kernels::selective_scan(u.contiguous(), delta.contiguous(), A, Bm, Cm, D.to(torch::kFloat32), z.contiguous(),
                                      dt_proj->bias.to(torch::kFloat32), /*delta_softplus=*/true,
-                                     /*return_last_state=*/state != nullptr);
+                                     /*return_last_state=*/state != nullptr, options.scan_impl());
   if (state) state->ssm_state = res.last_state.to(torch::kFloat32);
   (void)E;
   return out_proj(res.out.transpose(1, 2));                // (B, L, D)

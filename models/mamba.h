@@ -39,6 +39,7 @@
 #include <torch/torch.h>
 
 #include "lm.h"
+#include "selective_scan.h"
 
 namespace ssmlab::models {
 
@@ -71,6 +72,9 @@ struct MambaOptions {
   TORCH_ARG(double, dt_max) = 1e-1;
   TORCH_ARG(double, dt_init_floor) = 1e-4;
   TORCH_ARG(double, dt_scale) = 1.0;
+  // Which selective-scan / conv kernels the mixer uses (kernels/selective_scan.h). Auto = the fastest
+  // for the device and dtype; Reference forces the loop-of-tensor-ops twins (benchmarks, parity).
+  TORCH_ARG(kernels::ScanImpl, scan_impl) = kernels::ScanImpl::Auto;
  public:
   // Derived (computed once from the above).
   int64_t d_inner() const { return expand_ * d_model_; }

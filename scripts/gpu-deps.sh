@@ -6,4 +6,16 @@ cd "$(dirname "$0")/.."
 bash ../shared/gpu/prepare-deps.sh
 mkdir -p .deps/include
 cp -r /usr/include/nlohmann .deps/include/
+# GoogleTest/GMock and Google Benchmark as Debian builds them (headers, static libs, CMake configs):
+# the GPU image's own copies are not always found by CMake, these always are.
+local_dir=.deps/local
+mkdir -p $local_dir/include $local_dir/lib/x86_64-linux-gnu/cmake
+for h in gtest gmock benchmark; do cp -r /usr/include/$h $local_dir/include/; done
+cp -a /usr/lib/x86_64-linux-gnu/libgtest* /usr/lib/x86_64-linux-gnu/libgmock* /usr/lib/x86_64-linux-gnu/libbenchmark* \
+  $local_dir/lib/x86_64-linux-gnu/
+cp -r /usr/lib/x86_64-linux-gnu/cmake/GTest /usr/lib/x86_64-linux-gnu/cmake/benchmark $local_dir/lib/x86_64-linux-gnu/cmake/
+grep -q "deps/local" .deps/env.sh || cat >> .deps/env.sh <<'ENV'
+export CMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH:$PWD/.deps/local"
+export LD_LIBRARY_PATH="$PWD/.deps/local/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ENV
 echo "[gpu-deps] .deps ready: carry it and 'source .deps/env.sh' there"

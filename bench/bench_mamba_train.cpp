@@ -1,0 +1,152 @@
+// bench_mamba_train: tokens/s of one MambaLM training step (forward + backward + AdamW) with the fused
+// kernels (scan + causal conv, --impl auto) against the reference twins (--impl reference), side by side
+// in one process so the ratio is measured under the same conditions.
+//
+//   bench_mamba_train --device cuda --d-model 768 --n-layer 24 --seq-len 2048 --batch 1 --bf16
+//                     (the 130M configuration of state-spaces/mamba-130m; vocab 50280)
+//   bench_mamba_train --device cpu --d-model 64 --n-layer 2 --seq-len 256 --vocab 256   (smoke size)
+//
+// Each implementation runs --warmup untimed steps, then --steps timed steps (or fewer if one step
+// exceeds --max-seconds). Random tokens: the step's cost does not depend on the data.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "models/mamba.h"
+#include "ssmlab/cli.h"
+#include "ssmlab/jsonl_log.h"
+#include "ssmlab/timer.h"
+#include "models/torch_util.h"
+
+namespace sm = ssmlab::models;
+namespace sk = ssmlab::kernels;
+
+namespace {
+
+struct Measured {
+  std::string impl;
+  int steps = 0;
+  double seconds_per_step = 0, tokens_per_s = 0, loss = 0;
+};
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+Measured measure(const std::string& impl_name, const sm::MambaOptions& base, const torch::Device& device, bool bf16,
+                 int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
+                 const ssmlab::CommonOptions& opts) {
+  torch::manual_seed(seed);
+  auto o = base;
+  o.scan_impl(sk::scan_impl_from_string(impl_name));
+  sm::MambaLM model(o);
+  model->to(device);
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-4));
+  auto tokens = torch::randint(0, o.vocab_size(), {batch, seq_len + 1}, torch::TensorOptions().dtype(torch::kLong)).to(device);
+  auto inputs = tokens.narrow(1, 0, seq_len), targets = tokens.narrow(1, 1, seq_len);  // (B, L) each
+  Measured m;
+  m.impl = impl_name;
+  auto one_step = [&]() {
+    opt.zero_grad();
+    torch::Tensor loss;
+    {
+      sm::AutocastGuard ac(device, bf16);
+      auto logits = model->forward(inputs);                                            // (B, L, V_pad)
+      loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
+                                                  targets.reshape({-1}));
+    }
+    loss.backward();
+    opt.step();
+    return loss.item<double>();
+  };
+  for (int i = 0; i < warmup; ++i) {
+    one_step();
+    ssmlab::progress(opts, "[" + impl_name + "] warm-up step " + std::to_string(i + 1) + "/" + std::to_string(warmup));
+  }
+  sync(device);
+  ssmlab::Stopwatch sw;
+  for (int i = 0; i < steps; ++i) {
+    m.loss = one_step();
+    ++m.steps;
+    sync(device);
+    ssmlab::progress(opts, "[" + impl_name + "] step " + std::to_string(i + 1) + "/" + std::to_string(steps) + " " +
+                               std::to_string(sw.seconds() / m.steps) + " s/step");
+    if (sw.seconds() > max_seconds) break;
+  }
+  m.seconds_per_step = sw.seconds() / m.steps;
+  m.tokens_per_s = double(batch * seq_len) / m.seconds_per_step;
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5;
+  double max_seconds = 120;
+  bool bf16 = false;
+  std::string device_flag = "auto";
+  std::vector<std::string> impls = {"auto", "reference"};
+  ssmlab::Cli cli("bench_mamba_train",
+                  "Tokens/s of a MambaLM training step, fused kernels vs the reference scan/conv, in one run",
+                  "bench", "bench.jsonl");
+  cli.add("d-model", &d_model, "model width D (768 = mamba-130m)").at_least(1);
+  cli.add("n-layer", &n_layer, "number of Mamba blocks (24 = mamba-130m)").at_least(1);
+  cli.add("vocab", &vocab, "vocabulary size (50280 = GPT-NeoX tokenizer)").at_least(2);
+  cli.add("seq-len", &seq_len, "tokens per row L").at_least(1);
+  cli.add("batch", &batch, "rows per step").at_least(1);
+  cli.add("warmup", &warmup, "untimed steps per implementation").at_least(0);
+  cli.add("steps", &steps, "timed steps per implementation").at_least(1);
+  cli.add("max-seconds", &max_seconds, "stop an implementation's timed steps after this many seconds").greater_than(0.0);
+  cli.add("device", &device_flag, "auto | cpu | cuda[:i]");
+  cli.flag("bf16", &bf16, "bf16 autocast on CUDA (weights and optimizer in fp32)");
+  cli.add("impls", &impls, "implementations to compare: auto (fused kernels) and/or reference");
+  auto opts = cli.parse_or_exit(argc, argv);
+  at::set_num_threads(opts.threads);
+  torch::Device device(torch::kCPU);
+  try {
+    device = sm::resolve_device(device_flag);
+    for (const auto& i : impls) sk::scan_impl_from_string(i);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  sm::MambaOptions o(d_model, n_layer, vocab);
+  const int64_t params = sm::mamba_param_count(o);
+  ssmlab::RunLog run(opts, "bench_mamba_train");
+  run.add_param("param_count", params);
+  ssmlab::progress(opts, "MambaLM " + std::to_string(params) + " params, B=" + std::to_string(batch) +
+                             " L=" + std::to_string(seq_len) + " on " + device.str() + (bf16 ? " (bf16 autocast)" : ""));
+  std::vector<Measured> results;
+  nlohmann::json metrics = {{"param_count", params}, {"device", device.str()}};
+  try {
+    for (const auto& impl : impls) {
+      results.push_back(measure(impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts));
+      const auto& m = results.back();
+      metrics[m.impl] = {{"steps", m.steps}, {"seconds_per_step", m.seconds_per_step},
+                         {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss}};
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    run.write(metrics, std::string("failed: ") + e.what(), false);
+    return 1;
+  }
+  std::printf("%-10s %8s %12s %14s\n", "impl", "steps", "s/step", "tokens/s");
+  for (const auto& m : results)
+    std::printf("%-10s %8d %12.4f %14.1f\n", m.impl.c_str(), m.steps, m.seconds_per_step, m.tokens_per_s);
+  char head[64];
+  std::snprintf(head, sizeof head, "MambaLM %.1fM train step", params / 1e6);
+  std::string summary = head;
+  if (results.size() == 2 && results[1].tokens_per_s > 0) {
+    const double ratio = results[0].tokens_per_s / results[1].tokens_per_s;
+    metrics["speedup"] = ratio;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ": %s %.0f tokens/s vs %s %.0f tokens/s (%.1fx)", results[0].impl.c_str(),
+                  results[0].tokens_per_s, results[1].impl.c_str(), results[1].tokens_per_s, ratio);
+    summary += buf;
+    std::printf("train_step_speedup: %.2f\n", ratio);
+  }
+  run.write(metrics, summary, true);
+  return 0;
+}
