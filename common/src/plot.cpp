@@ -39,7 +39,7 @@ std::string gnuplot_script(const PlotSpec& spec) {
   if (spec.series.empty()) throw std::runtime_error("plot '" + spec.output + "': no series to draw");
   std::ostringstream g;
   g << "# ssmlab plot (written by ssmlab::plot::render_plot); run: gnuplot <this file>\n";
-  g << "set terminal pngcairo size " << spec.width << "," << spec.height << " enhanced font 'Sans,12'\n";
+  g << "set terminal pngcairo size " << spec.width << "," << spec.height << " noenhanced font 'Sans,12'\n";
   g << "set output " << quote(spec.output) << "\n";
   g << "set title " << quote(spec.title) << "\n";
   g << "set xlabel " << quote(spec.xlabel) << "\nset ylabel " << quote(spec.ylabel) << "\n";
