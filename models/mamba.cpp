@@ -264,13 +264,15 @@ torch::Tensor ssd_sequential(const torch::Tensor& x_in, const torch::Tensor& dt_
   auto A = A_in.to(torch::kFloat32);
   auto Bm = heads_from_groups(B_in.to(torch::kFloat32), H), Cm = heads_from_groups(C_in.to(torch::kFloat32), H);
   auto h = torch::zeros({b, H, P, N}, x.options());                         // H_0 = 0
+  // Per-step slices via unbind (one stack in backward; select() would build L full-size zero grads).
+  const auto dt_s = dt.unbind(1), x_s = x.unbind(1), B_s = Bm.unbind(1), C_s = Cm.unbind(1);
   std::vector<torch::Tensor> ys;
   for (int64_t t = 0; t < L; ++t) {
-    auto dt_t = dt.select(1, t);                                            // (b, H)
+    const auto& dt_t = dt_s[t];                                             // (b, H)
     auto a = torch::exp(dt_t * A).view({b, H, 1, 1});                       // scalar decay per head
-    auto dx = (dt_t.unsqueeze(-1) * x.select(1, t)).unsqueeze(-1);          // (b, H, P, 1)
-    h = a * h + dx * Bm.select(1, t).unsqueeze(2);                          // H_t = a H_{t-1} + Δ x B^T
-    ys.push_back((h * Cm.select(1, t).unsqueeze(2)).sum(-1));               // y_t = H_t C_t: (b, H, P)
+    auto dx = (dt_t.unsqueeze(-1) * x_s[t]).unsqueeze(-1);                  // (b, H, P, 1)
+    h = a * h + dx * B_s[t].unsqueeze(2);                                   // H_t = a H_{t-1} + Δ x B^T
+    ys.push_back((h * C_s[t].unsqueeze(2)).sum(-1));                        // y_t = H_t C_t: (b, H, P)
   }
   if (final_state) *final_state = h;
   return torch::stack(ys, 1);                                               // (b, L, H, P)
