@@ -39,10 +39,10 @@ std::string gnuplot_script(const PlotSpec& spec) {
   if (spec.series.empty()) throw std::runtime_error("plot '" + spec.output + "': no series to draw");
   std::ostringstream g;
   g << "# ssmlab plot (written by ssmlab::plot::render_plot); run: gnuplot <this file>\n";
-  g << "set terminal pngcairo size " << spec.width << "," << spec.height << " noenhanced font 'Sans,12'\n";
+  g << "set terminal pngcairo size " << spec.width << "," << spec.height << " enhanced font 'Sans,12'\n";
   g << "set output " << quote(spec.output) << "\n";
-  g << "set title " << quote(spec.title) << "\n";
-  g << "set xlabel " << quote(spec.xlabel) << "\nset ylabel " << quote(spec.ylabel) << "\n";
+  g << "set title " << quote(spec.title) << " noenhanced\n";  // names keep their underscores
+  g << "set xlabel " << quote(spec.xlabel) << " noenhanced\nset ylabel " << quote(spec.ylabel) << " noenhanced\n";
   g << "set grid\nset key " << spec.key << " box opaque\n";
   if (spec.logx) g << "set logscale x\nset format x '10^{%L}'\n";
   if (spec.logy) g << "set logscale y\nset format y '10^{%L}'\n";
@@ -66,7 +66,7 @@ std::string gnuplot_script(const PlotSpec& spec) {
     if (!spec.xtic_labels.empty()) {
       g << "set xtics (";
       for (size_t k = 0; k < spec.xtic_labels.size(); ++k) g << (k ? ", " : "") << quote(spec.xtic_labels[k]) << " " << k;
-      g << ") rotate by -30\nset xrange [-0.6:" << spec.xtic_labels.size() - 0.4 << "]\n";
+      g << ") rotate by -30 noenhanced\nset xrange [-0.6:" << spec.xtic_labels.size() - 0.4 << "]\n";
     }
   }
   g << "plot ";
@@ -77,20 +77,20 @@ std::string gnuplot_script(const PlotSpec& spec) {
     std::string d = "$d" + std::to_string(i);
     int lc = static_cast<int>(i) + 1;
     switch (s.style) {
-      case Style::Lines: sep(); g << d << " using 1:2 with lines lw 2 lc " << lc << " title " << quote(s.title); break;
-      case Style::LinesPoints: sep(); g << d << " using 1:2 with linespoints lw 2 pt 7 lc " << lc << " title " << quote(s.title); break;
-      case Style::Points: sep(); g << d << " using 1:2 with points pt 7 lc " << lc << " title " << quote(s.title); break;
-      case Style::ErrorBars: sep(); g << d << " using 1:2:3 with yerrorlines lw 2 pt 7 lc " << lc << " title " << quote(s.title); break;
+      case Style::Lines: sep(); g << d << " using 1:2 with lines lw 2 lc " << lc << " title " << quote(s.title) << " noenhanced"; break;
+      case Style::LinesPoints: sep(); g << d << " using 1:2 with linespoints lw 2 pt 7 lc " << lc << " title " << quote(s.title) << " noenhanced"; break;
+      case Style::Points: sep(); g << d << " using 1:2 with points pt 7 lc " << lc << " title " << quote(s.title) << " noenhanced"; break;
+      case Style::ErrorBars: sep(); g << d << " using 1:2:3 with yerrorlines lw 2 pt 7 lc " << lc << " title " << quote(s.title) << " noenhanced"; break;
       case Style::Band:
         sep(); g << d << " using 1:($2-$3):($2+$3) with filledcurves fs transparent solid 0.2 noborder lc " << lc << " notitle";
-        sep(); g << d << " using 1:2 with linespoints lw 2 pt 7 lc " << lc << " title " << quote(s.title);
+        sep(); g << d << " using 1:2 with linespoints lw 2 pt 7 lc " << lc << " title " << quote(s.title) << " noenhanced";
         break;
-      case Style::Bars: sep(); g << d << " using 1:2 with boxes lc " << lc << " title " << quote(s.title); break;
+      case Style::Bars: sep(); g << d << " using 1:2 with boxes lc " << lc << " title " << quote(s.title) << " noenhanced"; break;
     }
   }
   for (size_t r = 0; r < spec.refs.size(); ++r) {
     sep();
-    g << spec.refs[r].expr << " with lines dt 2 lw 2 lc rgb 'gray40' title " << quote(spec.refs[r].title);
+    g << spec.refs[r].expr << " with lines dt 2 lw 2 lc rgb 'gray40' title " << quote(spec.refs[r].title) << " noenhanced";
   }
   g << "\n";
   return g.str();
