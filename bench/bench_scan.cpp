@@ -15,12 +15,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "selective_scan.h"
 #include "selective_scan_internal.h"
 
@@ -138,57 +136,22 @@ std::string bench_name(const Shape& s, ScanImpl impl, bool backward) {
          std::to_string(s.N) + "/" + dtype_name(s.dtype);
 }
 
-// "BM_scan/.../fp32/iterations:3/manual_time" → "BM_scan/.../fp32"
-std::string base_name(std::string n) {
-  for (const char* tag : {"/iterations:", "/min_time:", "/manual_time", "/real_time", "/repeats:"}) {
-    const auto pos = n.find(tag);
-    if (pos != std::string::npos) n.resize(pos);
-  }
-  return n;
-}
-
-// Keeps each run's mean real time (ms) so that ratios come from this one process.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ms;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred)
-        ms[base_name(r.benchmark_name())] = r.GetAdjustedRealTime();  // unit: ms (set below)
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  if (threads < 1) {
-    std::fprintf(stderr, "error: --threads must be >= 1 (got %d)\n", threads);
-    return 2;
-  }
+  auto args = ssmlab::bench::parse_bench_args(
+      argc, argv,
+      "bench_scan [--quick] [--threads N] [google benchmark flags]\n"
+      "  selective scan: reference vs fused CPU (B=4 D=256 L=512 N=16 fp32) and, without --quick on a CUDA\n"
+      "  build with a GPU, vs CUDA (B=8 D=1536 L=2048 N=16, fp32/bf16). Ends with a ratio table.\n");
+  const bool quick = args.quick;
+  const int threads = args.threads;
   at::set_num_threads(threads);
-  int nargs = static_cast<int>(args.size());
-  benchmark::Initialize(&nargs, args.data());
-  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 2;
+  int nargs = static_cast<int>(args.rest.size());
+  benchmark::Initialize(&nargs, args.rest.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.rest.data())) return 2;
 
-  struct Pair {
-    std::string label, slow, fast;
-  };
-  std::vector<Pair> pairs;
+  std::vector<ssmlab::bench::RatioPair> pairs;
   const Shape cpu{4, 256, 512, 16, torch::kFloat32, torch::kCPU};
   for (bool bwd : {false, true}) {
     auto* ref = benchmark::RegisterBenchmark(bench_name(cpu, ScanImpl::Reference, bwd).c_str(), BM_scan, cpu,
@@ -220,21 +183,9 @@ int main(int argc, char** argv) {
     }
   }
 #endif
-  RatioReporter reporter;
+  ssmlab::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::printf("\nratio table (one run, %d thread(s); times are means in ms)\n", threads);
-  std::printf("%-34s %12s %12s %10s\n", "pair", "slow_ms", "fast_ms", "ratio");
-  std::string last;
-  for (const auto& p : pairs) {
-    auto a = reporter.ms.find(p.slow), b = reporter.ms.find(p.fast);
-    if (a == reporter.ms.end() || b == reporter.ms.end()) continue;
-    std::printf("%-34s %12.3f %12.3f %10.2f\n", p.label.c_str(), a->second, b->second, a->second / b->second);
-    if (p.label == "cpu_fused_speedup_fwdbwd") {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.2f", a->second / b->second);
-      last = buf;
-    }
-  }
-  if (!last.empty()) std::printf("cpu_fused_speedup_fwdbwd: %s\n", last.c_str());
+  const auto ratios = ssmlab::bench::print_ratio_table(reporter, pairs, threads);
+  if (ratios.count("cpu_fused_speedup_fwdbwd")) std::printf("cpu_fused_speedup_fwdbwd: %.2f\n", ratios.at("cpu_fused_speedup_fwdbwd"));
   return 0;
 }

@@ -1,0 +1,89 @@
+// bench_common.h — what every Google Benchmark binary in bench/ shares: our own flags
+// (--threads N, --quick, --help) taken out of argv before Google Benchmark sees the rest, and a
+// reporter that keeps each case's mean time so that speedups come from one process.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ssmlab::bench {
+
+struct BenchArgs {
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));  // default: all cores
+  bool quick = false;
+  std::vector<char*> rest;  // argv for benchmark::Initialize
+};
+
+// Parses --threads N / --threads=N / --quick; --help prints `usage` and exits 0; --threads < 1
+// exits 2 with a one-line error. Everything else is left for Google Benchmark.
+inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
+  BenchArgs a;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      a.quick = true;
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      a.threads = std::atoi(argv[++i]);
+    } else if (std::strncmp(argv[i], "--threads=", 10) == 0) {
+      a.threads = std::atoi(argv[i] + 10);
+    } else if (std::strcmp(argv[i], "--help") == 0) {
+      std::printf("%s", usage);
+      std::exit(0);
+    } else {
+      a.rest.push_back(argv[i]);
+    }
+  }
+  if (a.threads < 1) {
+    std::fprintf(stderr, "error: --threads must be >= 1 (got %d)\n", a.threads);
+    std::exit(2);
+  }
+  return a;
+}
+
+// "BM_scan/.../fp32/iterations:3/manual_time" → "BM_scan/.../fp32"
+inline std::string base_name(std::string n) {
+  for (const char* tag : {"/iterations:", "/min_time:", "/manual_time", "/real_time", "/repeats:"}) {
+    const auto pos = n.find(tag);
+    if (pos != std::string::npos) n.resize(pos);
+  }
+  return n;
+}
+
+// Console output as usual, plus each case's mean real time (in the case's unit: we use ms).
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> ms;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs)
+      if (r.run_type == Run::RT_Iteration && !r.error_occurred) ms[base_name(r.benchmark_name())] = r.GetAdjustedRealTime();
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+struct RatioPair {
+  std::string label, slow, fast;  // slow / fast are base names of registered benchmarks
+};
+
+// Prints "pair slow_ms fast_ms ratio" for every pair that ran; returns label -> ratio.
+inline std::map<std::string, double> print_ratio_table(const RatioReporter& rep, const std::vector<RatioPair>& pairs,
+                                                       int threads) {
+  std::map<std::string, double> ratios;
+  std::printf("\nratio table (one run, %d thread(s); times are means in ms)\n", threads);
+  std::printf("%-34s %12s %12s %10s\n", "pair", "slow_ms", "fast_ms", "ratio");
+  for (const auto& p : pairs) {
+    auto a = rep.ms.find(p.slow), b = rep.ms.find(p.fast);
+    if (a == rep.ms.end() || b == rep.ms.end()) continue;
+    ratios[p.label] = a->second / b->second;
+    std::printf("%-34s %12.3f %12.3f %10.2f\n", p.label.c_str(), a->second, b->second, ratios[p.label]);
+  }
+  return ratios;
+}
+
+}  // namespace ssmlab::bench
