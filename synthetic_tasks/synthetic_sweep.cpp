@@ -27,6 +27,7 @@
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
+#include "ssmlab/stats.h"
 #include "ssmlab/timer.h"
 
 extern char** environ;
@@ -125,6 +126,23 @@ std::vector<json> select(const Records& r, const std::string& exp, const std::st
   return out;
 }
 
+// Final string accuracy (± std over evaluation batches) against string length, one series per model.
+plt::PlotSpec length_curve(const PlotCtx& c, const Records& r, const std::string& title, const std::string& file,
+                           const std::string& exp, const std::string& task = "") {
+  plt::PlotSpec s{title, "string length", "string accuracy", c.dir + "/" + file};
+  s.key = "top right";
+  for (auto& m : c.models) {
+    plt::Series ser;
+    ser.title = m;
+    ser.style = plt::Style::ErrorBars;
+    std::map<double, std::pair<double, double>> pts;
+    for (auto& e : select(r, exp, m, true, task)) pts[num(e, "length")] = {num(e, "string_acc"), num(e, "string_acc_std")};
+    for (auto& [x, p] : pts) ser.x.push_back(x), ser.y.push_back(p.first), ser.err.push_back(p.second);
+    if (!ser.x.empty()) s.series.push_back(ser);
+  }
+  return s;
+}
+
 void draw_all(const PlotCtx& c) {
   Records r = load(c.log, c.tag);
   // (a) training efficiency: string accuracy at the progress length vs examples seen
@@ -147,38 +165,16 @@ void draw_all(const PlotCtx& c) {
     render(s, c.quiet);
   }
   // (b) length generalisation: final string accuracy vs length
-  {
-    plt::PlotSpec s{"(b) Copying: length generalisation (trained on lengths <= " + std::to_string(c.copy_max_train) + ")",
-                    "string length", "string accuracy", c.dir + "/synthetic_copy_length_generalisation.png"};
-    s.key = "top right";
-    for (auto& m : c.models) {
-      plt::Series ser;
-      ser.title = m;
-      ser.style = plt::Style::ErrorBars;
-      std::map<double, std::pair<double, double>> pts;
-      for (auto& e : select(r, "copy", m, true)) pts[num(e, "length")] = {num(e, "string_acc"), num(e, "string_acc_std")};
-      for (auto& [x, p] : pts) ser.x.push_back(x), ser.y.push_back(p.first), ser.err.push_back(p.second);
-      if (!ser.x.empty()) s.series.push_back(ser);
-    }
-    render(s, c.quiet);
-  }
+  render(length_curve(c, r, "(b) Copying: length generalisation (trained on lengths <= " + std::to_string(c.copy_max_train) + ")",
+                      "synthetic_copy_length_generalisation.png", "copy"),
+         c.quiet);
   // lookup: one plot per key position
-  for (std::string task : {"prefix_ngram", "suffix_ngram"}) {
-    plt::PlotSpec s{std::string("Lookup, ") + (task == "prefix_ngram" ? "prefix" : "suffix") + " key (trained on lengths <= " +
-                        std::to_string(c.lookup_max_train) + ")",
-                    "string length", "string accuracy", c.dir + "/synthetic_lookup_" + task + ".png"};
-    s.key = "top right";
-    for (auto& m : c.models) {
-      plt::Series ser;
-      ser.title = m;
-      ser.style = plt::Style::ErrorBars;
-      std::map<double, std::pair<double, double>> pts;
-      for (auto& e : select(r, "lookup", m, true, task)) pts[num(e, "length")] = {num(e, "string_acc"), num(e, "string_acc_std")};
-      for (auto& [x, p] : pts) ser.x.push_back(x), ser.y.push_back(p.first), ser.err.push_back(p.second);
-      if (!ser.x.empty()) s.series.push_back(ser);
-    }
-    render(s, c.quiet);
-  }
+  for (std::string task : {"prefix_ngram", "suffix_ngram"})
+    render(length_curve(c, r,
+                        std::string("Lookup, ") + (task == "prefix_ngram" ? "prefix" : "suffix") +
+                            " key (trained on lengths <= " + std::to_string(c.lookup_max_train) + ")",
+                        "synthetic_lookup_" + task + ".png", "lookup", task),
+           c.quiet);
   // duplicate n-gram: accuracy vs n (mean over the evaluated lengths)
   {
     plt::PlotSpec s{"Copying with duplicated n-grams", "n (n-gram size)", "string accuracy", c.dir + "/synthetic_duplicate_ngram.png"};
@@ -188,17 +184,8 @@ void draw_all(const PlotCtx& c) {
       ser.title = m;
       ser.style = plt::Style::LinesPoints;
       std::map<double, std::vector<double>> pts;
-      for (auto& v : r.evals) {
-        const json& e = v["metrics"];
-        if (v["params"].value("sweep-exp", "") == "duplicate" && str(e, "model") == m && e.value("final", false))
-          pts[num(e, "n_gram")].push_back(num(e, "string_acc"));
-      }
-      for (auto& [x, ys] : pts) {
-        double a = 0;
-        for (double y : ys) a += y;
-        ser.x.push_back(x);
-        ser.y.push_back(a / ys.size());
-      }
+      for (auto& e : select(r, "duplicate", m, true)) pts[num(e, "n_gram")].push_back(num(e, "string_acc"));
+      for (auto& [x, ys] : pts) ser.x.push_back(x), ser.y.push_back(ssmlab::stats::mean(ys));
       if (!ser.x.empty()) s.series.push_back(ser);
     }
     render(s, c.quiet);
