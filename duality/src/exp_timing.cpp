@@ -23,27 +23,6 @@ void check_T_values(const std::vector<int>& Ts) {
   }
 }
 
-// Seconds per call of fn: each sample repeats fn until it lasts >= min_sample_s (calibrated
-// once), so microsecond calls are not drowned in clock resolution. Returns every per-call sample.
-Timing time_per_call(const std::function<void()>& fn, double min_sample_s, int warmups, int repeats) {
-  fn();
-  int inner = 1;
-  for (;;) {
-    Stopwatch sw;
-    for (int i = 0; i < inner; ++i) fn();
-    if (sw.seconds() >= min_sample_s || inner >= (1 << 24)) break;
-    inner *= 2;
-  }
-  Timing t = time_repeated([&] { for (int i = 0; i < inner; ++i) fn(); }, warmups, repeats);
-  for (auto& s : t.samples_s) s /= inner;
-  auto sm = stats::summarize(t.samples_s);
-  t.min_s = sm.min;
-  t.median_s = sm.median;
-  t.mean_s = sm.mean;
-  t.ci95_s = sm.ci95;
-  return t;
-}
-
 // One random time-invariant diagonal SSM of size N at length T, with every buffer preallocated.
 struct LtiProblem {
   VectorXd a, B, C, x, y, h, k, p;

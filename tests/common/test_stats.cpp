@@ -57,3 +57,14 @@ TEST(Timer, RepeatsAndSummaries) {
   EXPECT_LE(t.min_s, t.median_s);
   EXPECT_GE(t.mean_s, 0.0);
 }
+
+TEST(Timer, PerCallBatchesShortCalls) {
+  long calls = 0;
+  volatile double sink = 0;
+  auto t = ssmlab::time_per_call([&] { ++calls; sink = sink + 1.0; }, 1e-4, 1, 3);
+  ASSERT_EQ(t.samples_s.size(), 3u);
+  // a call of nanoseconds needs many calls per 0.1 ms sample: far more calls than 1 + 1 + 3
+  EXPECT_GT(calls, 100);
+  EXPECT_GT(t.min_s, 0.0);
+  EXPECT_LT(t.mean_s, 1e-4);  // per call, not per sample
+}

@@ -28,6 +28,10 @@ struct Timing {
 
 Timing time_repeated(const std::function<void()>& fn, int warmups, int repeats);
 
+// Seconds per call of fn, for calls too short for the clock: one untimed call, then the number of
+// calls per sample is doubled until a sample lasts >= min_sample_s; every sample is divided by it.
+Timing time_per_call(const std::function<void()>& fn, double min_sample_s, int warmups, int repeats);
+
 // Keeps the optimiser from deleting a computation whose result is unused.
 template <class T>
 inline void do_not_optimize(const T& value) {
