@@ -8,6 +8,7 @@
 //
 // Each implementation runs --warmup untimed steps, then --steps timed steps (or fewer if one step
 // exceeds --max-seconds). Random tokens: the step's cost does not depend on the data.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct Measured {
   std::string impl;
   int steps = 0;
   double seconds_per_step = 0, tokens_per_s = 0, loss = 0;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step, summed over the timed steps then averaged
 };
 
 void sync(const torch::Device& d) {
@@ -48,7 +50,9 @@ Measured measure(const std::string& impl_name, const sm::MambaOptions& base, con
   auto inputs = tokens.narrow(1, 0, seq_len), targets = tokens.narrow(1, 1, seq_len);  // (B, L) each
   Measured m;
   m.impl = impl_name;
-  auto one_step = [&]() {
+  // One step; with `split` the device is synchronised between phases so their times add up to the step.
+  auto one_step = [&](bool split) {
+    ssmlab::Stopwatch phase;
     opt.zero_grad();
     torch::Tensor loss;
     {
@@ -57,18 +61,21 @@ Measured measure(const std::string& impl_name, const sm::MambaOptions& base, con
       loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
                                                   targets.reshape({-1}));
     }
+    if (split) { sync(device); m.forward_s += phase.seconds(); phase.reset(); }
     loss.backward();
+    if (split) { sync(device); m.backward_s += phase.seconds(); phase.reset(); }
     opt.step();
+    if (split) { sync(device); m.optimizer_s += phase.seconds(); }
     return loss.item<double>();
   };
   for (int i = 0; i < warmup; ++i) {
-    one_step();
+    one_step(false);
     ssmlab::progress(opts, "[" + impl_name + "] warm-up step " + std::to_string(i + 1) + "/" + std::to_string(warmup));
   }
   sync(device);
   ssmlab::Stopwatch sw;
   for (int i = 0; i < steps; ++i) {
-    m.loss = one_step();
+    m.loss = one_step(false);
     ++m.steps;
     sync(device);
     ssmlab::progress(opts, "[" + impl_name + "] step " + std::to_string(i + 1) + "/" + std::to_string(steps) + " " +
@@ -77,6 +84,12 @@ Measured measure(const std::string& impl_name, const sm::MambaOptions& base, con
   }
   m.seconds_per_step = sw.seconds() / m.steps;
   m.tokens_per_s = double(batch * seq_len) / m.seconds_per_step;
+  // Where the time goes: a few extra steps with a sync after each phase (not part of the timing above).
+  const int split_steps = std::max(1, std::min(3, m.steps));
+  for (int i = 0; i < split_steps; ++i) one_step(true);
+  m.forward_s /= split_steps;
+  m.backward_s /= split_steps;
+  m.optimizer_s /= split_steps;
   return m;
 }
 
@@ -124,17 +137,21 @@ int main(int argc, char** argv) {
     for (const auto& impl : impls) {
       results.push_back(measure(impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts));
       const auto& m = results.back();
-      metrics[m.impl] = {{"steps", m.steps}, {"seconds_per_step", m.seconds_per_step},
-                         {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss}};
+      metrics[m.impl] = {{"steps", m.steps},         {"seconds_per_step", m.seconds_per_step},
+                         {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss},
+                         {"forward_s", m.forward_s},  {"backward_s", m.backward_s},
+                         {"optimizer_s", m.optimizer_s}};
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     run.write(metrics, std::string("failed: ") + e.what(), false);
     return 1;
   }
-  std::printf("%-10s %8s %12s %14s\n", "impl", "steps", "s/step", "tokens/s");
+  std::printf("%-10s %8s %12s %14s %10s %10s %10s\n", "impl", "steps", "s/step", "tokens/s", "fwd s", "bwd s",
+              "adamw s");
   for (const auto& m : results)
-    std::printf("%-10s %8d %12.4f %14.1f\n", m.impl.c_str(), m.steps, m.seconds_per_step, m.tokens_per_s);
+    std::printf("%-10s %8d %12.4f %14.1f %10.4f %10.4f %10.4f\n", m.impl.c_str(), m.steps, m.seconds_per_step,
+                m.tokens_per_s, m.forward_s, m.backward_s, m.optimizer_s);
   char head[64];
   std::snprintf(head, sizeof head, "MambaLM %.1fM train step", params / 1e6);
   std::string summary = head;
