@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (see docs/synthetic.md): build synthetic_train/synthetic_sweep,
 # then at the same time (a) the medium sweep on the GPU and (b) the quick CPU sweep on that
-# machine's idle cores (1 thread per run), both writing logs and plots under $OUT.
+# machine's idle cores, both writing logs and plots under gpu-synthetic/. Everything is packed
+# into $OUT/synthetic_gpu.tgz (the device tool brings back at most 8 files).
+#   run (carry .deps): BUDGET_S=540 bash synthetic_tasks/gpu_run.sh
 set -uo pipefail
 source .deps/env.sh
 T0=$(date +%s)
-mkdir -p $OUT; cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $CMAKE_ARGS_DEPS > $OUT/configure.log 2>&1 || { tail -30 $OUT/configure.log; exit 1; }
-cmake --build build-gpu -j16 --target synthetic_train synthetic_sweep > $OUT/build.log 2>&1 || { grep -m20 error $OUT/build.log; tail -20 $OUT/build.log; exit 1; }
+OUT=${OUT:-gpu-results}; W=gpu-synthetic
+rm -rf $W; mkdir -p $OUT $W build-gpu
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $CMAKE_ARGS_DEPS > build-gpu/configure.log 2>&1 || { tail -30 build-gpu/configure.log; exit 1; }
+cmake --build build-gpu -j16 --target synthetic_train synthetic_sweep > build-gpu/build.log 2>&1 || { grep -m20 error build-gpu/build.log; tail -20 build-gpu/build.log; exit 1; }
 echo "build: $(( $(date +%s) - T0 )) s"
 B=build-gpu/bin
 LEFT=$(( ${BUDGET_S:-540} - ($(date +%s) - T0) ))
 ( timeout $LEFT $B/synthetic_sweep --train-config synthetic_tasks/configs/quick.json --models T_rope T_hard_alibi mamba lstm \
-    --experiments copy --jobs 4 --threads 4 --seed 1 --out $OUT/quick --log $OUT/quick/synthetic.jsonl --plot $OUT/quick/plots \
-    --copy-args="--device cpu" > $OUT/quick.out 2>&1; echo "quick sweep exit $? after $(( $(date +%s) - T0 )) s" >> $OUT/quick.out ) &
+    --experiments copy --jobs 4 --threads 2 --seed 1 --out $W/quick --log $W/quick/synthetic.jsonl --plot $W/quick/plots \
+    --copy-args="--device cpu" > $W/quick.out 2>&1; echo "quick sweep exit $? after $(( $(date +%s) - T0 )) s" >> $W/quick.out ) &
 timeout $LEFT $B/synthetic_sweep --train-config synthetic_tasks/configs/medium.json --models T_rope T_nope T_hard_alibi mamba lstm \
-    --experiments copy duplicate --dup-ngrams 2 3 4 5 6 --jobs 5 --threads 5 --seed 1 --out $OUT/medium \
-    --log $OUT/medium/synthetic.jsonl --plot $OUT/medium/plots --copy-args="--device cuda" > $OUT/medium.out 2>&1
-echo "medium sweep exit $? after $(( $(date +%s) - T0 )) s" >> $OUT/medium.out
+    --experiments copy duplicate --dup-ngrams 2 3 4 5 6 --jobs 5 --threads 1 --seed 1 --out $W/medium \
+    --log $W/medium/synthetic.jsonl --plot $W/medium/plots --copy-args="--device cuda" > $W/medium.out 2>&1
+echo "medium sweep exit $? after $(( $(date +%s) - T0 )) s" >> $W/medium.out
 wait
-rm -rf $OUT/quick/synthetic_runs/checkpoints $OUT/medium/synthetic_runs/checkpoints
-cat $OUT/quick.out $OUT/medium.out | tail -40
+rm -rf $W/quick/synthetic_runs/checkpoints $W/medium/synthetic_runs/checkpoints
+tar czf $OUT/synthetic_gpu.tgz $W
+cp $W/medium.out $W/quick.out $OUT/
+cat $W/quick.out $W/medium.out | tail -40

@@ -6,13 +6,14 @@
 #include <fstream>
 #include <set>
 
+#include "test_support.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
 
 namespace {
 std::string temp_path(const std::string& name) {
   auto p = std::filesystem::path(::testing::TempDir()) / ("ssmlab_" + std::to_string(::getpid()) + "_" + name);
-  std::filesystem::remove_all(p);
+  ssmlab::test::remove_tree(p);
   return p.string();
 }
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "test_support.h"
 #include "duality/experiments.h"
 #include "duality/rank.h"
 #include "duality/recurrence.h"
@@ -276,8 +277,7 @@ TEST(DualityTiming, Exp4AndExp4bRun) {
 // ---- logs pass check_logs with the family's rules -------------------------------------------------
 TEST(DualityLogs, RecordsPassCheckLogs) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("ssmlab_duality_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_test");
   ssmlab::CommonOptions o;
   o.family = "duality";
   o.log_path = (dir / "duality.jsonl").string();
@@ -297,5 +297,5 @@ TEST(DualityLogs, RecordsPassCheckLogs) {
   auto lines = ssmlab::read_jsonl(o.log_path);
   EXPECT_EQ(lines.front().value["params"]["a"].get<double>(), 0.9);
   EXPECT_EQ(lines.front().value["seed"].get<int>(), 1);
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
 #include "ssmlab/hf/config.h"
 #include "ssmlab/hf/safetensors.h"
 #include "ssmlab/hf/tokenizer.h"
@@ -152,8 +153,7 @@ TEST(Safetensors, ShardedIndexOfFixture) {
   EXPECT_EQ(s.shards().size(), 3u);
   EXPECT_NE(s.tensors().count("transformer.wte.weight"), 0u);
   // hostile index: path outside the folder, a listed tensor that its shard lacks
-  const fs::path dir = fs::temp_directory_path() / ("ssmlab_hf_idx_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = ssmlab::test::fresh_temp_dir("hf_idx");
   fs::copy_file(kFixtures + "/gpt2/model-00001-of-00003.safetensors", dir / "s1.safetensors",
                 fs::copy_options::overwrite_existing);
   std::ofstream(dir / "a.json") << R"({"weight_map": {"x": "../s1.safetensors"}})";
@@ -167,7 +167,7 @@ TEST(Safetensors, ShardedIndexOfFixture) {
   }
   std::ofstream(dir / "c.json") << R"({"nothing": 1})";
   EXPECT_THROW(ShardedSafetensors::open((dir / "c.json").string()), Error);
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_support.h"
 #include "models/registry.h"
 #include "models/trainer.h"
 #include "ssmlab/atomic_file.h"
@@ -15,10 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("ssmlab_test_trainer_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return ssmlab::test::fresh_temp_dir("test_trainer_" + name);
 }
 ssmlab::CommonOptions quiet_opts(const std::string& log = "") {
   ssmlab::CommonOptions o;
@@ -113,7 +111,7 @@ TEST(Trainer, LearnsAndLogs) {
   }
   EXPECT_EQ(steps, 20);
   EXPECT_EQ(eval_records, 2);
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(Trainer, CheckpointRoundTrip) {
@@ -133,7 +131,7 @@ TEST(Trainer, CheckpointRoundTrip) {
   EXPECT_TRUE(torch::equal(torch::rand({5}), r1)) << "RNG state restored";
   auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(Trainer, ResumeReproducesTheLossCurve) {
@@ -174,7 +172,7 @@ TEST(Trainer, ResumeReproducesTheLossCurve) {
       EXPECT_EQ(resumed.losses[i].second, full.losses[4 + i].second) << name << " step " << resumed.losses[i].first;
     }
   }
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
@@ -212,7 +210,7 @@ TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
     EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
   }
   EXPECT_THROW(sm::load_checkpoint((dir / "missing").string(), *m, t.optimizer(), torch::kCPU), sm::CheckpointError);
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
@@ -236,7 +234,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
   sm::Trainer t2(m2, tc, quiet_opts(), nullptr);
   EXPECT_EQ(sm::load_checkpoint(ck, *m2, t2.optimizer(), torch::kCPU), 4);
   for (const auto& p : m2->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(TorchUtil, ResolveDevice) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_support.h"
 #include "data.h"
 #include "ssmlab/jsonl_log.h"
 #include "synth.h"
@@ -148,10 +149,7 @@ TEST(SyntheticEval, PackedTensorsShiftByOne) {
 namespace {
 const std::string kTrain = std::string(SSMLAB_BIN_DIR) + "/synthetic_train";
 std::string tmpdir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("ssmlab_synth_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
+  return ssmlab::test::fresh_temp_dir("synth_test_" + name).string();
 }
 }  // namespace
 
@@ -219,6 +217,6 @@ TEST(SyntheticTrainCli, TinyModelTeacherForcedAndGreedyAgree) {
   EXPECT_EQ(progress, 2);       // steps 100 and 200 (the last step is the final eval)
   // the agreement check is only informative when the model is neither perfect nor useless
   EXPECT_GT(mixed, 0) << "tiny model was all-right or all-wrong at every length";
-  fs::remove_all(d);
+  ssmlab::test::remove_tree(d);
 }
 #endif

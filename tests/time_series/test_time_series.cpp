@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
 #include "ssmlab/plot.h"
 #include "ts_baselines.h"
 #include "ts_data.h"
@@ -265,8 +266,7 @@ TEST(Cli, AllowUnstableAcceptsLambdaAboveOne) {
 
 TEST(Cli, RunLogsAndPlots) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / ("ts_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = ssmlab::test::fresh_temp_dir("ts_test");
   std::string log = (dir / "ts.jsonl").string();
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
                       " --models mamba_diag_exp linear_rnn --N_values 1 2 --epochs 3 --n_train 16 --n_val 8 --threads 1");
@@ -296,5 +296,5 @@ TEST(Cli, RunLogsAndPlots) {
     EXPECT_TRUE(fs::exists(dir / "plots" / "synthetic_decays_val_mse_vs_N.png")) << out3;
     EXPECT_TRUE(fs::exists(dir / "plots" / "synthetic_decays_val_curves_mamba_diag_exp.png")) << out3;
   }
-  fs::remove_all(dir);
+  ssmlab::test::remove_tree(dir);
 }
