@@ -45,7 +45,7 @@ fi
 if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
   timeout ${NCU_TIMEOUT_S:-150} ncu --clock-control none -k regex:scan_ -c 2 \
     --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats \
-    $B/bench_scan --threads 4 --benchmark_filter='cuda/fwdbwd/B:8.*bf16' --benchmark_min_time=0.001s \
+    $B/bench_scan --threads 4 --benchmark_filter='cuda/fwdbwd/B:8.*bf16' \
     > "$OUT/ncu_scan.txt" 2>&1
   step ncu $?
   grep -E "scan_(fwd|bwd)_kernel|Duration|Memory Throughput|Compute \(SM\)|Achieved Occupancy|Stall|Warp Cycles Per Issued|Registers Per" "$OUT/ncu_scan.txt" | head -40
