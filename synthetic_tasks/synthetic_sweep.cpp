@@ -45,6 +45,22 @@ struct Job {
   double started = 0;
 };
 
+// Whether a run's logged params belong to job j: same experiment and model, and the same value for
+// each task / n-gram flag the job passed (a lookup sweep runs one model on two tasks, a duplicate
+// sweep one model at several n).
+bool is_run_of(const nlohmann::json& params, const Job& j) {
+  if (params.value("sweep-exp", "") != j.experiment || params.value("model", "") != j.model) return false;
+  for (size_t i = 0; i + 1 < j.args.size(); ++i) {
+    const std::string& flag = j.args[i];
+    if (flag != "--eval-task" && flag != "--n-gram") continue;
+    const auto it = params.find(flag.substr(2));
+    if (it == params.end()) return false;
+    const std::string logged = it->is_string() ? it->get<std::string>() : it->dump();
+    if (logged != j.args[i + 1]) return false;
+  }
+  return true;
+}
+
 std::string self_dir() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
@@ -420,8 +436,7 @@ int main(int argc, char** argv) {
     std::string summary;
     Records r = load(opts.log_path, tag);
     for (auto& v : r.results)
-      if (v["params"].value("sweep-exp", "") == j.experiment && v["params"].value("model", "") == j.model)
-        summary = v.value("summary", "");
+      if (is_run_of(v["params"], j)) summary = v.value("summary", "");
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.0f s", dt);
     std::cout << "[sweep] " << j.name << (rc == 0 ? " done" : " FAILED (exit " + std::to_string(rc) + ")") << " in " << buf
