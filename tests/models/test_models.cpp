@@ -10,21 +10,12 @@
 #include "models/mamba2.h"
 #include "models/registry.h"
 #include "models/transformer.h"
+#include "tiny_models.h"
 
 namespace sm = ssmlab::models;
 
 namespace {
-sm::ModelConfig tiny() {
-  sm::ModelConfig c;
-  c.vocab_size = 11;
-  c.d_model = 16;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.d_state = 4;
-  c.headdim = 8;
-  c.chunk_size = 4;
-  return c;
-}
+sm::ModelConfig tiny() { return ssmlab::test::tiny_model_config(); }
 void expect_close(const torch::Tensor& a, const torch::Tensor& b, double atol, const std::string& what) {
   ASSERT_EQ(a.sizes(), b.sizes()) << what;
   const double diff = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
