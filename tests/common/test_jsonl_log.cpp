@@ -6,9 +6,9 @@
 #include <fstream>
 #include <set>
 
-#include "test_support.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
+#include "test_support.h"
 
 namespace {
 std::string temp_path(const std::string& name) {

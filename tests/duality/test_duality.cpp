@@ -9,7 +9,6 @@
 
 #include <unistd.h>
 
-#include "test_support.h"
 #include "duality/experiments.h"
 #include "duality/rank.h"
 #include "duality/recurrence.h"
@@ -17,6 +16,7 @@
 #include "duality/ssd.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/jsonl_log.h"
+#include "test_support.h"
 
 namespace d = ssmlab::duality;
 using Eigen::MatrixXd;

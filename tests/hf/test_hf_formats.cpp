@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test_support.h"
 #include "ssmlab/hf/config.h"
 #include "ssmlab/hf/safetensors.h"
 #include "ssmlab/hf/tokenizer.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -6,10 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "test_support.h"
 #include "models/registry.h"
 #include "models/trainer.h"
 #include "ssmlab/atomic_file.h"
+#include "test_support.h"
+#include "tiny_models.h"
 
 namespace sm = ssmlab::models;
 namespace fs = std::filesystem;
@@ -26,13 +27,12 @@ ssmlab::CommonOptions quiet_opts(const std::string& log = "") {
   o.log_path = log;
   return o;
 }
+// The model tests' tiny config, smaller still: the copy-like batches use 8 symbols, one layer.
 sm::ModelConfig tiny() {
-  sm::ModelConfig c;
+  auto c = ssmlab::test::tiny_model_config();
   c.vocab_size = 8;
-  c.d_model = 16;
   c.n_layer = 1;
   c.n_head = 2;
-  c.d_state = 4;
   c.dropout = 0.0;
   return c;
 }

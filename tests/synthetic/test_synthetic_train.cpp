@@ -12,10 +12,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "test_support.h"
 #include "data.h"
 #include "ssmlab/jsonl_log.h"
 #include "synth.h"
+#include "test_support.h"
 
 using namespace ssmlab::synth;
 namespace fs = std::filesystem;

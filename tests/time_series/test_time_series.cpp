@@ -18,11 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test_support.h"
 #include "ssmlab/plot.h"
 #include "ts_baselines.h"
 #include "ts_data.h"
 #include "ts_models.h"
+#include "test_support.h"
 
 using namespace ssmlab::ts;
 
