@@ -76,41 +76,69 @@ struct FwdParams {
   int64_t Bt, D, L, N, Np, GB, GC;
 };
 
+// One (b, d) channel's inputs: rows of u, dt, z, its A row and the B/C of its groups.
 template <typename T>
-SSMLAB_ALWAYS_INLINE void scan_fwd_channel(const FwdParams<T>& p, int64_t bd) {
-  const int64_t b = bd / p.D, d = bd % p.D, L = p.L, Np = p.Np;
-  const int64_t gb = d / (p.D / p.GB), gc = d / (p.D / p.GC);
-  const T* __restrict__ u = p.u + bd * L;
-  const T* __restrict__ dt = p.dt + bd * L;
-  const T* __restrict__ z = p.z ? p.z + bd * L : nullptr;
-  const T* __restrict__ A = p.A + d * Np;
-  const T* __restrict__ Bp = p.B + (b * p.GB + gb) * L * Np;
-  const T* __restrict__ Cp = p.C + (b * p.GC + gc) * L * Np;
-  T* __restrict__ out = p.out + bd * L;
-  const T Dv = p.Dskip ? p.Dskip[d] : T(0);
-  alignas(64) T h[kMaxN];
+struct ChannelView {
+  const T* __restrict__ u;
+  const T* __restrict__ dt;
+  const T* __restrict__ z;  // null without gating
+  const T* __restrict__ A;  // (Np)
+  const T* __restrict__ B;  // (L, Np)
+  const T* __restrict__ C;  // (L, Np)
+  T Dv;
+  ChannelView(const FwdParams<T>& p, int64_t bd) {
+    const int64_t b = bd / p.D, d = bd % p.D, L = p.L;
+    u = p.u + bd * L;
+    dt = p.dt + bd * L;
+    z = p.z ? p.z + bd * L : nullptr;
+    A = p.A + d * p.Np;
+    B = p.B + (b * p.GB + d / (p.D / p.GB)) * L * p.Np;
+    C = p.C + (b * p.GC + d / (p.D / p.GC)) * L * p.Np;
+    Dv = p.Dskip ? p.Dskip[d] : T(0);
+  }
+};
+
+template <typename T>
+SSMLAB_ALWAYS_INLINE T silu_gate(T y, T z) {
+  return y * z / (T(1) + exp_approx(-z));
+}
+
+// The forward recurrence over one channel, from h = 0; h ends as the last state. emit(t, y_t) gets y before
+// the z gate. kRecord (the backward's recompute) also stores a_t into Aex and h_t into H, both (L, Np).
+template <bool kRecord, typename T, typename Emit>
+SSMLAB_ALWAYS_INLINE void scan_channel(const ChannelView<T>& c, int64_t L, int64_t Np, T* __restrict__ h,
+                                       T* __restrict__ H, T* __restrict__ Aex, Emit emit) {
   std::fill(h, h + Np, T(0));
   for (int64_t t = 0; t < L; ++t) {
-    const T dtv = dt[t], duv = dtv * u[t];
-    const T* __restrict__ Bt_ = Bp + t * Np;
-    const T* __restrict__ Ct_ = Cp + t * Np;
+    const T dtv = c.dt[t], duv = dtv * c.u[t];
+    const T* __restrict__ Bt_ = c.B + t * Np;
+    const T* __restrict__ Ct_ = c.C + t * Np;
     alignas(64) T yl[kLanes] = {};
     for (int64_t nb = 0; nb < Np; nb += kLanes) {
       for (int j = 0; j < kLanes; ++j) {
         const int64_t n = nb + j;
-        const T a = exp_approx(dtv * A[n]);
+        const T a = exp_approx(dtv * c.A[n]);
         h[n] = a * h[n] + duv * Bt_[n];
         yl[j] += h[n] * Ct_[n];
+        if constexpr (kRecord) {
+          Aex[t * Np + n] = a;
+          H[t * Np + n] = h[n];
+        }
       }
     }
-    T y = Dv * u[t];
+    T y = c.Dv * c.u[t];
     for (int j = 0; j < kLanes; ++j) y += yl[j];
-    if (z) {
-      const T zz = z[t];
-      y *= zz / (T(1) + exp_approx(-zz));
-    }
-    out[t] = y;
+    emit(t, y);
   }
+}
+
+template <typename T>
+SSMLAB_ALWAYS_INLINE void scan_fwd_channel(const FwdParams<T>& p, int64_t bd) {
+  const ChannelView<T> c(p, bd);
+  T* __restrict__ out = p.out + bd * p.L;
+  alignas(64) T h[kMaxN];
+  scan_channel<false, T>(c, p.L, p.Np, h, nullptr, nullptr,
+                      [&](int64_t t, T y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
   std::copy(h, h + p.N, p.last + bd * p.N);
 }
 
@@ -142,39 +170,18 @@ SSMLAB_ALWAYS_INLINE void scan_bwd_task(const BwdParams<T>& p, int64_t task, T* 
   alignas(64) static const T kZeros[kMaxN] = {};
   for (int64_t d = d0; d < d1; ++d) {
     const int64_t bd = b * f.D + d;
-    const int64_t gb = d / (f.D / f.GB), gc = d / (f.D / f.GC);
-    const T* __restrict__ u = f.u + bd * L;
-    const T* __restrict__ dt = f.dt + bd * L;
-    const T* __restrict__ z = f.z ? f.z + bd * L : nullptr;
-    const T* __restrict__ A = f.A + d * Np;
-    const T* __restrict__ Bp = f.B + (b * f.GB + gb) * L * Np;
-    const T* __restrict__ Cp = f.C + (b * f.GC + gc) * L * Np;
+    const ChannelView<T> c(f, bd);
+    const T* __restrict__ u = c.u;
+    const T* __restrict__ dt = c.dt;
+    const T* __restrict__ z = c.z;
+    const T* __restrict__ A = c.A;
+    const T* __restrict__ Bp = c.B;
+    const T* __restrict__ Cp = c.C;
     const T* __restrict__ dout = p.dout + bd * L;
-    const T Dv = f.Dskip ? f.Dskip[d] : T(0);
+    const T Dv = c.Dv;
     // 1. recompute the forward: a_t, h_t (and y_t before the gate, needed by dz)
     alignas(64) T h[kMaxN];
-    std::fill(h, h + Np, T(0));
-    for (int64_t t = 0; t < L; ++t) {
-      const T dtv = dt[t], duv = dtv * u[t];
-      const T* __restrict__ Bt_ = Bp + t * Np;
-      const T* __restrict__ Ct_ = Cp + t * Np;
-      T* __restrict__ Ht = H + t * Np;
-      T* __restrict__ At = Aex + t * Np;
-      alignas(64) T yl[kLanes] = {};
-      for (int64_t nb = 0; nb < Np; nb += kLanes) {
-        for (int j = 0; j < kLanes; ++j) {
-          const int64_t n = nb + j;
-          const T a = exp_approx(dtv * A[n]);
-          At[n] = a;
-          h[n] = a * h[n] + duv * Bt_[n];
-          Ht[n] = h[n];
-          yl[j] += h[n] * Ct_[n];
-        }
-      }
-      T y = Dv * u[t];
-      for (int j = 0; j < kLanes; ++j) y += yl[j];
-      yraw[t] = y;
-    }
+    scan_channel<true>(c, L, Np, h, H, Aex, [&](int64_t t, T y) { yraw[t] = y; });
     // 2. reverse scan; dh starts at the last state's gradient
     alignas(64) T dh[kMaxN];
     alignas(64) T dAacc[kMaxN];
@@ -260,34 +267,40 @@ SSMLAB_ALWAYS_INLINE v8f vexp(v8f x) {
   return p * reinterpret_cast<const v8f&>(bits);
 }
 
-SSMLAB_ALWAYS_INLINE void scan_fwd_channel_f32(const FwdParams<float>& p, int64_t bd) {
-  const int64_t b = bd / p.D, d = bd % p.D, L = p.L, Np = p.Np, NB = Np / kLanes;
-  const int64_t gb = d / (p.D / p.GB), gc = d / (p.D / p.GC);
-  const float* u = p.u + bd * L;
-  const float* dt = p.dt + bd * L;
-  const float* z = p.z ? p.z + bd * L : nullptr;
-  const float* Bp = p.B + (b * p.GB + gb) * L * Np;
-  const float* Cp = p.C + (b * p.GC + gc) * L * Np;
-  float* out = p.out + bd * L;
-  const float Dv = p.Dskip ? p.Dskip[d] : 0.f;
-  v8f A[kMaxN / kLanes], h[kMaxN / kLanes];
+// The vector twin of scan_channel: h as NB = Np / 8 vectors.
+template <bool kRecord, typename Emit>
+SSMLAB_ALWAYS_INLINE void scan_channel_f32(const ChannelView<float>& c, int64_t L, int64_t NB, v8f* A, v8f* h,
+                                           float* __restrict__ H, float* __restrict__ Aex, Emit emit) {
+  const int64_t Np = NB * kLanes;
   for (int64_t nb = 0; nb < NB; ++nb) {
-    A[nb] = vload(p.A + d * Np + nb * kLanes);
+    A[nb] = vload(c.A + nb * kLanes);
     h[nb] = v8f{};
   }
   for (int64_t t = 0; t < L; ++t) {
-    const float dtv = dt[t], duv = dtv * u[t];
-    const float* Bt_ = Bp + t * Np;
-    const float* Ct_ = Cp + t * Np;
+    const float dtv = c.dt[t], duv = dtv * c.u[t];
+    const float* Bt_ = c.B + t * Np;
+    const float* Ct_ = c.C + t * Np;
     v8f yv{};
     for (int64_t nb = 0; nb < NB; ++nb) {
-      h[nb] = vexp(dtv * A[nb]) * h[nb] + duv * vload(Bt_ + nb * kLanes);
+      const v8f a = vexp(dtv * A[nb]);
+      h[nb] = a * h[nb] + duv * vload(Bt_ + nb * kLanes);
       yv += h[nb] * vload(Ct_ + nb * kLanes);
+      if constexpr (kRecord) {
+        vstore(Aex + t * Np + nb * kLanes, a);
+        vstore(H + t * Np + nb * kLanes, h[nb]);
+      }
     }
-    float y = hsum(yv) + Dv * u[t];
-    if (z) y *= z[t] / (1.f + exp_approx(-z[t]));
-    out[t] = y;
+    emit(t, hsum(yv) + c.Dv * c.u[t]);
   }
+}
+
+SSMLAB_ALWAYS_INLINE void scan_fwd_channel_f32(const FwdParams<float>& p, int64_t bd) {
+  const ChannelView<float> c(p, bd);
+  const int64_t NB = p.Np / kLanes;
+  float* out = p.out + bd * p.L;
+  v8f A[kMaxN / kLanes], h[kMaxN / kLanes];
+  scan_channel_f32<false>(c, p.L, NB, A, h, nullptr, nullptr,
+                          [&](int64_t t, float y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
   alignas(64) float hl[kMaxN];
   for (int64_t nb = 0; nb < NB; ++nb) vstore(hl + nb * kLanes, h[nb]);
   std::copy(hl, hl + p.N, p.last + bd * p.N);
@@ -304,35 +317,20 @@ SSMLAB_ALWAYS_INLINE void scan_bwd_task_f32(const BwdParams<float>& p, int64_t t
   float* dC = p.dC_part + ((k * f.Bt + b) * p.GW + g) * L * Np;
   for (int64_t d = d0; d < d1; ++d) {
     const int64_t bd = b * f.D + d;
-    const int64_t gb = d / (f.D / f.GB), gc = d / (f.D / f.GC);
-    const float* u = f.u + bd * L;
-    const float* dt = f.dt + bd * L;
-    const float* z = f.z ? f.z + bd * L : nullptr;
-    const float* Bp = f.B + (b * f.GB + gb) * L * Np;
-    const float* Cp = f.C + (b * f.GC + gc) * L * Np;
+    const ChannelView<float> c(f, bd);
+    const float* u = c.u;
+    const float* dt = c.dt;
+    const float* z = c.z;
+    const float* Bp = c.B;
+    const float* Cp = c.C;
     const float* dout = p.dout + bd * L;
-    const float Dv = f.Dskip ? f.Dskip[d] : 0.f;
+    const float Dv = c.Dv;
     v8f A[kMaxN / kLanes], h[kMaxN / kLanes], dh[kMaxN / kLanes], dA[kMaxN / kLanes];
+    // 1. recompute a_t, h_t, y_t
+    scan_channel_f32<true>(c, L, NB, A, h, H, Aex, [&](int64_t t, float y) { yraw[t] = y; });
     for (int64_t nb = 0; nb < NB; ++nb) {
-      A[nb] = vload(f.A + d * Np + nb * kLanes);
-      h[nb] = v8f{};
       dh[nb] = vload(p.dlast + bd * Np + nb * kLanes);
       dA[nb] = v8f{};
-    }
-    // 1. recompute a_t, h_t, y_t
-    for (int64_t t = 0; t < L; ++t) {
-      const float dtv = dt[t], duv = dtv * u[t];
-      const float* Bt_ = Bp + t * Np;
-      const float* Ct_ = Cp + t * Np;
-      v8f yv{};
-      for (int64_t nb = 0; nb < NB; ++nb) {
-        const v8f a = vexp(dtv * A[nb]);
-        vstore(Aex + t * Np + nb * kLanes, a);
-        h[nb] = a * h[nb] + duv * vload(Bt_ + nb * kLanes);
-        vstore(H + t * Np + nb * kLanes, h[nb]);
-        yv += h[nb] * vload(Ct_ + nb * kLanes);
-      }
-      yraw[t] = hsum(yv) + Dv * u[t];
     }
     // 2. reverse scan
     float dDacc = 0.f;
