@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "ssmlab/cli.h"
+
 namespace ssmlab::bench {
 
 struct BenchArgs {
@@ -44,6 +46,7 @@ inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
     std::fprintf(stderr, "error: --threads must be >= 1 (got %d)\n", a.threads);
     std::exit(2);
   }
+  keep_freed_memory_for_reuse();  // as Cli::parse does for the other binaries (see ssmlab/cli.h)
   return a;
 }
 
@@ -56,13 +59,17 @@ inline std::string base_name(std::string n) {
   return n;
 }
 
-// Console output as usual, plus each case's mean real time (in the case's unit: we use ms).
+// Console output as usual, plus each case's mean real time (in the case's unit: we use ms). With
+// --benchmark_repetitions the "mean" aggregate (reported after the repetitions) is the one kept.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   std::map<std::string, double> ms;
   void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration && !r.error_occurred) ms[base_name(r.benchmark_name())] = r.GetAdjustedRealTime();
+    for (const auto& r : runs) {
+      const bool mean = r.run_type == Run::RT_Aggregate && r.aggregate_name == "mean";
+      if ((r.run_type == Run::RT_Iteration || mean) && !r.error_occurred)
+        ms[base_name(r.run_name.str())] = r.GetAdjustedRealTime();
+    }
     ConsoleReporter::ReportRuns(runs);
   }
 };

@@ -9,6 +9,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace po = boost::program_options;
 
@@ -29,6 +32,13 @@ void apply_threads(int threads) {
   omp_set_num_threads(threads);
 #else
   (void)threads;
+#endif
+}
+
+void keep_freed_memory_for_reuse() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts on 64-bit
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);   // return the heap's free top to the OS only beyond 1 GB
 #endif
 }
 
@@ -264,6 +274,7 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
   o.params["seed"] = o.seed;
   o.params["threads"] = o.threads;
   apply_threads(o.threads);
+  keep_freed_memory_for_reuse();
   return o;
 }
 

@@ -136,6 +136,12 @@ class Cli {
 
 // Applies --threads to OpenMP/Eigen (LibTorch binaries also call ssmlab::torch_set_threads).
 void apply_threads(int threads);
+// Keeps freed blocks of up to 32 MB in the heap for the next allocation (glibc mallopt; a no-op elsewhere).
+// By default glibc maps blocks of 128 KB and more afresh and unmaps them when freed, so every new tensor
+// or matrix of that size page-faults on first touch: on the 2-core VM, perf put ~20 % of a fused CPU scan
+// call in exc_page_fault, and with this setting bench_scan --quick's fused forward went from 15-22 ms to
+// 5-6 ms. Cli::parse calls it (with apply_threads); binaries without Cli call it at start-up.
+void keep_freed_memory_for_reuse();
 int hardware_threads();
 
 // ---- Option<T> member templates ---------------------------------------------------
