@@ -58,19 +58,21 @@ struct ChunkLoads {
   T u[kW], delta[kW], B[kN], C[kN];
 };
 
+// Rows d0..d0+31 of a (Bt, D, L) tensor at time t0 + lane, all loads issued before any use.
+template <typename T>
+__device__ __forceinline__ void load_rows(const T* x, size_t row0, int seqlen, bool ok, T (&v)[kW]) {
+#pragma unroll
+  for (int r = 0; r < kW; ++r) v[r] = ok ? x[row0 + size_t(r) * seqlen] : T{};
+}
+
 template <typename T>
 __device__ __forceinline__ void load_chunk(const ScanParams& p, ChunkLoads<T>& in, int b, int d0, int gB, int gC,
                                            int t0, int lane) {
-  const T* u = static_cast<const T*>(p.u);
-  const T* delta = static_cast<const T*>(p.delta);
   const int t = t0 + lane;
   const bool ok = t < p.seqlen;
   const size_t row0 = (size_t(b) * p.dim + d0) * p.seqlen + t;
-#pragma unroll
-  for (int r = 0; r < kW; ++r) {
-    in.u[r] = ok ? u[row0 + size_t(r) * p.seqlen] : T{};
-    in.delta[r] = ok ? delta[row0 + size_t(r) * p.seqlen] : T{};
-  }
+  load_rows(static_cast<const T*>(p.u), row0, p.seqlen, ok, in.u);
+  load_rows(static_cast<const T*>(p.delta), row0, p.seqlen, ok, in.delta);
   const T* Bp = static_cast<const T*>(p.B) + (size_t(b) * p.groups_B + gB) * p.dstate * p.seqlen + t;
   const T* Cp = static_cast<const T*>(p.C) + (size_t(b) * p.groups_C + gC) * p.dstate * p.seqlen + t;
 #pragma unroll
@@ -107,13 +109,6 @@ __device__ __forceinline__ void commit_chunk(const ScanParams& p, const ChunkLoa
     s.B[lane][n] = to_float(in.B[n]);  // zero where not loaded
     s.C[lane][n] = to_float(in.C[n]);
   }
-}
-
-// Rows d0..d0+31 of a (Bt, D, L) tensor at time t0 + lane, all loads issued before any use.
-template <typename T>
-__device__ __forceinline__ void load_rows(const T* x, size_t row0, int seqlen, bool ok, T (&v)[kW]) {
-#pragma unroll
-  for (int r = 0; r < kW; ++r) v[r] = ok ? x[row0 + size_t(r) * seqlen] : T{};
 }
 
 __device__ __forceinline__ void load_bc(const float* row, float (&v)[kN]) {
