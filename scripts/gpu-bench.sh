@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine: the benchmarks behind docs/performance.md (configures and builds what it needs in
-# build-gpu/, so it runs alone or after scripts/gpu-check.sh). Results go to ${OUT:-gpu-results}/.
+# On the GPU machine: the benchmarks behind docs/performance.md (builds what it needs in build-gpu/
+# through scripts/gpu-build.sh, so it runs alone or after scripts/gpu-check.sh). Results go to ${OUT:-gpu-results}/.
 #   bench_mamba_train  tokens/s of a mamba-130m-sized training step (L=2048, bf16 autocast): fused vs
 #                      reference at B=1 (TRAIN_B1=1), then fused alone at the issue's B=8, each with a
 #                      forward / backward / AdamW split of the step
@@ -10,16 +10,11 @@
 #                      shape (NCU=1): speed of light, warp stall reasons -> $OUT/ncu_scan.txt
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-gpu-results}; mkdir -p "$OUT" build-gpu
+OUT=${OUT:-gpu-results}; mkdir -p "$OUT"
 source .deps/env.sh
 t0=$(date +%s)
 step() { echo "[gpu-bench] $1 exit $2 after $(( $(date +%s) - t0 )) s"; }
-if [ ! -f build-gpu/build.ninja ]; then
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $CMAKE_ARGS_DEPS \
-    > build-gpu/configure.log 2>&1 || { tail -40 build-gpu/configure.log; exit 1; }
-fi
-cmake --build build-gpu -j "$(nproc)" --target bench_scan bench_mamba_train bench_ssd > build-gpu/build-bench.log 2>&1 \
-  || { grep -m 30 error build-gpu/build-bench.log; exit 1; }
+./scripts/gpu-build.sh bench_scan bench_mamba_train bench_ssd || exit 1
 step build 0
 B=build-gpu/bin
 LM="--device cuda --bf16 --d-model 768 --n-layer 24 --seq-len 2048"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine (device tool): build everything with CUDA, run the whole test suite
 # (GPU tests included); the device facts and CTest's log go to ${OUT:-gpu-results}/ctest.log, the
-# configure and build logs to build-gpu/ (the device tool brings back only a few files).
+# configure and build logs to build-gpu/ (scripts/gpu-build.sh).
 # Prepare here first:  ./scripts/gpu-deps.sh   (then carry .deps)
 #   run: source .deps/env.sh && ./scripts/gpu-check.sh [ctest args]
 set -uo pipefail
@@ -14,11 +14,7 @@ source .deps/env.sh
   nvcc --version | tail -1
 } 2>&1 | tee "$OUT/ctest.log"
 start=$(date +%s)
-mkdir -p build-gpu
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $CMAKE_ARGS_DEPS \
-  > build-gpu/configure.log 2>&1 || { tail -40 build-gpu/configure.log; exit 1; }
-grep -E "^-- ssmlab" build-gpu/configure.log
-cmake --build build-gpu -j "$(nproc)" > build-gpu/build.log 2>&1 || { grep -m 30 -E "error" build-gpu/build.log; tail -20 build-gpu/build.log; exit 1; }
+./scripts/gpu-build.sh || exit 1
 echo "[gpu-check] build: $(( $(date +%s) - start )) s"
 (cd build-gpu && ctest --output-on-failure -j 8 --timeout 300 "$@") >> "$OUT/ctest.log" 2>&1
 rc=$?

@@ -8,9 +8,8 @@ set -uo pipefail
 source .deps/env.sh
 T0=$(date +%s)
 OUT=${OUT:-gpu-results}; W=gpu-synthetic
-rm -rf $W; mkdir -p $OUT $W build-gpu
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 $CMAKE_ARGS_DEPS > build-gpu/configure.log 2>&1 || { tail -30 build-gpu/configure.log; exit 1; }
-cmake --build build-gpu -j16 --target synthetic_train synthetic_sweep > build-gpu/build.log 2>&1 || { grep -m20 error build-gpu/build.log; tail -20 build-gpu/build.log; exit 1; }
+rm -rf $W; mkdir -p $OUT $W
+./scripts/gpu-build.sh synthetic_train synthetic_sweep || exit 1
 echo "build: $(( $(date +%s) - T0 )) s"
 B=build-gpu/bin
 LEFT=$(( ${BUDGET_S:-540} - ($(date +%s) - T0) ))
