@@ -30,7 +30,7 @@ struct Measured {
   std::string impl;
   int steps = 0;
   double seconds_per_step = 0, tokens_per_s = 0, loss = 0;
-  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step, summed over the timed steps then averaged
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step: the mean over the extra synchronised steps
 };
 
 void sync(const torch::Device& d) {
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   cli.flag("bf16", &bf16, "bf16 autocast on CUDA (weights and optimizer in fp32)");
   cli.add("impls", &impls, "implementations to compare: auto (fused kernels) and/or reference");
   auto opts = cli.parse_or_exit(argc, argv);
-  at::set_num_threads(opts.threads);
+  sm::torch_set_threads(opts);
   torch::Device device(torch::kCPU);
   try {
     device = sm::resolve_device(device_flag);

@@ -138,7 +138,7 @@ SSMLAB_ALWAYS_INLINE void scan_fwd_channel(const FwdParams<T>& p, int64_t bd) {
   T* __restrict__ out = p.out + bd * p.L;
   alignas(64) T h[kMaxN];
   scan_channel<false, T>(c, p.L, p.Np, h, nullptr, nullptr,
-                      [&](int64_t t, T y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
+                         [&](int64_t t, T y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
   std::copy(h, h + p.N, p.last + bd * p.N);
 }
 
