@@ -93,4 +93,15 @@ inline std::map<std::string, double> print_ratio_table(const RatioReporter& rep,
   return ratios;
 }
 
+// Hands the remaining flags to Google Benchmark (an unknown one exits 2), runs every registered
+// benchmark, then prints the ratio table; returns label -> ratio.
+inline std::map<std::string, double> run_with_ratio_table(BenchArgs& args, const std::vector<RatioPair>& pairs) {
+  int nargs = static_cast<int>(args.rest.size());
+  benchmark::Initialize(&nargs, args.rest.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.rest.data())) std::exit(2);
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  return print_ratio_table(reporter, pairs, args.threads);
+}
+
 }  // namespace ssmlab::bench

@@ -145,11 +145,7 @@ int main(int argc, char** argv) {
       "  selective scan: reference vs fused CPU (B=4 D=256 L=512 N=16 fp32) and, without --quick on a CUDA\n"
       "  build with a GPU, vs CUDA (B=8 D=1536 L=2048 N=16, fp32/bf16). Ends with a ratio table.\n");
   const bool quick = args.quick;
-  const int threads = args.threads;
-  at::set_num_threads(threads);
-  int nargs = static_cast<int>(args.rest.size());
-  benchmark::Initialize(&nargs, args.rest.data());
-  if (benchmark::ReportUnrecognizedArguments(nargs, args.rest.data())) return 2;
+  at::set_num_threads(args.threads);
 
   std::vector<ssmlab::bench::RatioPair> pairs;
   const Shape cpu{4, 256, 512, 16, torch::kFloat32, torch::kCPU};
@@ -183,9 +179,7 @@ int main(int argc, char** argv) {
     }
   }
 #endif
-  ssmlab::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  const auto ratios = ssmlab::bench::print_ratio_table(reporter, pairs, threads);
+  const auto ratios = ssmlab::bench::run_with_ratio_table(args, pairs);
   if (ratios.count("cpu_fused_speedup_fwdbwd")) std::printf("cpu_fused_speedup_fwdbwd: %.2f\n", ratios.at("cpu_fused_speedup_fwdbwd"));
   return 0;
 }

@@ -103,11 +103,6 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(chk.c_str(), BM_ssd, s, true, bwd)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
       pairs.push_back({std::string("chunked_speedup_") + (bwd ? "fwdbwd_" : "fwd_") + (s.device.is_cuda() ? "cuda" : "cpu"), seq, chk});
     }
-  int nargs = static_cast<int>(args.rest.size());
-  benchmark::Initialize(&nargs, args.rest.data());
-  if (benchmark::ReportUnrecognizedArguments(nargs, args.rest.data())) return 2;
-  ssmlab::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  ssmlab::bench::print_ratio_table(reporter, pairs, args.threads);
+  ssmlab::bench::run_with_ratio_table(args, pairs);
   return 0;
 }
