@@ -1,13 +1,17 @@
 // lm.h — the one interface every ssmlab language model implements.
 //
-// Design: LibTorch's TORCH_MODULE holders are not polymorphic, so the registry, the trainer and
-// the experiment binaries talk to models through LanguageModelImpl, an abstract torch::nn::Module.
-// Each family (MambaLMImpl, Mamba2LMImpl, TransformerLMImpl, LSTMLMImpl) derives from it and
-// keeps its own richer API (inference state, KV cache, step()) on the concrete type.
+// Design: LibTorch's TORCH_MODULE holders are not polymorphic, so the registry, the trainer, the
+// generation loop (generation.h), the Hugging Face loader (hf/) and the experiment binaries talk to
+// models through LanguageModelImpl, an abstract torch::nn::Module. Each family (MambaLMImpl,
+// Mamba2LMImpl, TransformerLMImpl, LSTMLMImpl) derives from it.
 //
-// Legend used in shape comments across models/:
+// Incremental inference (prefill, then one token per step) goes through the same forward with an
+// InferenceCache (inference_cache.h) that the model allocates: forward(tokens, cache) on an unused
+// cache is the prefill, on a used one it continues from cache->seqlen_offset.
+//
+// Legend used in shape comments across models/ (docs/legend.md):
 //   B batch, L sequence length, D d_model, V vocabulary (padded where the family pads it),
-//   E d_inner (= expand * D), N state size, H heads, P head dim, G groups, K conv kernel.
+//   E d_inner (= expand * D), N d_state, H heads, P head dim, G groups, K conv kernel.
 #pragma once
 
 #include <memory>
@@ -15,18 +19,31 @@
 
 #include <torch/torch.h>
 
+#include "inference_cache.h"
+
 namespace ssmlab::models {
 
 class LanguageModelImpl : public torch::nn::Module {
  public:
   // tokens (B, L) int64 -> logits (B, L, V), causal: logits at t depend on tokens[0..t] only.
-  virtual torch::Tensor forward(const torch::Tensor& tokens) = 0;
-  // For continuous-input users (time series): embeddings (B, L, D) -> final hidden (B, L, D),
-  // after the final norm and before the LM head. Same causality guarantee.
-  virtual torch::Tensor forward_features(const torch::Tensor& x) = 0;
+  torch::Tensor forward(const torch::Tensor& tokens) { return forward(tokens, nullptr); }
+  // The same with an inference cache (nullptr = none): prefill or continuation, see above.
+  virtual torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) = 0;
+  // For continuous-input users (time series, the stride-memory hybrid's pooled vectors):
+  // x (B, L, D) -> final hidden (B, L, D), after the final norm and before the LM head, with an
+  // optional cache exactly as forward().
+  torch::Tensor forward_features(const torch::Tensor& x) { return forward_features(x, nullptr); }
+  virtual torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) = 0;
+  // A cache for `batch` rows and up to `max_seqlen` slots, on the model's device.
+  virtual InferenceCache new_cache(int64_t batch, int64_t max_seqlen) = 0;
   virtual int64_t d_model() const = 0;
   virtual int64_t vocab_size() const = 0;  // rows of the logits (padded vocabulary for Mamba)
-  virtual std::string family() const = 0; // registry name: "T_rope", "mamba", "lstm", ...
+  virtual std::string family() const = 0; // registry name: "T_rope", "mamba", "lstm", "gpt2", ...
+  virtual int64_t max_positions() const { return -1; }  // -1: no position limit
+
+  // Device and dtype of the parameters (the first one).
+  torch::Device device() const;
+  torch::ScalarType dtype() const;
 };
 using LanguageModel = std::shared_ptr<LanguageModelImpl>;
 

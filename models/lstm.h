@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <tuple>
 
 #include <torch/torch.h>
 
@@ -21,16 +20,19 @@ struct LSTMLMOptions {
   TORCH_ARG(double, dropout) = 0.0; // between LSTM layers (the paper's code: 0.65)
 };
 
-// (h, c), each (n_layer, B, D); undefined = zeros.
-using LSTMState = std::tuple<torch::Tensor, torch::Tensor>;
-
+// Parameter names: embedding.weight (V, D); lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{i} (4D, D) /
+// (4D); head.{weight,bias} (V, D) / (V). No transformers class exists: hf/ saves it with the
+// ssmlab-only model_type "ssmlab_lstm".
 class LSTMLMImpl : public LanguageModelImpl {
  public:
   explicit LSTMLMImpl(const LSTMLMOptions& o);
-  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
-  // tokens (B, L) -> logits (B, L, V); with a state, starts from it and stores the final one.
-  torch::Tensor forward(const torch::Tensor& tokens, LSTMState* state);
-  torch::Tensor forward_features(const torch::Tensor& x) override;  // (B, L, D) -> (B, L, D)
+  using LanguageModelImpl::forward;
+  using LanguageModelImpl::forward_features;
+  // tokens (B, L) -> logits (B, L, V). With a cache: starts from its (h, c) (cache->layers[0]) and
+  // stores the final one; left-pad slots of a prefill leave the state unchanged.
+  torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) override;
+  torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) override;  // (B, L, D) -> (B, L, D)
+  InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
   int64_t d_model() const override { return options.d_model(); }
   int64_t vocab_size() const override { return options.vocab_size(); }
   std::string family() const override { return "lstm"; }

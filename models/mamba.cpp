@@ -57,24 +57,30 @@ MambaMixerImpl::MambaMixerImpl(const MambaOptions& o) : options(o) {
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(E, D_).bias(o.bias())));
 }
 
-MambaLayerState MambaMixerImpl::empty_state(int64_t batch, const torch::Device& device) const {
+void MambaMixerImpl::new_state(LayerCache& state, int64_t batch, const torch::Device& device) const {
   const int64_t E = options.d_inner();
   auto wdtype = conv1d->weight.scalar_type();
-  return {torch::zeros({batch, E, options.d_conv()}, torch::TensorOptions().device(device).dtype(wdtype)),
-          torch::zeros({batch, E, options.d_state()}, torch::TensorOptions().device(device).dtype(torch::kFloat32))};
+  state.conv_state = torch::zeros({batch, E, options.d_conv()}, torch::TensorOptions().device(device).dtype(wdtype));
+  state.ssm_state = torch::zeros({batch, E, options.d_state()}, torch::TensorOptions().device(device).dtype(torch::kFloat32));
 }
 
-torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, MambaLayerState* state) {
+torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, LayerCache* state, const torch::Tensor& valid) {
   const int64_t L = x.size(1), E = options.d_inner(), N = options.d_state(), R = options.resolved_dt_rank();
   auto xz = in_proj(x).transpose(1, 2);                   // (B, 2E, L)
   auto chunks = xz.chunk(2, /*dim=*/1);
   auto xi = chunks[0], z = chunks[1];                     // (B, E, L) each
+  torch::Tensor keep;                                     // (B, 1, L): 0 on left-pad slots
+  if (valid.defined()) {
+    keep = valid.unsqueeze(1).to(xi.scalar_type());
+    xi = xi * keep;                                       // the conv sees zeros before the first token
+  }
   if (state) {                                            // last K conv inputs, left-padded with 0
     const int64_t K = options.d_conv();
-    state->conv_state = F::pad(xi, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0})).narrow(2, std::max<int64_t>(0, L - K), K).contiguous();
+    state->conv_state.copy_(F::pad(xi, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0})).narrow(2, std::max<int64_t>(0, L - K), K));
   }
   auto u = kernels::causal_conv1d_silu(xi.contiguous(), conv1d->weight.squeeze(1), conv1d->options.bias() ? conv1d->bias : torch::Tensor(),
                                       options.scan_impl());  // (B, E, L) causal conv + SiLU
+  if (keep.defined()) u = u * keep.to(u.scalar_type());   // u = 0 on pads: the state stays 0 there
   auto x_dbl = x_proj(u.transpose(1, 2));                  // (B, L, R + 2N)
   auto parts = x_dbl.split_with_sizes({R, N, N}, /*dim=*/-1);
   auto delta = torch::matmul(dt_proj->weight, parts[0].transpose(1, 2));  // (E, R) @ (B, R, L) -> (B, E, L)
@@ -85,19 +91,19 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, MambaLayerState* s
   auto res = kernels::selective_scan(u.contiguous(), delta.contiguous(), A, Bm, Cm, D.to(torch::kFloat32), z.contiguous(),
                                      dt_proj->bias.to(torch::kFloat32), /*delta_softplus=*/true,
                                      /*return_last_state=*/state != nullptr, options.scan_impl());
-  if (state) state->ssm_state = res.last_state.to(torch::kFloat32);
+  if (state) state->ssm_state.copy_(res.last_state);
   (void)E;
   return out_proj(res.out.transpose(1, 2));                // (B, L, D)
 }
 
-torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, MambaLayerState& st) {
-  const int64_t N = options.d_state(), R = options.resolved_dt_rank();
-  if (!st.conv_state.defined()) st = empty_state(x.size(0), x.device());
+torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
+  const int64_t N = options.d_state(), R = options.resolved_dt_rank(), K = options.d_conv();
   auto xz = in_proj(x);                                    // (B, 2E)
   auto chunks = xz.chunk(2, /*dim=*/-1);
   auto xi = chunks[0], z = chunks[1];                      // (B, E)
-  // Shift the conv window left by one and append x_t.
-  st.conv_state = torch::cat({st.conv_state.narrow(2, 1, options.d_conv() - 1), xi.unsqueeze(-1).to(st.conv_state.dtype())}, 2);
+  // Shift the conv window left by one and append x_t (in place: fixed buffers).
+  if (K > 1) st.conv_state.narrow(2, 0, K - 1).copy_(st.conv_state.narrow(2, 1, K - 1).clone());
+  st.conv_state.select(2, K - 1).copy_(xi);
   auto u = (st.conv_state * conv1d->weight.squeeze(1)).sum(-1);  // (B, E)
   if (conv1d->options.bias()) u = u + conv1d->bias;
   u = torch::silu(u).to(x.scalar_type());
@@ -106,7 +112,7 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, MambaLayerState& st) 
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
   auto dA = torch::exp(delta.unsqueeze(-1) * A);           // (B, E, N)
   auto dBu = delta.unsqueeze(-1) * parts[1].to(torch::kFloat32).unsqueeze(1) * u.to(torch::kFloat32).unsqueeze(-1);  // (B, E, N)
-  st.ssm_state = st.ssm_state * dA + dBu;                  // h_t = exp(Δ A) h_{t-1} + Δ B u
+  st.ssm_state.mul_(dA).add_(dBu);                         // h_t = exp(Δ A) h_{t-1} + Δ B u
   auto y = torch::matmul(st.ssm_state, parts[2].to(torch::kFloat32).unsqueeze(-1)).squeeze(-1);  // (B, E) = <h_t, C_t>
   y = y + D.to(torch::kFloat32) * u.to(torch::kFloat32);
   y = (y * torch::silu(z.to(torch::kFloat32))).to(x.scalar_type());
@@ -119,12 +125,12 @@ MambaLayerImpl::MambaLayerImpl(const MambaOptions& o) : residual_in_fp32(o.resid
   mixer = register_module("mixer", MambaMixer(o));
 }
 
-torch::Tensor MambaLayerImpl::forward(const torch::Tensor& x, MambaLayerState* state) {
-  auto h = mixer->forward(norm(x), state);
+torch::Tensor MambaLayerImpl::forward(const torch::Tensor& x, LayerCache* state, const torch::Tensor& valid) {
+  auto h = mixer->forward(norm(x), state, valid);
   return (residual_in_fp32 ? x.to(torch::kFloat32) + h.to(torch::kFloat32) : x + h).to(x.scalar_type());
 }
 
-torch::Tensor MambaLayerImpl::step(const torch::Tensor& x, MambaLayerState& state) {
+torch::Tensor MambaLayerImpl::step(const torch::Tensor& x, LayerCache& state) {
   auto h = mixer->step(norm(x), state);
   return (residual_in_fp32 ? x.to(torch::kFloat32) + h.to(torch::kFloat32) : x + h).to(x.scalar_type());
 }
@@ -138,6 +144,8 @@ MambaBackboneImpl::MambaBackboneImpl(const MambaOptions& o) {
 
 MambaLMImpl::MambaLMImpl(const MambaOptions& o) : options(o) {
   backbone = register_module("backbone", MambaBackbone(o));
+  if (!o.tie_embeddings())
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), o.padded_vocab()).bias(false)));
   // mixer_seq_simple._init_weights: embeddings N(0, 0.02); linear biases 0 (dt_proj's kept);
   // out_proj rescaled by 1/sqrt(n_layer) (GPT-2 style prenorm-residual rescaling).
   torch::NoGradGuard ng;
@@ -148,38 +156,53 @@ MambaLMImpl::MambaLMImpl(const MambaOptions& o) : options(o) {
     if (mixer->out_proj->options.bias()) mixer->out_proj->bias.zero_();
     mixer->out_proj->weight.div_(std::sqrt(static_cast<double>(o.n_layer())));
   }
+  if (lm_head) lm_head->weight.normal_(0.0, 0.02);
 }
 
-torch::Tensor MambaLMImpl::forward_features(const torch::Tensor& x) {
-  auto h = x;                                              // (B, L, D)
-  for (const auto& m : *backbone->layers) h = m->as<MambaLayerImpl>()->forward(h);
-  return backbone->norm_f(h);
+torch::Tensor MambaLMImpl::lm_head_weight() const { return lm_head ? lm_head->weight : backbone->embeddings->weight; }
+
+InferenceCache MambaLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
+  InferenceCache c;
+  c.batch_size = batch;
+  c.max_seqlen = max_seqlen;
+  c.pad = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kLong).device(device()));
+  c.layers.resize(options.n_layer());
+  int64_t i = 0;
+  for (const auto& m : *backbone->layers) m->as<MambaLayerImpl>()->mixer->new_state(c.layers[i++], batch, device());
+  return c;
 }
 
-torch::Tensor MambaLMImpl::forward(const torch::Tensor& tokens, MambaInferenceState* state) {
-  if (state && !state->empty()) {                          // continue recurrently
+torch::Tensor MambaLMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {
+  const int64_t L = h.size(1);
+  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
+    throw std::invalid_argument("Mamba: " + std::to_string(cache->seqlen_offset + L) + " tokens exceed the cache's " +
+                                std::to_string(cache->max_seqlen) + " slots");
+  if (cache && cache->seqlen_offset > 0) {                 // continue recurrently, one token at a time
     std::vector<torch::Tensor> outs;
-    for (int64_t t = 0; t < tokens.size(1); ++t) outs.push_back(step(tokens.select(1, t), *state));
-    return torch::stack(outs, 1);                          // (B, L, V)
+    for (int64_t t = 0; t < L; ++t) {
+      auto x = h.select(1, t);                             // (B, D)
+      int64_t i = 0;
+      for (const auto& m : *backbone->layers) x = m->as<MambaLayerImpl>()->step(x, cache->layers[i++]);
+      outs.push_back(x);
+    }
+    cache->seqlen_offset += L;
+    return backbone->norm_f(torch::stack(outs, 1));        // (B, L, D)
   }
-  auto h = backbone->embeddings(tokens);                   // (B, L, D)
-  if (state) state->layers.assign(options.n_layer(), {});
+  torch::Tensor valid = cache && cache->has_padding() ? cache->valid_mask(L) : torch::Tensor();  // (B, L)
   int64_t i = 0;
   for (const auto& m : *backbone->layers) {
-    h = m->as<MambaLayerImpl>()->forward(h, state ? &state->layers[i] : nullptr);
+    h = m->as<MambaLayerImpl>()->forward(h, cache ? &cache->layers[i] : nullptr, valid);
     ++i;
   }
-  if (state) state->seqlen_offset += tokens.size(1);
-  return F::linear(backbone->norm_f(h), backbone->embeddings->weight);  // tied head: (B, L, V)
+  if (cache) cache->seqlen_offset += L;
+  return backbone->norm_f(h);                              // (B, L, D)
 }
 
-torch::Tensor MambaLMImpl::step(const torch::Tensor& tokens, MambaInferenceState& state) {
-  if (state.empty()) state.layers.assign(options.n_layer(), {});
-  auto h = backbone->embeddings(tokens);                   // (B, D)
-  int64_t i = 0;
-  for (const auto& m : *backbone->layers) h = m->as<MambaLayerImpl>()->step(h, state.layers[i++]);
-  state.seqlen_offset += 1;
-  return F::linear(backbone->norm_f(h), backbone->embeddings->weight);  // (B, V)
+torch::Tensor MambaLMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) { return layers_forward(x, cache); }
+
+torch::Tensor MambaLMImpl::forward(const torch::Tensor& tokens, InferenceCache* cache) {
+  auto h = layers_forward(backbone->embeddings(tokens), cache);  // (B, L, D)
+  return F::linear(h, lm_head_weight());                          // (B, L, V_pad)
 }
 
 int64_t mamba_param_count(const MambaOptions& o) {
@@ -192,7 +215,7 @@ int64_t mamba_param_count(const MambaOptions& o) {
                             + R * E + E                          // dt_proj
                             + E * N + E                          // A_log, D
                             + D_ * E + b * D_;                   // out_proj
-  return o.padded_vocab() * D_ + o.n_layer() * per_layer + D_;
+  return o.padded_vocab() * D_ * (o.tie_embeddings() ? 1 : 2) + o.n_layer() * per_layer + D_;
 }
 
 // ===========================================================================================
@@ -302,20 +325,33 @@ Mamba2MixerImpl::Mamba2MixerImpl(const Mamba2Options& o) : options(o) {
   dt_bias = register_parameter("dt_bias", init_dt_bias(H, o.dt_min(), o.dt_max(), o.dt_init_floor()));
   A_log = register_parameter("A_log", torch::log(torch::empty({H}).uniform_(o.A_init_min(), o.A_init_max())));
   D = register_parameter("D", torch::ones({H}));
-  norm = register_module("norm", GatedRMSNorm(E, E / G, o.norm_eps()));
+  norm = register_module("norm", GatedRMSNorm(E, o.norm_per_group() ? E / G : E, o.norm_eps()));
   out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(E, D_).bias(o.bias())));
 }
 
-torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, Mamba2LayerState* state) {
+void Mamba2MixerImpl::new_state(LayerCache& state, int64_t batch, const torch::Device& device) const {
+  auto topts = torch::TensorOptions().device(device);
+  state.conv_state = torch::zeros({batch, options.conv_dim(), options.d_conv()}, topts.dtype(conv1d->weight.scalar_type()));
+  state.ssm_state = torch::zeros({batch, options.nheads(), options.headdim(), options.d_state()}, topts.dtype(torch::kFloat32));
+}
+
+torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, LayerCache* state, const torch::Tensor& valid) {
   const int64_t Bt = u.size(0), L = u.size(1), E = options.d_inner(), H = options.nheads(), P = options.headdim();
   const int64_t G = options.ngroups(), N = options.d_state(), K = options.d_conv();
   auto parts = in_proj(u).split_with_sizes({E, options.conv_dim(), H}, -1);  // z (B,L,E), xBC, dt (B,L,H)
   auto z = parts[0];
   auto xBC_in = parts[1].transpose(1, 2);                                   // (B, E + 2GN, L)
+  torch::Tensor keep;                                                       // (B, 1, L): 0 on left-pad slots
+  if (valid.defined()) {
+    keep = valid.unsqueeze(1).to(xBC_in.scalar_type());
+    xBC_in = xBC_in * keep;
+  }
   if (state)
-    state->conv_state = F::pad(xBC_in, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0}))
-                            .narrow(2, std::max<int64_t>(0, L - K), K).contiguous();
-  auto xBC = torch::silu(conv1d(xBC_in).narrow(2, 0, L)).transpose(1, 2);   // (B, L, E + 2GN)
+    state->conv_state.copy_(F::pad(xBC_in, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0}))
+                                .narrow(2, std::max<int64_t>(0, L - K), K));
+  auto xBC = torch::silu(conv1d(xBC_in).narrow(2, 0, L));                   // (B, E + 2GN, L)
+  if (keep.defined()) xBC = xBC * keep.to(xBC.scalar_type());               // x = 0 on pads: the state stays 0
+  xBC = xBC.transpose(1, 2);                                                // (B, L, E + 2GN)
   auto xbc = xBC.split_with_sizes({E, G * N, G * N}, -1);
   auto x = xbc[0].reshape({Bt, L, H, P});                                   // (B, L, H, P)
   auto Bm = xbc[1].reshape({Bt, L, G, N}), Cm = xbc[2].reshape({Bt, L, G, N});
@@ -324,21 +360,18 @@ torch::Tensor Mamba2MixerImpl::forward(const torch::Tensor& u, Mamba2LayerState*
   torch::Tensor final_state;
   auto y = options.use_chunked() ? ssd_chunked(x, dt, A, Bm, Cm, options.chunk_size(), &final_state)
                                  : ssd_sequential(x, dt, A, Bm, Cm, &final_state);  // (B, L, H, P)
-  if (state) state->ssm_state = final_state;
+  if (state) state->ssm_state.copy_(final_state);
   y = y + x.to(torch::kFloat32) * D.to(torch::kFloat32).view({H, 1});       // D skip
   y = norm(y.reshape({Bt, L, E}).to(u.scalar_type()), z);                   // gated RMSNorm
   return out_proj(y);                                                       // (B, L, D)
 }
 
-torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, Mamba2LayerState& st) {
+torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, LayerCache& st) {
   const int64_t Bt = u.size(0), E = options.d_inner(), H = options.nheads(), P = options.headdim();
   const int64_t G = options.ngroups(), N = options.d_state(), K = options.d_conv();
-  if (!st.conv_state.defined()) {
-    st.conv_state = torch::zeros({Bt, options.conv_dim(), K}, u.options().dtype(conv1d->weight.scalar_type()));
-    st.ssm_state = torch::zeros({Bt, H, P, N}, u.options().dtype(torch::kFloat32));
-  }
   auto parts = in_proj(u).split_with_sizes({E, options.conv_dim(), H}, -1);  // z (B,E), xBC (B,E+2GN), dt (B,H)
-  st.conv_state = torch::cat({st.conv_state.narrow(2, 1, K - 1), parts[1].unsqueeze(-1).to(st.conv_state.dtype())}, 2);
+  if (K > 1) st.conv_state.narrow(2, 0, K - 1).copy_(st.conv_state.narrow(2, 1, K - 1).clone());
+  st.conv_state.select(2, K - 1).copy_(parts[1]);
   auto xBC = (st.conv_state * conv1d->weight.squeeze(1)).sum(-1);           // (B, E + 2GN)
   if (conv1d->options.bias()) xBC = xBC + conv1d->bias;
   auto xbc = torch::silu(xBC).to(torch::kFloat32).split_with_sizes({E, G * N, G * N}, -1);
@@ -347,7 +380,7 @@ torch::Tensor Mamba2MixerImpl::step(const torch::Tensor& u, Mamba2LayerState& st
   auto Ch = heads_from_groups(xbc[2].view({Bt, 1, G, N}), H).squeeze(1);
   auto dt = F::softplus(parts[2].to(torch::kFloat32) + dt_bias.to(torch::kFloat32));  // (B, H)
   auto a = torch::exp(dt * -torch::exp(A_log.to(torch::kFloat32)));         // (B, H) scalar decay
-  st.ssm_state = st.ssm_state * a.view({Bt, H, 1, 1}) + (dt.unsqueeze(-1) * x).unsqueeze(-1) * Bh.unsqueeze(2);
+  st.ssm_state.mul_(a.view({Bt, H, 1, 1})).add_((dt.unsqueeze(-1) * x).unsqueeze(-1) * Bh.unsqueeze(2));
   auto y = (st.ssm_state * Ch.unsqueeze(2)).sum(-1) + x * D.to(torch::kFloat32).view({H, 1});  // (B, H, P)
   return out_proj(norm(y.reshape({Bt, E}).to(u.scalar_type()), parts[0]));  // (B, D)
 }
@@ -357,60 +390,75 @@ Mamba2LayerImpl::Mamba2LayerImpl(const Mamba2Options& o) {
   mixer = register_module("mixer", Mamba2Mixer(o));
 }
 
-torch::Tensor Mamba2LayerImpl::forward(const torch::Tensor& x, Mamba2LayerState* state) {
-  return (x.to(torch::kFloat32) + mixer->forward(norm(x), state).to(torch::kFloat32)).to(x.scalar_type());
+torch::Tensor Mamba2LayerImpl::forward(const torch::Tensor& x, LayerCache* state, const torch::Tensor& valid) {
+  return (x.to(torch::kFloat32) + mixer->forward(norm(x), state, valid).to(torch::kFloat32)).to(x.scalar_type());
 }
 
-torch::Tensor Mamba2LayerImpl::step(const torch::Tensor& x, Mamba2LayerState& state) {
+torch::Tensor Mamba2LayerImpl::step(const torch::Tensor& x, LayerCache& state) {
   return (x.to(torch::kFloat32) + mixer->step(norm(x), state).to(torch::kFloat32)).to(x.scalar_type());
 }
 
-Mamba2LMImpl::Mamba2LMImpl(const Mamba2Options& o) : options(o) {
+Mamba2BackboneImpl::Mamba2BackboneImpl(const Mamba2Options& o) {
   embeddings = register_module("embeddings", torch::nn::Embedding(o.padded_vocab(), o.d_model()));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.n_layer(); ++i) layers->push_back(Mamba2Layer(o));
   norm_f = register_module("norm_f", RMSNorm(o.d_model(), o.norm_eps()));
+}
+
+Mamba2LMImpl::Mamba2LMImpl(const Mamba2Options& o) : options(o) {
+  backbone = register_module("backbone", Mamba2Backbone(o));
+  if (!o.tie_embeddings())
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), o.padded_vocab()).bias(false)));
   torch::NoGradGuard ng;
-  embeddings->weight.normal_(0.0, 0.02);
-  for (const auto& m : *layers)
+  backbone->embeddings->weight.normal_(0.0, 0.02);
+  for (const auto& m : *backbone->layers)
     m->as<Mamba2LayerImpl>()->mixer->out_proj->weight.div_(std::sqrt(static_cast<double>(o.n_layer())));
+  if (lm_head) lm_head->weight.normal_(0.0, 0.02);
 }
 
-void Mamba2LMImpl::set_use_chunked(bool chunked) {
-  options.use_chunked(chunked);
-  for (const auto& m : *layers) m->as<Mamba2LayerImpl>()->mixer->options.use_chunked(chunked);
-}
+torch::Tensor Mamba2LMImpl::lm_head_weight() const { return lm_head ? lm_head->weight : backbone->embeddings->weight; }
 
-torch::Tensor Mamba2LMImpl::forward_features(const torch::Tensor& x) {
-  auto h = x;                                                               // (B, L, D)
-  for (const auto& m : *layers) h = m->as<Mamba2LayerImpl>()->forward(h);
-  return norm_f(h);
-}
-
-torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& tokens, Mamba2InferenceState* state) {
-  if (state && !state->empty()) {                                          // continue recurrently
-    std::vector<torch::Tensor> outs;
-    for (int64_t t = 0; t < tokens.size(1); ++t) outs.push_back(step(tokens.select(1, t), *state));
-    return torch::stack(outs, 1);                                           // (B, L, V)
-  }
-  if (state) state->layers.assign(options.n_layer(), {});
-  auto h = embeddings(tokens);                                              // (B, L, D)
+InferenceCache Mamba2LMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
+  InferenceCache c;
+  c.batch_size = batch;
+  c.max_seqlen = max_seqlen;
+  c.pad = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kLong).device(device()));
+  c.layers.resize(options.n_layer());
   int64_t i = 0;
-  for (const auto& m : *layers) {
-    h = m->as<Mamba2LayerImpl>()->forward(h, state ? &state->layers[i] : nullptr);
+  for (const auto& m : *backbone->layers) m->as<Mamba2LayerImpl>()->mixer->new_state(c.layers[i++], batch, device());
+  return c;
+}
+
+torch::Tensor Mamba2LMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {
+  const int64_t L = h.size(1);
+  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
+    throw std::invalid_argument("Mamba-2: " + std::to_string(cache->seqlen_offset + L) + " tokens exceed the cache's " +
+                                std::to_string(cache->max_seqlen) + " slots");
+  if (cache && cache->seqlen_offset > 0) {                                 // continue recurrently
+    std::vector<torch::Tensor> outs;
+    for (int64_t t = 0; t < L; ++t) {
+      auto x = h.select(1, t);                                              // (B, D)
+      int64_t i = 0;
+      for (const auto& m : *backbone->layers) x = m->as<Mamba2LayerImpl>()->step(x, cache->layers[i++]);
+      outs.push_back(x);
+    }
+    cache->seqlen_offset += L;
+    return backbone->norm_f(torch::stack(outs, 1));                         // (B, L, D)
+  }
+  torch::Tensor valid = cache && cache->has_padding() ? cache->valid_mask(L) : torch::Tensor();
+  int64_t i = 0;
+  for (const auto& m : *backbone->layers) {
+    h = m->as<Mamba2LayerImpl>()->forward(h, cache ? &cache->layers[i] : nullptr, valid);
     ++i;
   }
-  if (state) state->seqlen_offset += tokens.size(1);
-  return F::linear(norm_f(h), embeddings->weight);                          // tied head: (B, L, V)
+  if (cache) cache->seqlen_offset += L;
+  return backbone->norm_f(h);                                               // (B, L, D)
 }
 
-torch::Tensor Mamba2LMImpl::step(const torch::Tensor& tokens, Mamba2InferenceState& state) {
-  if (state.empty()) state.layers.assign(options.n_layer(), {});
-  auto h = embeddings(tokens);                                              // (B, D)
-  int64_t i = 0;
-  for (const auto& m : *layers) h = m->as<Mamba2LayerImpl>()->step(h, state.layers[i++]);
-  state.seqlen_offset += 1;
-  return F::linear(norm_f(h), embeddings->weight);                          // (B, V)
+torch::Tensor Mamba2LMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) { return layers_forward(x, cache); }
+
+torch::Tensor Mamba2LMImpl::forward(const torch::Tensor& tokens, InferenceCache* cache) {
+  return F::linear(layers_forward(backbone->embeddings(tokens), cache), lm_head_weight());  // (B, L, V_pad)
 }
 
 int64_t mamba2_param_count(const Mamba2Options& o) {
@@ -418,7 +466,7 @@ int64_t mamba2_param_count(const Mamba2Options& o) {
   const int64_t b = o.bias() ? 1 : 0, proj = 2 * E + 2 * G * N + H;
   const int64_t per_layer = D_ + D_ * proj + b * proj + o.conv_dim() * o.d_conv() + (o.conv_bias() ? o.conv_dim() : 0) +
                             3 * H + E + E * D_ + b * D_;
-  return o.padded_vocab() * D_ + o.n_layer() * per_layer + D_;
+  return o.padded_vocab() * D_ * (o.tie_embeddings() ? 1 : 2) + o.n_layer() * per_layer + D_;
 }
 
 }  // namespace ssmlab::models

@@ -19,7 +19,8 @@
 //   backbone.layers.{i}.mixer.D                    (E)
 //   backbone.layers.{i}.mixer.out_proj.weight      (D, E)         [+ .bias if bias]
 //   backbone.norm_f.weight                         (D)
-// lm_head.weight is tied to backbone.embeddings.weight (not a separate parameter).
+//   lm_head.weight                                 (V_pad, D)     only when tie_embeddings = false
+// With tie_embeddings (the default) lm_head is backbone.embeddings.weight, not a separate parameter.
 // Config fields (HF MambaConfig name -> MambaOptions): hidden_size/d_model -> d_model,
 // num_hidden_layers/n_layer -> n_layer, vocab_size -> vocab_size (padded up to a multiple of
 // pad_vocab_size_multiple, default 8; HF checkpoints are already padded), state_size -> d_state,
@@ -68,6 +69,7 @@ struct MambaOptions {
   TORCH_ARG(bool, bias) = false;                  // in_proj / out_proj bias
   TORCH_ARG(double, norm_eps) = 1e-5;
   TORCH_ARG(bool, residual_in_fp32) = true;
+  TORCH_ARG(bool, tie_embeddings) = true;         // false: a separate lm_head.weight (V_pad, D)
   TORCH_ARG(double, dt_min) = 1e-3;               // Δ initialisation range (log-uniform)
   TORCH_ARG(double, dt_max) = 1e-1;
   TORCH_ARG(double, dt_init_floor) = 1e-4;
@@ -85,27 +87,19 @@ struct MambaOptions {
   }
 };
 
-// Recurrent state of one layer for O(1)-per-token generation.
-struct MambaLayerState {
-  torch::Tensor conv_state;  // (B, E, K): the last K conv inputs, newest last
-  torch::Tensor ssm_state;   // (B, E, N): h, fp32
-};
-struct MambaInferenceState {
-  std::vector<MambaLayerState> layers;
-  int64_t seqlen_offset = 0;  // tokens consumed so far
-  bool empty() const { return layers.empty(); }
-};
-
 // The mixer ("Mamba block" of Fig. 3): in_proj -> (x, z); causal depthwise conv; SiLU;
 // x_proj -> (Δ, B, C); dt_proj; selective scan with D skip; y * SiLU(z); out_proj.
 class MambaMixerImpl : public torch::nn::Module {
  public:
   explicit MambaMixerImpl(const MambaOptions& o);
-  // x (B, L, D) -> (B, L, D). If `state` is given it receives the layer state after x (prefill).
-  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* state = nullptr);
-  // One token: x (B, D) -> (B, D), updating `state` in place (allocated on first use).
-  torch::Tensor step(const torch::Tensor& x, MambaLayerState& state);
-  MambaLayerState empty_state(int64_t batch, const torch::Device& device) const;
+  // x (B, L, D) -> (B, L, D). With `state` (preallocated by new_state), the prefill: the state
+  // after x is written into it. `valid` (B, L) bool, optional: false on left-pad slots, whose conv
+  // and scan inputs are zeroed so that the state stays as if the row started later.
+  torch::Tensor forward(const torch::Tensor& x, LayerCache* state = nullptr, const torch::Tensor& valid = {});
+  // One token: x (B, D) -> (B, D), updating `state` in place (O(1) in the sequence length).
+  torch::Tensor step(const torch::Tensor& x, LayerCache& state);
+  // Zero conv_state (B, E, K) in the weights' dtype and ssm_state (B, E, N) fp32 on `device`.
+  void new_state(LayerCache& state, int64_t batch, const torch::Device& device) const;
 
   MambaOptions options;
   torch::nn::Linear in_proj{nullptr}, x_proj{nullptr}, dt_proj{nullptr}, out_proj{nullptr};
@@ -118,8 +112,8 @@ TORCH_MODULE(MambaMixer);
 class MambaLayerImpl : public torch::nn::Module {
  public:
   explicit MambaLayerImpl(const MambaOptions& o);
-  torch::Tensor forward(const torch::Tensor& x, MambaLayerState* state = nullptr);  // (B, L, D)
-  torch::Tensor step(const torch::Tensor& x, MambaLayerState& state);               // (B, D)
+  torch::Tensor forward(const torch::Tensor& x, LayerCache* state = nullptr, const torch::Tensor& valid = {});  // (B, L, D)
+  torch::Tensor step(const torch::Tensor& x, LayerCache& state);                                             // (B, D)
   bool residual_in_fp32;
   RMSNorm norm{nullptr};
   MambaMixer mixer{nullptr};
@@ -138,21 +132,31 @@ TORCH_MODULE(MambaBackbone);
 class MambaLMImpl : public LanguageModelImpl {
  public:
   explicit MambaLMImpl(const MambaOptions& o);
-  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
-  // tokens (B, L) -> logits (B, L, V_pad). With `state`: an empty state is filled by a parallel
-  // prefill; a non-empty one continues recurrently token by token (step()).
-  torch::Tensor forward(const torch::Tensor& tokens, MambaInferenceState* state);
-  // One token per row: tokens (B) -> logits (B, V_pad), O(1) in the sequence length.
-  torch::Tensor step(const torch::Tensor& tokens, MambaInferenceState& state);
-  torch::Tensor forward_features(const torch::Tensor& x) override;  // (B, L, D) -> (B, L, D)
+  using LanguageModelImpl::forward;
+  using LanguageModelImpl::forward_features;
+  // tokens (B, L) -> logits (B, L, V_pad). With a cache: an unused one is filled by a parallel
+  // prefill; a used one continues recurrently, one token at a time (O(1) per token).
+  torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) override;
+  torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) override;  // (B, L, D) -> (B, L, D)
+  InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
   int64_t d_model() const override { return options.d_model(); }
   int64_t vocab_size() const override { return options.padded_vocab(); }
   std::string family() const override { return "mamba"; }
+  torch::Tensor lm_head_weight() const;  // (V_pad, D)
 
   MambaOptions options;
   MambaBackbone backbone{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied
+
+ private:
+  torch::Tensor layers_forward(torch::Tensor h, InferenceCache* cache);  // (B, L, D) -> final hidden
 };
 TORCH_MODULE(MambaLM);
+
+// Reference twin of MambaLMImpl::forward (mamba_ref.cpp): transformers' MambaMixer.slow_forward
+// written out with plain tensor ops (no kernels/, an explicit loop over L) on the same parameters.
+// tokens (B, L) -> logits (B, L, V_pad), fp32. The parity tests' independent oracle.
+torch::Tensor mamba_lm_forward_ref(MambaLMImpl& model, const torch::Tensor& tokens);
 
 // Exact parameter count of MambaLM(o) (tied head counted once).
 int64_t mamba_param_count(const MambaOptions& o);

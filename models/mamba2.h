@@ -35,7 +35,11 @@ struct Mamba2Options {
   TORCH_ARG(int64_t, headdim) = 64;          // P; H = E / P
   TORCH_ARG(int64_t, ngroups) = 1;           // G, divides H
   TORCH_ARG(int64_t, chunk_size) = 256;      // SSD chunk length Q
-  TORCH_ARG(bool, use_chunked) = true;       // false: sequential reference scan in forward()
+  TORCH_ARG(bool, use_chunked) = true;       // false: ssd_sequential, the reference twin (kernel_impl reference)
+  TORCH_ARG(bool, tie_embeddings) = true;    // false: a separate lm_head.weight (V_pad, D)
+  // Gated RMSNorm over groups of E/G channels (mamba-ssm's RMSNormGated) or over all E channels
+  // (transformers 5.x MambaRMSNormGated ignores n_groups). The same when G = 1.
+  TORCH_ARG(bool, norm_per_group) = true;
   TORCH_ARG(bool, conv_bias) = true;
   TORCH_ARG(bool, bias) = false;
   TORCH_ARG(double, norm_eps) = 1e-5;
@@ -65,17 +69,6 @@ torch::Tensor ssd_sequential(const torch::Tensor& x, const torch::Tensor& dt, co
 // exp(segsum(a)): (..., T) -> (..., T, T) with [i, j] = exp(a_{j+1} + ... + a_i) for j <= i, 0 above.
 torch::Tensor segsum_exp(const torch::Tensor& a);
 
-// Recurrent state of one Mamba-2 layer.
-struct Mamba2LayerState {
-  torch::Tensor conv_state;  // (B, E + 2GN, K): last K conv inputs, newest last
-  torch::Tensor ssm_state;   // (B, H, P, N) fp32
-};
-struct Mamba2InferenceState {
-  std::vector<Mamba2LayerState> layers;
-  int64_t seqlen_offset = 0;
-  bool empty() const { return layers.empty(); }
-};
-
 // y = RMSNorm_group(y ⊙ SiLU(z)) ⊙ weight, groups of size E / G (norm_before_gate = false).
 class GatedRMSNormImpl : public torch::nn::Module {
  public:
@@ -90,10 +83,13 @@ TORCH_MODULE(GatedRMSNorm);
 class Mamba2MixerImpl : public torch::nn::Module {
  public:
   explicit Mamba2MixerImpl(const Mamba2Options& o);
-  // (B, L, D) -> (B, L, D); with `state`, stores the layer state after u (prefill).
-  torch::Tensor forward(const torch::Tensor& u, Mamba2LayerState* state = nullptr);
-  // One token: (B, D) -> (B, D), O(1) in the sequence length; updates `state` (allocated on first use).
-  torch::Tensor step(const torch::Tensor& u, Mamba2LayerState& state);
+  // (B, L, D) -> (B, L, D); with `state` (preallocated by new_state), writes the layer state after u
+  // (prefill). `valid` (B, L) bool, optional: false on left-pad slots (conv and SSD inputs zeroed).
+  torch::Tensor forward(const torch::Tensor& u, LayerCache* state = nullptr, const torch::Tensor& valid = {});
+  // One token: (B, D) -> (B, D), O(1) in the sequence length; updates `state` in place.
+  torch::Tensor step(const torch::Tensor& u, LayerCache& state);
+  // Zero conv_state (B, E + 2GN, K) and ssm_state (B, H, P, N) fp32.
+  void new_state(LayerCache& state, int64_t batch, const torch::Device& device) const;
   Mamba2Options options;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
   torch::nn::Conv1d conv1d{nullptr};
@@ -105,34 +101,46 @@ TORCH_MODULE(Mamba2Mixer);
 class Mamba2LayerImpl : public torch::nn::Module {
  public:
   explicit Mamba2LayerImpl(const Mamba2Options& o);
-  torch::Tensor forward(const torch::Tensor& x, Mamba2LayerState* state = nullptr);  // x + mixer(norm(x))
-  torch::Tensor step(const torch::Tensor& x, Mamba2LayerState& state);              // (B, D)
+  torch::Tensor forward(const torch::Tensor& x, LayerCache* state = nullptr, const torch::Tensor& valid = {});  // x + mixer(norm(x))
+  torch::Tensor step(const torch::Tensor& x, LayerCache& state);                                             // (B, D)
   RMSNorm norm{nullptr};
   Mamba2Mixer mixer{nullptr};
 };
 TORCH_MODULE(Mamba2Layer);
 
-// Parameters: embeddings.weight, layers.{i}.norm.weight, layers.{i}.mixer.{in_proj,conv1d,dt_bias,A_log,D,
-// norm,out_proj}, norm_f.weight; the head is tied to the embeddings.
-class Mamba2LMImpl : public LanguageModelImpl {
+class Mamba2BackboneImpl : public torch::nn::Module {
  public:
-  explicit Mamba2LMImpl(const Mamba2Options& o);
-  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
-  // tokens (B, L) -> logits (B, L, V_pad); an empty state is filled (prefill), a non-empty one
-  // continues token by token through step().
-  torch::Tensor forward(const torch::Tensor& tokens, Mamba2InferenceState* state);
-  torch::Tensor step(const torch::Tensor& tokens, Mamba2InferenceState& state);  // (B) -> (B, V_pad)
-  torch::Tensor forward_features(const torch::Tensor& x) override;           // (B, L, D) -> (B, L, D)
-  int64_t d_model() const override { return options.d_model(); }
-  int64_t vocab_size() const override { return options.padded_vocab(); }
-  std::string family() const override { return "mamba2"; }
-  // Switches every layer between the chunked SSD and the sequential reference.
-  void set_use_chunked(bool chunked);
-
-  Mamba2Options options;
+  explicit Mamba2BackboneImpl(const Mamba2Options& o);
   torch::nn::Embedding embeddings{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm_f{nullptr};
+};
+TORCH_MODULE(Mamba2Backbone);
+
+// Parameter names = transformers' Mamba2ForCausalLM: backbone.embeddings.weight,
+// backbone.layers.{i}.norm.weight, backbone.layers.{i}.mixer.{in_proj,conv1d,dt_bias,A_log,D,norm,
+// out_proj}, backbone.norm_f.weight, and lm_head.weight when untied.
+class Mamba2LMImpl : public LanguageModelImpl {
+ public:
+  explicit Mamba2LMImpl(const Mamba2Options& o);
+  using LanguageModelImpl::forward;
+  using LanguageModelImpl::forward_features;
+  // tokens (B, L) -> logits (B, L, V_pad); an unused cache is filled (prefill), a used one continues
+  // one token at a time.
+  torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) override;
+  torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) override;  // (B, L, D) -> (B, L, D)
+  InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
+  int64_t d_model() const override { return options.d_model(); }
+  int64_t vocab_size() const override { return options.padded_vocab(); }
+  std::string family() const override { return "mamba2"; }
+  torch::Tensor lm_head_weight() const;  // (V_pad, D)
+
+  Mamba2Options options;
+  Mamba2Backbone backbone{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // null when tied
+
+ private:
+  torch::Tensor layers_forward(torch::Tensor h, InferenceCache* cache);
 };
 TORCH_MODULE(Mamba2LM);
 

@@ -1,4 +1,4 @@
-// registry.cpp — make_model / param_count / match_params, and the LSTM LM (lstm.h).
+// registry.cpp — make_model / param_count / match_params (registry.h).
 #include "registry.h"
 
 #include <cmath>
@@ -6,55 +6,20 @@
 #include <stdexcept>
 
 #include "lstm.h"
+#include "selective_scan.h"
 #include "mamba.h"
 #include "mamba2.h"
 #include "transformer.h"
 
 namespace ssmlab::models {
 
-// ---- LSTM -------------------------------------------------------------------------------
-LSTMLMImpl::LSTMLMImpl(const LSTMLMOptions& o) : options(o) {
-  embedding = register_module("embedding", torch::nn::Embedding(o.vocab_size(), o.d_model()));
-  lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(o.d_model(), o.d_model())
-                                                      .num_layers(o.n_layer())
-                                                      .batch_first(true)
-                                                      .dropout(o.n_layer() > 1 ? o.dropout() : 0.0)));
-  head = register_module("head", torch::nn::Linear(o.d_model(), o.vocab_size()));
-  torch::NoGradGuard ng;
-  embedding->weight.uniform_(-0.1, 0.1);
-  const double r = 1.0 / std::sqrt(static_cast<double>(o.d_model()));
-  head->weight.uniform_(-r, r);
-  head->bias.zero_();
-}
-
-torch::Tensor LSTMLMImpl::forward(const torch::Tensor& tokens, LSTMState* state) {
-  auto x = embedding(tokens);                                   // (B, L, D)
-  torch::Tensor h;
-  if (state && std::get<0>(*state).defined()) {
-    auto out = lstm->forward(x, *state);
-    h = std::get<0>(out);
-    *state = std::get<1>(out);
-  } else {
-    auto out = lstm->forward(x);
-    h = std::get<0>(out);                                       // (B, L, D)
-    if (state) *state = std::get<1>(out);
-  }
-  return head(h);                                               // (B, L, V)
-}
-
-torch::Tensor LSTMLMImpl::forward_features(const torch::Tensor& x) { return std::get<0>(lstm->forward(x)); }
-
-int64_t lstm_param_count(const LSTMLMOptions& o) {
-  const int64_t D = o.d_model(), V = o.vocab_size();
-  return V * D + o.n_layer() * (8 * D * D + 8 * D) + V * D + V;
-}
-
 // ---- registry ---------------------------------------------------------------------------
 nlohmann::json ModelConfig::to_json() const {
   return {{"vocab_size", vocab_size}, {"d_model", d_model},     {"n_layer", n_layer},       {"n_head", n_head},
           {"d_ff", d_ff},             {"rotary_pct", rotary_pct}, {"rope_base", rope_base}, {"n_masked_heads", n_masked_heads},
           {"d_state", d_state},       {"d_conv", d_conv},       {"expand", expand},         {"dt_rank", dt_rank},
-          {"headdim", headdim},       {"ngroups", ngroups},     {"chunk_size", chunk_size}, {"dropout", dropout}};
+          {"headdim", headdim},       {"ngroups", ngroups},     {"chunk_size", chunk_size}, {"dropout", dropout},
+          {"kernel_impl", kernel_impl}};
 }
 
 void add_model_flags(Cli& cli, ModelConfig* mc) {
@@ -73,6 +38,8 @@ void add_model_flags(Cli& cli, ModelConfig* mc) {
   cli.add("ngroups", &mc->ngroups, "Mamba-2 B/C groups").at_least(int64_t{1});
   cli.add("chunk-size", &mc->chunk_size, "Mamba-2 SSD chunk length").at_least(int64_t{1});
   cli.add("dropout", &mc->dropout, "LSTM dropout between layers").at_least(0.0).less_than(1.0);
+  cli.add("kernel-impl", &mc->kernel_impl, "scan/conv/SSD kernels: auto|reference|cpu_fused|cuda")
+      .one_of({"auto", "reference", "cpu_fused", "cuda"});
 }
 
 const std::vector<std::string>& model_names() {
@@ -92,7 +59,12 @@ TransformerOptions transformer_options(const std::string& name, const ModelConfi
       .n_masked_heads(mc.n_masked_heads);
 }
 MambaOptions mamba_options(const ModelConfig& mc) {
-  return MambaOptions(mc.d_model, mc.n_layer, mc.vocab_size).d_state(mc.d_state).d_conv(mc.d_conv).expand(mc.expand).dt_rank(mc.dt_rank);
+  return MambaOptions(mc.d_model, mc.n_layer, mc.vocab_size)
+      .d_state(mc.d_state)
+      .d_conv(mc.d_conv)
+      .expand(mc.expand)
+      .dt_rank(mc.dt_rank)
+      .scan_impl(kernels::scan_impl_from_string(mc.kernel_impl));
 }
 Mamba2Options mamba2_options(const ModelConfig& mc) {
   return Mamba2Options(mc.d_model, mc.n_layer, mc.vocab_size)
@@ -101,7 +73,8 @@ Mamba2Options mamba2_options(const ModelConfig& mc) {
       .expand(mc.expand)
       .headdim(mc.headdim)
       .ngroups(mc.ngroups)
-      .chunk_size(mc.chunk_size);
+      .chunk_size(mc.chunk_size)
+      .use_chunked(mc.kernel_impl != "reference");
 }
 LSTMLMOptions lstm_options(const ModelConfig& mc) {
   return LSTMLMOptions(mc.d_model, mc.n_layer, mc.vocab_size).dropout(mc.dropout);
@@ -114,6 +87,7 @@ void check_name(const std::string& name) {
   throw std::invalid_argument("unknown model '" + name + "' (expected " + list + ")");
 }
 void check_config(const std::string& name, const ModelConfig& mc) {
+  kernels::scan_impl_from_string(mc.kernel_impl);  // throws std::invalid_argument for an unknown name
   if (is_transformer(name) && mc.d_model % mc.n_head != 0)
     throw std::invalid_argument(name + ": d_model " + std::to_string(mc.d_model) + " must be divisible by n_head " +
                                 std::to_string(mc.n_head));

@@ -37,11 +37,14 @@ struct ModelConfig {
   int64_t chunk_size = 64;       // Mamba-2 SSD chunk
   // LSTM
   double dropout = 0.0;
+  // Kernels of the scan, the causal conv and the SSD (kernels/selective_scan.h):
+  // auto | reference | cpu_fused | cuda. Mamba-2: reference = sequential SSD, else chunked.
+  std::string kernel_impl = "auto";
 
   nlohmann::json to_json() const;
 };
 
-// Declares --d-model --n-layer --n-head --d-state --expand --headdim --chunk-size --dropout ...
+// Declares --d-model --n-layer --n-head --d-state --expand --headdim --chunk-size --dropout --kernel-impl ...
 void add_model_flags(Cli& cli, ModelConfig* mc);
 
 const std::vector<std::string>& model_names();

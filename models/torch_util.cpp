@@ -17,6 +17,16 @@ int64_t count_params(const torch::nn::Module& m) {
   return n;
 }
 
+torch::Device LanguageModelImpl::device() const {
+  auto ps = parameters();
+  return ps.empty() ? torch::Device(torch::kCPU) : ps.front().device();
+}
+
+torch::ScalarType LanguageModelImpl::dtype() const {
+  auto ps = parameters();
+  return ps.empty() ? torch::kFloat32 : ps.front().scalar_type();
+}
+
 std::string torch_version_string() {
   std::ostringstream os;
   os << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH;

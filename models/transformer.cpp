@@ -1,4 +1,4 @@
-// transformer.cpp — decoder-only Transformer with rope/nope/alibi/hard_alibi (see transformer.h).
+// transformer.cpp — the decoder-only Transformer (see transformer.h).
 #include "transformer.h"
 
 #include <cmath>
@@ -14,7 +14,8 @@ PosEncoding parse_pos_encoding(const std::string& s) {
   if (s == "nope") return PosEncoding::Nope;
   if (s == "alibi") return PosEncoding::Alibi;
   if (s == "hard_alibi") return PosEncoding::HardAlibi;
-  throw std::invalid_argument("positional encoding must be rope, nope, alibi or hard_alibi (got '" + s + "')");
+  if (s == "learned") return PosEncoding::Learned;
+  throw std::invalid_argument("positional encoding must be rope, nope, alibi, hard_alibi or learned (got '" + s + "')");
 }
 
 std::string to_string(PosEncoding p) {
@@ -23,13 +24,46 @@ std::string to_string(PosEncoding p) {
     case PosEncoding::Nope: return "nope";
     case PosEncoding::Alibi: return "alibi";
     case PosEncoding::HardAlibi: return "hard_alibi";
+    case PosEncoding::Learned: return "learned";
   }
   return "?";
 }
 
-int64_t TransformerOptions::rotary_dim() const {
-  const int64_t rd = static_cast<int64_t>(static_cast<double>(head_dim()) * rotary_pct_) / 2 * 2;
-  return std::min(rd, head_dim() / 2 * 2);
+Activation parse_activation(const std::string& s) {
+  if (s == "gelu") return Activation::Gelu;
+  if (s == "gelu_new" || s == "gelu_fast" || s == "gelu_pytorch_tanh" || s == "gelu_tanh") return Activation::GeluTanh;
+  if (s == "relu") return Activation::Relu;
+  if (s == "silu" || s == "swish") return Activation::Silu;
+  throw std::invalid_argument("unsupported activation '" + s + "' (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, relu, silu)");
+}
+
+std::string to_string(Activation a) {
+  switch (a) {
+    case Activation::Gelu: return "gelu";
+    case Activation::GeluTanh: return "gelu_new";
+    case Activation::Relu: return "relu";
+    case Activation::Silu: return "silu";
+  }
+  return "?";
+}
+
+int64_t TransformerOptions::rotary_ndims() const {
+  if (pos_ != PosEncoding::Rope) return 0;
+  return static_cast<int64_t>(static_cast<double>(head_dim()) * rotary_pct_);  // Python int(): toward zero
+}
+
+void TransformerOptions::validate() const {
+  auto bad = [](const std::string& m) { throw std::invalid_argument("Transformer: " + m); };
+  if (d_model_ < 1 || n_layer_ < 1 || n_head_ < 1 || vocab_size_ < 1)
+    bad("d_model, n_layer, n_head and vocab_size must be positive");
+  if (d_model_ % n_head_ != 0)
+    bad("d_model " + std::to_string(d_model_) + " is not divisible by n_head " + std::to_string(n_head_));
+  if (rotary_pct_ < 0.0 || rotary_pct_ > 1.0) bad("rotary_pct must be in [0, 1]");
+  if (rotated_dims() > head_dim())
+    bad("rotary_pct " + std::to_string(rotary_pct_) + " rotates " + std::to_string(rotated_dims()) +
+        " dims of a head of " + std::to_string(head_dim()));
+  if (pos_ == PosEncoding::Learned && max_position_embeddings_ < 1) bad("learned positions need max_position_embeddings >= 1");
+  if (!(ln_eps_ > 0.0)) bad("layer norm eps must be positive");
 }
 
 torch::Tensor alibi_slopes(int64_t n_head) {
@@ -67,25 +101,30 @@ torch::Tensor attention_bias(const TransformerOptions& o, int64_t Lq, int64_t Lk
   return bias;
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, int64_t rotary_dim, double base, int64_t offset) {
-  if (rotary_dim <= 0) return x;
-  const int64_t L = x.size(2), half = rotary_dim / 2;
-  auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(x.device());
-  auto inv_freq = 1.0 / torch::pow(base, torch::arange(0, rotary_dim, 2, f32) / static_cast<double>(rotary_dim));  // (rd/2)
-  auto t = torch::arange(offset, offset + L, f32);                                     // (L)
-  auto freqs = torch::outer(t, inv_freq);                                              // (L, rd/2)
-  auto emb = torch::cat({freqs, freqs}, -1);                                           // (L, rd)
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& positions, int64_t rd, double base) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(positions.device());
+  auto inv_freq = 1.0 / torch::pow(base, torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kLong).device(positions.device()))
+                                             .to(torch::kFloat32) / static_cast<double>(rd));  // (ceil(rd/2))
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;                 // (..., L, R/2)
+  auto emb = torch::cat({freqs, freqs}, -1);                                           // (..., L, R)
   auto cos = emb.cos(), sin = emb.sin();
-  auto xr = x.narrow(-1, 0, rotary_dim).to(torch::kFloat32);                           // (B, H, L, rd)
+  if (positions.dim() == 2) return {cos.unsqueeze(1), sin.unsqueeze(1)};              // (B, 1, L, R)
+  (void)f32;
+  return {cos, sin};                                                                   // (L, R)
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t R = cos.size(-1), half = R / 2;
+  auto xr = x.narrow(-1, 0, R).to(torch::kFloat32);                                    // (B, H, L, R)
   auto rot_half = torch::cat({-xr.narrow(-1, half, half), xr.narrow(-1, 0, half)}, -1);
   auto rotated = (xr * cos + rot_half * sin).to(x.scalar_type());
-  if (rotary_dim == x.size(-1)) return rotated;
-  return torch::cat({rotated, x.narrow(-1, rotary_dim, x.size(-1) - rotary_dim)}, -1);
+  if (R == x.size(-1)) return rotated;
+  return torch::cat({rotated, x.narrow(-1, R, x.size(-1) - R)}, -1);
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& bias, AttnImpl impl) {
-  auto mask = bias.unsqueeze(0).to(q.scalar_type());                                   // (1, H, Lq, Lk)
+                        const torch::Tensor& mask_in, AttnImpl impl) {
+  auto mask = mask_in.to(q.scalar_type());                                             // (1|B, H, Lq, Lk)
 #if TORCH_VERSION_MAJOR >= 2
   if (impl != AttnImpl::Manual) return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
 #else
@@ -98,91 +137,167 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return torch::matmul(p, v);                                                          // (B, H, Lq, P)
 }
 
+torch::Tensor activate(const torch::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return torch::gelu(x);
+    case Activation::GeluTanh:  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), transformers' NewGELUActivation
+      return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+    case Activation::Relu: return torch::relu(x);
+    case Activation::Silu: return torch::silu(x);
+  }
+  return x;
+}
+
 // ---- modules ----------------------------------------------------------------------------
-CausalSelfAttentionImpl::CausalSelfAttentionImpl(const TransformerOptions& o) : options(o) {
-  if (o.d_model() % o.n_head() != 0)
-    throw std::invalid_argument("Transformer: d_model " + std::to_string(o.d_model()) + " is not divisible by n_head " +
-                                std::to_string(o.n_head()));
-  qkv = register_module("qkv", torch::nn::Linear(o.d_model(), 3 * o.d_model()));
-  out = register_module("out", torch::nn::Linear(o.d_model(), o.d_model()));
+TransformerAttentionImpl::TransformerAttentionImpl(const TransformerOptions& o) : options(o) {
+  o.validate();
+  const int64_t D = o.d_model();
+  query_key_value = register_module("query_key_value", torch::nn::Linear(torch::nn::LinearOptions(D, 3 * D).bias(o.attention_bias())));
+  dense = register_module("dense", torch::nn::Linear(torch::nn::LinearOptions(D, D).bias(o.attention_bias())));
 }
 
-torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, KVCache* cache, int64_t layer) {
+torch::Tensor TransformerAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                                const torch::Tensor& mask, LayerCache* cache, int64_t offset) {
   const int64_t B = x.size(0), L = x.size(1), H = options.n_head(), P = options.head_dim();
-  auto parts = qkv(x).view({B, L, 3, H, P}).permute({2, 0, 3, 1, 4});  // (3, B, H, L, P)
-  auto q = parts[0], k = parts[1], v = parts[2];                       // (B, H, L, P)
-  const int64_t offset = cache ? cache->offset : 0;
-  if (options.pos() == PosEncoding::Rope) {
-    q = apply_rope(q, options.rotary_dim(), options.rope_base(), offset);
-    k = apply_rope(k, options.rotary_dim(), options.rope_base(), offset);
+  auto qkv = query_key_value(x).view({B, L, H, 3, P});                 // per head q|k|v (GPT-NeoX layout)
+  auto q = qkv.select(3, 0).transpose(1, 2);                           // (B, H, L, P)
+  auto k = qkv.select(3, 1).transpose(1, 2);
+  auto v = qkv.select(3, 2).transpose(1, 2);
+  if (cos.defined()) {
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
   }
-  if (cache) {
-    if (static_cast<int64_t>(cache->k.size()) <= layer) {
-      cache->k.resize(layer + 1);
-      cache->v.resize(layer + 1);
-    }
-    if (cache->k[layer].defined()) {
-      k = torch::cat({cache->k[layer], k}, 2);                          // (B, H, T + L, P)
-      v = torch::cat({cache->v[layer], v}, 2);
-    }
-    cache->k[layer] = k;
-    cache->v[layer] = v;
+  if (cache) {                                                         // fixed buffers, written in place
+    cache->k.narrow(2, offset, L).copy_(k);
+    cache->v.narrow(2, offset, L).copy_(v);
+    k = cache->k.narrow(2, 0, offset + L);                             // (B, H, S, P)
+    v = cache->v.narrow(2, 0, offset + L);
   }
-  auto bias = attention_bias(options, L, k.size(2), offset, x.options());  // (H, L, T + L)
-  auto o = attention(q.contiguous(), k.contiguous(), v.contiguous(), bias, options.attn_impl());  // (B, H, L, P)
-  return out(o.transpose(1, 2).reshape({B, L, H * P}));                 // (B, L, D)
+  auto o = attention(q.contiguous(), k.contiguous(), v.contiguous(), mask, options.attn_impl());  // (B, H, L, P)
+  return dense(o.transpose(1, 2).reshape({B, L, H * P}));              // (B, L, D)
 }
 
-TransformerBlockImpl::TransformerBlockImpl(const TransformerOptions& o) {
+TransformerMLPImpl::TransformerMLPImpl(const TransformerOptions& o) : act(o.activation()) {
+  dense_h_to_4h = register_module("dense_h_to_4h", torch::nn::Linear(o.d_model(), o.ff()));
+  dense_4h_to_h = register_module("dense_4h_to_h", torch::nn::Linear(o.ff(), o.d_model()));
+}
+
+torch::Tensor TransformerMLPImpl::forward(const torch::Tensor& x) { return dense_4h_to_h(activate(dense_h_to_4h(x), act)); }
+
+TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o) : parallel_residual(o.parallel_residual()) {
   auto ln_opts = torch::nn::LayerNormOptions({o.d_model()}).eps(o.ln_eps());
-  ln1 = register_module("ln1", torch::nn::LayerNorm(ln_opts));
-  attn = register_module("attn", CausalSelfAttention(o));
-  ln2 = register_module("ln2", torch::nn::LayerNorm(ln_opts));
-  fc1 = register_module("fc1", torch::nn::Linear(o.d_model(), o.ff()));
-  fc2 = register_module("fc2", torch::nn::Linear(o.ff(), o.d_model()));
+  input_layernorm = register_module("input_layernorm", torch::nn::LayerNorm(ln_opts));
+  post_attention_layernorm = register_module("post_attention_layernorm", torch::nn::LayerNorm(ln_opts));
+  attention = register_module("attention", TransformerAttention(o));
+  mlp = register_module("mlp", TransformerMLP(o));
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, KVCache* cache, int64_t layer) {
-  auto h = x + attn->forward(ln1(x), cache, layer);                     // (B, L, D)
-  return h + fc2(torch::gelu(fc1(ln2(h))));
+torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                            const torch::Tensor& mask, LayerCache* cache, int64_t offset) {
+  auto a = attention->forward(input_layernorm(x), cos, sin, mask, cache, offset);  // (B, L, D)
+  if (parallel_residual) return mlp->forward(post_attention_layernorm(x)) + a + x;
+  auto h = a + x;
+  return mlp->forward(post_attention_layernorm(h)) + h;
+}
+
+TransformerBackboneImpl::TransformerBackboneImpl(const TransformerOptions& o) {
+  embed_in = register_module("embed_in", torch::nn::Embedding(o.vocab_size(), o.d_model()));
+  if (o.pos() == PosEncoding::Learned)
+    embed_pos = register_module("embed_pos", torch::nn::Embedding(o.max_position_embeddings(), o.d_model()));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.n_layer(); ++i) layers->push_back(TransformerLayer(o));
+  final_layer_norm = register_module("final_layer_norm",
+                                     torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()}).eps(o.ln_eps())));
 }
 
 TransformerLMImpl::TransformerLMImpl(const TransformerOptions& o) : options(o) {
-  wte = register_module("wte", torch::nn::Embedding(o.vocab_size(), o.d_model()));
-  blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.n_layer(); ++i) blocks->push_back(TransformerBlock(o));
-  ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model()}).eps(o.ln_eps())));
+  o.validate();
+  gpt_neox = register_module("gpt_neox", TransformerBackbone(o));
   if (!o.tie_embeddings())
-    head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), o.vocab_size()).bias(false)));
-  // GPT-NeoX / GPT-2 initialisation: N(0, 0.02) weights, zero biases.
+    embed_out = register_module("embed_out", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), o.vocab_size()).bias(false)));
+  // GPT-NeoX / GPT-2 initialisation: N(0, 0.02) weights, zero biases, LayerNorms (1, 0).
   torch::NoGradGuard ng;
   for (auto& p : named_parameters()) {
     const auto& name = p.key();
-    if (name.find("ln") != std::string::npos) continue;  // LayerNorms keep (1, 0)
+    if (name.find("layernorm") != std::string::npos || name.find("layer_norm") != std::string::npos) continue;
     if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) p.value().zero_();
     else p.value().normal_(0.0, 0.02);
   }
 }
 
-torch::Tensor TransformerLMImpl::forward_features(const torch::Tensor& x) {
-  auto h = x;                                                          // (B, L, D)
-  for (const auto& b : *blocks) h = b->as<TransformerBlockImpl>()->forward(h);
-  return ln_f(h);
+std::string TransformerLMImpl::family() const {
+  if (options.pos() == PosEncoding::Learned) return "gpt2";
+  if (options.parallel_residual()) return "gpt_neox";
+  return "T_" + to_string(options.pos());
 }
 
-torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, KVCache* cache) {
-  auto h = wte(tokens);                                                // (B, L, D)
+int64_t TransformerLMImpl::max_positions() const {
+  return options.pos() == PosEncoding::Learned ? options.max_position_embeddings() : -1;
+}
+
+torch::Tensor TransformerLMImpl::lm_head_weight() const { return embed_out ? embed_out->weight : gpt_neox->embed_in->weight; }
+
+InferenceCache TransformerLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
+  InferenceCache c;
+  c.batch_size = batch;
+  c.max_seqlen = max_seqlen;
+  auto topts = torch::TensorOptions().device(device()).dtype(dtype());
+  c.pad = torch::zeros({batch}, topts.dtype(torch::kLong));
+  c.layers.resize(options.n_layer());
+  for (auto& l : c.layers) {
+    l.k = torch::zeros({batch, options.n_head(), max_seqlen, options.head_dim()}, topts);
+    l.v = torch::zeros_like(l.k);
+  }
+  return c;
+}
+
+torch::Tensor TransformerLMImpl::backbone(torch::Tensor h, InferenceCache* cache) {
+  const int64_t B = h.size(0), L = h.size(1);
+  const int64_t offset = cache ? cache->seqlen_offset : 0, S = offset + L;
+  if (cache && S > cache->max_seqlen)
+    throw std::invalid_argument("Transformer: " + std::to_string(S) + " tokens exceed the cache's " +
+                                std::to_string(cache->max_seqlen) + " slots");
+  const bool padded = cache && cache->has_padding();
+  // Positions: slot index, or counted from each row's first real token under left padding.
+  torch::Tensor pos = padded ? cache->positions(L)                                       // (B, L)
+                             : torch::arange(offset, offset + L, torch::TensorOptions().dtype(torch::kLong).device(h.device()));  // (L)
+  if (options.pos() == PosEncoding::Learned) {
+    if (S > options.max_position_embeddings())
+      throw std::invalid_argument("Transformer: position " + std::to_string(S - 1) + " beyond max_position_embeddings " +
+                                  std::to_string(options.max_position_embeddings()));
+    h = h + gpt_neox->embed_pos(pos);                                                    // (B, L, D)
+  }
+  torch::Tensor cos, sin;
+  if (options.rotary_ndims() > 0) std::tie(cos, sin) = rope_cos_sin(pos, options.rotary_ndims(), options.rope_base());
+  auto mask = attention_bias(options, L, S, offset, h.options()).unsqueeze(0);           // (1, H, L, S)
+  if (padded) {  // pad keys are invisible; a pad query may see itself only (keeps its row finite)
+    auto keys = torch::arange(0, S, cache->pad.options());                              // (S)
+    auto key_ok = (keys.unsqueeze(0) >= cache->pad.unsqueeze(1)).view({B, 1, 1, S});    // (B, 1, 1, S)
+    auto self = (keys.unsqueeze(0) == torch::arange(offset, S, cache->pad.options()).unsqueeze(1)).view({1, 1, L, S});
+    const float ninf = -std::numeric_limits<float>::infinity();
+    mask = mask + torch::zeros({B, 1, L, S}, mask.options()).masked_fill((key_ok | self).logical_not(), ninf);  // (B, H, L, S)
+  }
   int64_t i = 0;
-  for (const auto& b : *blocks) h = b->as<TransformerBlockImpl>()->forward(h, cache, i++);
-  if (cache) cache->offset += tokens.size(1);
-  h = ln_f(h);
-  return head ? head(h) : F::linear(h, wte->weight);                   // (B, L, V)
+  for (const auto& m : *gpt_neox->layers) {
+    h = m->as<TransformerLayerImpl>()->forward(h, cos, sin, mask, cache ? &cache->layers[i] : nullptr, offset);
+    ++i;
+  }
+  if (cache) cache->seqlen_offset += L;
+  return gpt_neox->final_layer_norm(h);                                                  // (B, L, D)
+}
+
+torch::Tensor TransformerLMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) { return backbone(x, cache); }
+
+torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, InferenceCache* cache) {
+  auto h = backbone(gpt_neox->embed_in(tokens), cache);                                  // (B, L, D)
+  return F::linear(h, lm_head_weight());                                                 // (B, L, V)
 }
 
 int64_t transformer_param_count(const TransformerOptions& o) {
-  const int64_t D = o.d_model(), Fd = o.ff(), V = o.vocab_size();
-  const int64_t per_layer = 2 * D + (3 * D * D + 3 * D) + (D * D + D) + 2 * D + (D * Fd + Fd) + (Fd * D + D);
-  return V * D + o.n_layer() * per_layer + 2 * D + (o.tie_embeddings() ? 0 : V * D);
+  const int64_t D = o.d_model(), Fd = o.ff(), V = o.vocab_size(), ab = o.attention_bias() ? 1 : 0;
+  const int64_t per_layer = 2 * D + (3 * D * D + ab * 3 * D) + (D * D + ab * D) + 2 * D + (D * Fd + Fd) + (Fd * D + D);
+  const int64_t pos = o.pos() == PosEncoding::Learned ? o.max_position_embeddings() * D : 0;
+  return V * D + pos + o.n_layer() * per_layer + 2 * D + (o.tie_embeddings() ? 0 : V * D);
 }
 
 }  // namespace ssmlab::models

@@ -1,10 +1,16 @@
-// transformer.h — decoder-only Transformer LM with positional variants rope | nope | alibi | hard_alibi.
+// transformer.h — the one decoder-only Transformer LM of ssmlab, with GPT-NeoX parameter names.
 //
-// Layer (pre-LN, sequential residual):  x += Attn(LN1(x));  x += W2 GELU(W1 LN2(x)).
+// Presets (registry.h, hf/): the synthetic tasks' T_rope | T_nope | T_alibi | T_hard_alibi
+// (sequential pre-LN residual), GPT-NeoX / Pythia (parallel residual, partial rotary) and GPT-2
+// (learned absolute positions, tanh GELU, tied head; hf/ transposes its Conv1D weights on load).
+//
+// Layer, sequential residual (parallel_residual = false; GPT-NeoX use_parallel_residual=False):
+//   x = x + Attn(LN1(x));  x = x + W2 act(W1 LN2(x))
+// parallel residual (GPT-NeoX default):  x = x + Attn(LN1(x)) + W2 act(W1 LN2(x))
 // Attention per head h with q_i, k_j in R^P (P = D / H):
 //   s_ij = q_i·k_j / sqrt(P) + b_h(i, j),  j <= i (causal),  a = softmax_j(s),  o_i = Σ_j a_ij v_j
-//   rope:       q, k rotated (NeoX "rotate_half" layout) on their first rotary_dim = rotary_pct·P dims,
-//               angle (i · base^(-2m/rotary_dim)) for pair m; b = 0.
+//   rope:       q, k rotated ("rotate_half" layout) on their first dims, see rotary_ndims() below;
+//               angle pos_i · base^(-2m/rotary_ndims) for pair m; b = 0.
 //   nope:       no positional signal at all; b = 0 (causality is the only order information).
 //   alibi:      b_h(i, j) = -slope_h · (i - j), slopes 2^(-8k/H') (MPT/Press et al. construction,
 //               H' = next power of two, interleaved when H is not one).
@@ -13,8 +19,21 @@
 //   hard_alibi: b_h(i, j) = 0 if i - j < window_h, -inf otherwise, for the first n_masked_heads
 //               heads (window_h = h + 1 by default: head h sees itself and h previous tokens,
 //               as in Jelassi et al.'s code); the other heads are unrestricted NoPE heads.
-// NOTE: the GPT-NeoX reference uses a parallel residual and rotary_pct 0.25; we keep the issue's
-// sequential pre-LN layer and expose rotary_pct (default 0.25) and rope_base.
+//   learned:    x_0 = wte(token) + wpe(position) (GPT-2); b = 0.
+//
+// Upstream: transformers models/gpt_neox/modeling_gpt_neox.py and models/gpt2/modeling_gpt2.py.
+// ---- Parameter names (GPT-NeoX's, so hf/ loads Pythia without renaming) ------------------------
+//   gpt_neox.embed_in.weight                                  (V, D)
+//   gpt_neox.embed_pos.weight                                 (max_position_embeddings, D)  learned only
+//   gpt_neox.layers.{i}.input_layernorm.{weight,bias}         (D)
+//   gpt_neox.layers.{i}.attention.query_key_value.weight      (3D, D)  rows ordered (H, 3, P): per head q|k|v
+//   gpt_neox.layers.{i}.attention.query_key_value.bias        (3D)     if attention_bias
+//   gpt_neox.layers.{i}.attention.dense.{weight,bias}         (D, D), (D)
+//   gpt_neox.layers.{i}.post_attention_layernorm.{weight,bias}(D)
+//   gpt_neox.layers.{i}.mlp.dense_h_to_4h.{weight,bias}       (F, D), (F)
+//   gpt_neox.layers.{i}.mlp.dense_4h_to_h.{weight,bias}       (D, F), (D)
+//   gpt_neox.final_layer_norm.{weight,bias}                   (D)
+//   embed_out.weight                                          (V, D)   absent when tied to embed_in
 //
 // Attention runs through at::scaled_dot_product_attention when LibTorch has it (>= 2.0), a
 // manual softmax path otherwise (compile-time), and both are available for the parity test.
@@ -22,6 +41,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -30,9 +50,15 @@
 
 namespace ssmlab::models {
 
-enum class PosEncoding { Rope, Nope, Alibi, HardAlibi };
-PosEncoding parse_pos_encoding(const std::string& s);  // "rope" | "nope" | "alibi" | "hard_alibi"
+enum class PosEncoding { Rope, Nope, Alibi, HardAlibi, Learned };
+PosEncoding parse_pos_encoding(const std::string& s);  // "rope" | "nope" | "alibi" | "hard_alibi" | "learned"
 std::string to_string(PosEncoding p);
+
+// MLP activation: exact erf GELU (GPT-NeoX "gelu"), tanh GELU (GPT-2 "gelu_new", "gelu_fast",
+// "gelu_pytorch_tanh"), ReLU, SiLU.
+enum class Activation { Gelu, GeluTanh, Relu, Silu };
+Activation parse_activation(const std::string& s);  // Hugging Face hidden_act names
+std::string to_string(Activation a);
 
 enum class AttnImpl { Auto, Manual, Sdpa };
 constexpr bool kHaveSdpa = TORCH_VERSION_MAJOR >= 2;
@@ -44,82 +70,117 @@ struct TransformerOptions {
   TORCH_ARG(int64_t, n_layer);
   TORCH_ARG(int64_t, n_head);               // H
   TORCH_ARG(int64_t, vocab_size);           // V
-  TORCH_ARG(int64_t, d_ff) = 0;             // MLP width; 0 = 4 D
+  TORCH_ARG(int64_t, d_ff) = 0;             // MLP width F (intermediate_size / n_inner); 0 = 4 D
   TORCH_ARG(PosEncoding, pos) = PosEncoding::Rope;
   TORCH_ARG(double, rotary_pct) = 0.25;     // fraction of each head's dims that RoPE rotates
-  TORCH_ARG(double, rope_base) = 10000.0;
+  TORCH_ARG(double, rope_base) = 10000.0;   // rope_theta
   TORCH_ARG(int64_t, n_masked_heads) = -1;  // hard_alibi: restricted heads; -1 = H / 2
   TORCH_ARG(std::vector<int64_t>, windows) = {};  // hard_alibi windows per masked head; {} = 1, 2, 3, ...
-  TORCH_ARG(bool, tie_embeddings) = false;  // NeoX default: untied
+  TORCH_ARG(int64_t, max_position_embeddings) = 1024;  // learned: rows of embed_pos (n_positions)
+  TORCH_ARG(bool, parallel_residual) = false;
+  TORCH_ARG(Activation, activation) = Activation::Gelu;
+  TORCH_ARG(bool, attention_bias) = true;   // biases of query_key_value and dense
+  TORCH_ARG(bool, tie_embeddings) = false;  // NeoX default: untied; GPT-2: tied
   TORCH_ARG(double, ln_eps) = 1e-5;
   TORCH_ARG(AttnImpl, attn_impl) = AttnImpl::Auto;
  public:
   int64_t head_dim() const { return d_model_ / n_head_; }
   int64_t ff() const { return d_ff_ > 0 ? d_ff_ : 4 * d_model_; }
-  int64_t rotary_dim() const;               // even, <= head_dim
+  // transformers' rule: rotary_ndims = int(P · rotary_pct); inv_freq has ceil(rotary_ndims / 2)
+  // entries base^(-2m / rotary_ndims), and the first 2·ceil(rotary_ndims / 2) dims are rotated
+  // (one more than rotary_ndims when it is odd). 0 when pos != rope.
+  int64_t rotary_ndims() const;
+  int64_t rotated_dims() const { return (rotary_ndims() + 1) / 2 * 2; }
   int64_t masked_heads() const { return n_masked_heads_ >= 0 ? n_masked_heads_ : n_head_ / 2; }
+  // Throws std::invalid_argument naming the field for an inconsistent configuration.
+  void validate() const;
 };
 
 // ---- building blocks (exposed for tests) --------------------------------------------------
 // ALiBi slopes (H).
 torch::Tensor alibi_slopes(int64_t n_head);
-// Additive attention bias (H, Lq, Lk) for queries at positions offset..offset+Lq-1 and keys
+// Additive attention bias (H, Lq, Lk) for queries at slots offset..offset+Lq-1 and keys
 // 0..Lk-1 (Lk = offset + Lq), causal mask included (-inf above the diagonal).
 torch::Tensor attention_bias(const TransformerOptions& o, int64_t Lq, int64_t Lk, int64_t offset,
                              const torch::TensorOptions& topts);
-// Applies RoPE to x (B, H, L, P) at positions offset.. on the first rotary_dim dims.
-torch::Tensor apply_rope(const torch::Tensor& x, int64_t rotary_dim, double base, int64_t offset);
-// q (B, H, Lq, P), k, v (B, H, Lk, P), bias (H, Lq, Lk) additive -> (B, H, Lq, P).
+// RoPE tables for positions (L) or (B, L): cos, sin of shape (L, R) or (B, 1, L, R), fp32,
+// R = 2 ceil(rotary_ndims / 2).
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& positions, int64_t rotary_ndims,
+                                                     double base);
+// Rotates the first R dims of x (B, H, L, P) with tables from rope_cos_sin (computed in fp32).
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// q (B, H, Lq, P), k, v (B, H, Lk, P), mask additive, broadcastable to (B, H, Lq, Lk) -> (B, H, Lq, P).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& bias, AttnImpl impl = AttnImpl::Auto);
+                        const torch::Tensor& mask, AttnImpl impl = AttnImpl::Auto);
+torch::Tensor activate(const torch::Tensor& x, Activation a);
 
-// Per-layer key/value cache for generation.
-struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer (B, H, T, P)
-  int64_t offset = 0;               // tokens already cached
-  bool empty() const { return k.empty(); }
-};
-
-class CausalSelfAttentionImpl : public torch::nn::Module {
+class TransformerAttentionImpl : public torch::nn::Module {
  public:
-  explicit CausalSelfAttentionImpl(const TransformerOptions& o);
-  // x (B, L, D) -> (B, L, D); with a cache, appends this call's keys/values (layer `layer`).
-  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int64_t layer = 0);
+  explicit TransformerAttentionImpl(const TransformerOptions& o);
+  // x (B, L, D) -> (B, L, D). rope tables (or undefined), mask (1|B, H, L, S). With a layer cache,
+  // writes this call's keys/values at slots [offset, offset + L) and attends to slots [0, offset + L).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, LayerCache* cache, int64_t offset);
   TransformerOptions options;
-  torch::nn::Linear qkv{nullptr}, out{nullptr};
+  torch::nn::Linear query_key_value{nullptr}, dense{nullptr};
 };
-TORCH_MODULE(CausalSelfAttention);
+TORCH_MODULE(TransformerAttention);
 
-class TransformerBlockImpl : public torch::nn::Module {
+class TransformerMLPImpl : public torch::nn::Module {
  public:
-  explicit TransformerBlockImpl(const TransformerOptions& o);
-  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr, int64_t layer = 0);
-  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-  CausalSelfAttention attn{nullptr};
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  explicit TransformerMLPImpl(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, L, D) -> (B, L, D)
+  Activation act;
+  torch::nn::Linear dense_h_to_4h{nullptr}, dense_4h_to_h{nullptr};
 };
-TORCH_MODULE(TransformerBlock);
+TORCH_MODULE(TransformerMLP);
+
+class TransformerLayerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerLayerImpl(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, LayerCache* cache, int64_t offset);
+  bool parallel_residual;
+  torch::nn::LayerNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  TransformerAttention attention{nullptr};
+  TransformerMLP mlp{nullptr};
+};
+TORCH_MODULE(TransformerLayer);
+
+class TransformerBackboneImpl : public torch::nn::Module {
+ public:
+  explicit TransformerBackboneImpl(const TransformerOptions& o);
+  torch::nn::Embedding embed_in{nullptr}, embed_pos{nullptr};  // embed_pos: learned positions only
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::LayerNorm final_layer_norm{nullptr};
+};
+TORCH_MODULE(TransformerBackbone);
 
 class TransformerLMImpl : public LanguageModelImpl {
  public:
   explicit TransformerLMImpl(const TransformerOptions& o);
-  torch::Tensor forward(const torch::Tensor& tokens) override { return forward(tokens, nullptr); }
-  // tokens (B, L) -> logits (B, L, V); with a cache, tokens continue at cache->offset.
-  torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache);
-  torch::Tensor forward_features(const torch::Tensor& x) override;
+  using LanguageModelImpl::forward;
+  using LanguageModelImpl::forward_features;
+  // tokens (B, L) -> logits (B, L, V); with a cache, tokens continue at cache->seqlen_offset.
+  torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) override;
+  torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) override;  // (B, L, D)
+  InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
   int64_t d_model() const override { return options.d_model(); }
   int64_t vocab_size() const override { return options.vocab_size(); }
-  std::string family() const override { return "T_" + to_string(options.pos()); }
+  std::string family() const override;
+  int64_t max_positions() const override;
+  torch::Tensor lm_head_weight() const;  // (V, D): embed_out, or embed_in when tied
 
   TransformerOptions options;
-  torch::nn::Embedding wte{nullptr};
-  torch::nn::ModuleList blocks{nullptr};
-  torch::nn::LayerNorm ln_f{nullptr};
-  torch::nn::Linear head{nullptr};  // null when tied
+  TransformerBackbone gpt_neox{nullptr};
+  torch::nn::Linear embed_out{nullptr};  // null when tied
+
+ private:
+  torch::Tensor backbone(torch::Tensor h, InferenceCache* cache);  // (B, L, D) embeddings -> final hidden
 };
 TORCH_MODULE(TransformerLM);
 
-// 12 D^2 + 13 D per layer (with d_ff = 4D), + V D embedding + 2 D final LN + V D head (untied).
+// Exact parameter count of TransformerLM(o) (tied head counted once).
 int64_t transformer_param_count(const TransformerOptions& o);
 
 }  // namespace ssmlab::models

@@ -1,24 +1,30 @@
-// generate: text generation from a Hugging Face checkpoint folder (GPT-NeoX/Pythia, GPT-2, Mamba).
+// generate: text generation from a Hugging Face checkpoint folder (GPT-NeoX/Pythia, GPT-2, Mamba,
+// Mamba-2) or a folder ssmlab saved (hf::save_pretrained), on the CPU or a GPU.
 //
 //   generate --model DIR --prompt TEXT [--max-new-tokens N --temperature T --top-k K --top-p P --seed S]
+//            [--device auto|cpu|cuda[:i] --dtype fp32|bf16|fp16 --stop STRING]
 //   generate --model DIR --interactive          (one prompt per stdin line)
 //
 // The folder holds config.json, weights (model.safetensors, sharded safetensors or
-// pytorch_model.bin) and tokenizer.json. Greedy when --temperature is 0 (default). Transformers
-// decode with a KV cache, Mamba with its recurrent state (O(1) per token). The continuation is
-// streamed to stdout; the closing line reports prefill time and decode tokens/s.
+// pytorch_model.bin) and tokenizer.json. Greedy when --temperature is 0 (default). Decoding uses the
+// model's inference cache (models/generation.h): KV cache for Transformers, conv + SSM state for
+// Mamba (O(1) per token). The continuation is streamed to stdout; the closing line (stderr) reports
+// prefill time and decode tokens/s.
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include <torch/torch.h>
 
+#include "models/generation.h"
+#include "models/torch_util.h"
 #include "ssmlab/cli.h"
-#include "ssmlab/hf/models.h"
+#include "ssmlab/hf/pretrained.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
 
 namespace hf = ssmlab::hf;
+namespace models = ssmlab::models;
 
 namespace {
 
@@ -30,7 +36,7 @@ struct Stats {
 };
 
 // Generates for one prompt, streaming decoded text (held back while it ends in a partial character).
-Stats run_prompt(hf::Pretrained& p, const std::string& prompt, const hf::SamplingOptions& opt, bool quiet) {
+Stats run_prompt(hf::Pretrained& p, const std::string& prompt, models::GenerationOptions opt, bool quiet) {
   Stats st;
   const auto ids = p.tokenizer->encode(prompt);
   if (ids.empty()) throw hf::Error("the prompt encodes to no tokens");
@@ -43,7 +49,7 @@ Stats run_prompt(hf::Pretrained& p, const std::string& prompt, const hf::Samplin
   ssmlab::Stopwatch sw;
   bool first = true;
   double t_first = 0;
-  hf::generate(*p.model, ids, opt, [&](int64_t tok) {
+  opt.on_token = [&](int64_t, int64_t tok) {
     if (first) {
       t_first = sw.seconds();
       first = false;
@@ -56,8 +62,11 @@ Stats run_prompt(hf::Pretrained& p, const std::string& prompt, const hf::Samplin
       std::cout << text.substr(printed) << std::flush;
       printed = text.size();
     }
-  });
+  };
+  auto res = models::generate(*p.model, {ids}, opt);
   const double total = sw.seconds();
+  if (res.finish_reason[0] == "position_limit")
+    std::cerr << "\nwarning: stopped at the model's position limit (" << p.model->max_positions() << " tokens)\n";
   if (!quiet) {
     const std::string text = p.tokenizer->decode(out, true);
     if (text.size() > printed) std::cout << text.substr(printed);
@@ -76,6 +85,8 @@ int main(int argc, char** argv) {
   long max_new_tokens = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
   bool interactive = false, ignore_eos = false, allow_unknown = false;
+  std::string device_spec = "auto", dtype_name = "fp32";
+  std::vector<std::string> stops;
   ssmlab::Cli cli("generate", "Generate text with a Hugging Face checkpoint folder (GPT-NeoX/Pythia, GPT-2, Mamba)",
                   "pretrained", "pretrained.jsonl");
   cli.add("model", &model_dir, "checkpoint folder: config.json, weights, tokenizer.json").nonempty();
@@ -85,6 +96,9 @@ int main(int argc, char** argv) {
   cli.add("temperature", &temperature, "sampling temperature; 0 = greedy").at_least(0.0);
   cli.add("top-k", &top_k, "keep the k most likely tokens (0 = all)").at_least(0);
   cli.add("top-p", &top_p, "nucleus sampling mass (1 = off)").greater_than(0.0).at_most(1.0);
+  cli.add("device", &device_spec, "auto | cpu | cuda | cuda:i");
+  cli.add("dtype", &dtype_name, "parameter dtype on the device").one_of({"fp32", "bf16", "fp16"});
+  cli.add("stop", &stops, "stop a continuation once it contains this string (repeatable)");
   cli.flag("interactive", &interactive, "read prompts line by line from stdin");
   cli.flag("ignore-eos", &ignore_eos, "do not stop at the end-of-text token");
   cli.flag("allow-unknown-config", &allow_unknown, "ignore config.json keys ssmlab does not know");
@@ -97,8 +111,17 @@ int main(int argc, char** argv) {
 
   hf::Pretrained p;
   ssmlab::Stopwatch load_sw;
+  torch::Device device(torch::kCPU);
+  try {
+    device = models::resolve_device(device_spec);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
   try {
     hf::LoadOptions lo;
+    lo.device = device;
+    lo.dtype = dtype_name == "bf16" ? torch::kBFloat16 : dtype_name == "fp16" ? torch::kFloat16 : torch::kFloat32;
     lo.config.allow_unknown_keys = allow_unknown;
     lo.require_tokenizer = true;
     lo.tokenizer_path = tokenizer_path;
@@ -111,16 +134,20 @@ int main(int argc, char** argv) {
   ssmlab::progress(opts, p.config.summary() + ", weights " + p.weights_file + ", loaded in " +
                              std::to_string(load_sw.seconds()) + " s");
 
-  hf::SamplingOptions so;
+  models::GenerationOptions so;
   so.max_new_tokens = max_new_tokens;
   so.temperature = temperature;
   so.top_k = top_k;
   so.top_p = top_p;
   so.seed = opts.seed;
-  so.eos_token_id = ignore_eos ? -1 : p.config.eos_token_id;
+  if (!ignore_eos && p.config.eos_token_id >= 0) so.eos_token_ids = {p.config.eos_token_id};
+  so.stop_strings = stops;
+  so.decode = [&](const std::vector<int64_t>& ids) { return p.tokenizer->decode(ids, true); };
 
   ssmlab::RunLog run(opts, "generate");
   run.add_param("arch", hf::arch_name(p.config.arch));
+  run.add_param("device", device.str());
+  run.add_param("dtype", dtype_name);
   Stats total;
   int prompts = 0;
   auto one = [&](const std::string& text) -> bool {

@@ -43,9 +43,19 @@ torch::Tensor to_tensor(const TensorView& v) {
 }
 
 TensorMap load_safetensors(const std::string& path) {
-  const SafetensorsFile f = SafetensorsFile::open(path);
+  // Zero-copy: each tensor views the read-only mapping (kept alive by the tensors' deleters), so
+  // loading copies the bytes once, from the page cache into the parameters. Views are never written.
+  auto f = std::make_shared<const SafetensorsFile>(SafetensorsFile::open(path));
   TensorMap m;
-  for (const auto& v : f.tensors()) m[v.name] = to_tensor(v);
+  for (const auto& v : f->tensors()) {
+    const auto dt = to_torch_dtype(v.dtype);
+    const bool aligned = reinterpret_cast<uintptr_t>(v.data) % dtype_size(v.dtype) == 0;
+    if (!aligned || v.nbytes() == 0) {
+      m[v.name] = to_tensor(v);
+      continue;
+    }
+    m[v.name] = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, [f](void*) {}, torch::TensorOptions().dtype(dt));
+  }
   return m;
 }
 
@@ -160,6 +170,9 @@ void load_strict(torch::nn::Module& module, const TensorMap& tensors, const Stri
     if (it->second.sizes() != p.value().sizes())
       shape_bad.push_back(p.key() + ": checkpoint " + shape_str(it->second.sizes()) + " vs model " +
                           shape_str(p.value().sizes()));
+    else if (p.value().is_floating_point() && !it->second.is_floating_point())
+      shape_bad.push_back(p.key() + ": checkpoint dtype " + std::string(c10::toString(it->second.scalar_type())) +
+                          " is not a floating-point type (model parameter " + c10::toString(p.value().scalar_type()) + ")");
   }
   for (const auto& [name, target] : rules.tied) {
     auto it = tensors.find(name);
@@ -196,6 +209,16 @@ void load_strict(torch::nn::Module& module, const TensorMap& tensors, const Stri
     throw Error(msg.str());
   }
   torch::NoGradGuard ng;
+  std::vector<std::string> nonfinite;
+  for (auto& p : params) {
+    const auto& src = tensors.at(p.key());
+    if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>()) nonfinite.push_back(p.key());
+  }
+  if (!nonfinite.empty()) {
+    std::string list;
+    for (const auto& n : nonfinite) list += (list.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "warning: non-finite (NaN/Inf) weights in %zu tensor(s): %s\n", nonfinite.size(), list.c_str());
+  }
   for (auto& p : params) {
     const auto& src = tensors.at(p.key());
     p.value().copy_(src.to(p.value().dtype()));

@@ -278,20 +278,26 @@ const char* arch_name(Arch a) {
     case Arch::GPTNeoX: return "gpt_neox";
     case Arch::GPT2: return "gpt2";
     case Arch::Mamba: return "mamba";
+    case Arch::Mamba2: return "mamba2";
+    case Arch::SsmlabTransformer: return "ssmlab_transformer";
+    case Arch::SsmlabLSTM: return "ssmlab_lstm";
   }
   return "?";
 }
 
-int64_t ModelConfig::vocab_size() const {
+int64_t CheckpointConfig::vocab_size() const {
   switch (arch) {
     case Arch::GPTNeoX: return neox.vocab_size;
     case Arch::GPT2: return gpt2.vocab_size;
     case Arch::Mamba: return mamba.vocab_size;
+    case Arch::Mamba2: return mamba2.vocab_size;
+    case Arch::SsmlabTransformer:
+    case Arch::SsmlabLSTM: return ssmlab.vocab_size;
   }
   return 0;
 }
 
-std::string ModelConfig::summary() const {
+std::string CheckpointConfig::summary() const {
   std::ostringstream s;
   s << arch_name(arch) << ": ";
   switch (arch) {
@@ -307,7 +313,19 @@ std::string ModelConfig::summary() const {
     case Arch::Mamba:
       s << "layers=" << mamba.n_layer << " d_model=" << mamba.d_model << " d_inner=" << mamba.d_inner
         << " d_state=" << mamba.d_state << " dt_rank=" << mamba.dt_rank << " vocab=" << mamba.vocab_size
-        << (mamba.original_layout ? " (state-spaces layout)" : " (transformers layout)");
+        << (mamba.original_layout ? " (state-spaces layout)" : " (transformers layout)")
+        << (mamba.tie_embeddings ? "" : " untied-head");
+      break;
+    case Arch::Mamba2:
+      s << "layers=" << mamba2.n_layer << " d_model=" << mamba2.d_model << " heads=" << mamba2.nheads << "x" << mamba2.headdim
+        << " groups=" << mamba2.ngroups << " d_state=" << mamba2.d_state << " vocab=" << mamba2.vocab_size;
+      break;
+    case Arch::SsmlabTransformer:
+      s << "T_" << ssmlab.pos << " layers=" << ssmlab.n_layer << " d_model=" << ssmlab.d_model << " heads=" << ssmlab.n_head
+        << " vocab=" << ssmlab.vocab_size;
+      break;
+    case Arch::SsmlabLSTM:
+      s << "lstm layers=" << ssmlab.n_layer << " d_model=" << ssmlab.d_model << " vocab=" << ssmlab.vocab_size;
       break;
   }
   return s.str();
@@ -327,7 +345,7 @@ const std::set<std::string> kIgnoredKeys = {
     "time_step_max", "time_step_min", "time_step_scale", "rescale_prenorm_residual", "use_mambapy",
     "use_associative_scan", "fused_add_norm", "pad_vocab_size_multiple", "attention_probs_dropout_prob",
     "hidden_dropout_prob", "layer_norm_epsilon", "layer_norm_eps", "chunk_size_feed_forward",
-    "is_encoder_decoder", "torchscript", "use_return_dict", "pruned_heads", "finetuning_task"};
+    "is_encoder_decoder", "torchscript", "use_return_dict", "pruned_heads", "finetuning_task", "ssmlab_family"};
 
 struct Reader {
   const json& j;
@@ -338,7 +356,9 @@ struct Reader {
 
   bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
   [[noreturn]] void fail(const std::string& m) const { throw Error(where + ": " + m); }
-  int64_t integer(const std::string& k, std::optional<int64_t> def = std::nullopt, int64_t lo = 1) {
+  // Every size has an upper bound (kMaxSize) so that products of sizes cannot overflow.
+  static constexpr int64_t kMaxSize = int64_t{1} << 24;
+  int64_t integer(const std::string& k, std::optional<int64_t> def = std::nullopt, int64_t lo = 1, int64_t hi = kMaxSize) {
     used.insert(k);
     if (!has(k)) {
       if (def) return *def;
@@ -348,6 +368,7 @@ struct Reader {
     if (!v.is_number_integer()) fail("\"" + k + "\" must be an integer (got " + v.dump() + ")");
     const int64_t x = v.get<int64_t>();
     if (x < lo) fail("\"" + k + "\" must be >= " + std::to_string(lo) + " (got " + std::to_string(x) + ")");
+    if (x > hi) fail("\"" + k + "\" = " + std::to_string(x) + " is larger than the supported maximum " + std::to_string(hi));
     return x;
   }
   double number(const std::string& k, double def) {
@@ -444,8 +465,10 @@ void parse_neox(Reader& r, GPTNeoXConfig& c) {
     r.fail("hidden_size " + std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
            std::to_string(c.num_heads));
   if (!(c.rotary_pct > 0.0 && c.rotary_pct <= 1.0)) r.fail("rotary fraction must be in (0, 1]");
-  if (c.rotary_ndims() % 2 != 0 || c.rotary_ndims() == 0)
-    r.fail("rotary dimensions head_size*rotary_pct = " + std::to_string(c.rotary_ndims()) + " must be even and > 0");
+  // transformers rotates 2*ceil(rotary_ndims/2) dims (one more than rotary_ndims when it is odd).
+  if ((c.rotary_ndims() + 1) / 2 * 2 > c.head_size())
+    r.fail("rotary dimensions head_size*rotary_pct = " + std::to_string(c.rotary_ndims()) + " do not fit a head of " +
+           std::to_string(c.head_size()));
   if (c.rope_theta <= 0) r.fail("rope theta must be > 0");
   if (!(c.layer_norm_eps > 0)) r.fail("layer_norm_eps must be > 0");
 }
@@ -461,6 +484,8 @@ void parse_gpt2(Reader& r, GPT2Config& c) {
   c.layer_norm_eps = r.number("layer_norm_epsilon", 1e-5);
   c.act = activation(r, "activation_function", "gelu_new");
   c.scale_attn_weights = r.boolean("scale_attn_weights", true);
+  if (!c.scale_attn_weights) r.fail("scale_attn_weights=false is not supported");
+  c.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
   if (r.boolean("scale_attn_by_inverse_layer_idx", false)) r.fail("scale_attn_by_inverse_layer_idx=true is not supported");
   if (r.boolean("reorder_and_upcast_attn", false)) r.fail("reorder_and_upcast_attn=true is not supported");
   if (c.n_embd % c.n_head != 0)
@@ -487,6 +512,11 @@ void parse_mamba_hf(Reader& r, MambaConfig& c) {
   c.norm_eps = r.number("layer_norm_epsilon", 1e-5);
   c.tie_embeddings = r.boolean("tie_word_embeddings", true);
   if (r.string("hidden_act", "silu") != "silu") r.fail("Mamba hidden_act must be \"silu\"");
+  // The published *-hf configs also carry mamba_ssm's names; accepted when they agree.
+  if (r.has("d_model") && r.integer("d_model") != c.d_model) r.fail("d_model disagrees with hidden_size");
+  if (r.has("n_layer") && r.integer("n_layer") != c.n_layer) r.fail("n_layer disagrees with num_hidden_layers");
+  r.used.insert("d_model");
+  r.used.insert("n_layer");
   r.used.insert("time_step_rank");
   if (r.has("time_step_rank")) {
     const json& v = r.j["time_step_rank"];
@@ -501,6 +531,8 @@ void parse_mamba_hf(Reader& r, MambaConfig& c) {
     r.fail("intermediate_size " + std::to_string(r.j["intermediate_size"].get<int64_t>()) + " != expand*hidden_size " +
            std::to_string(c.d_inner));
   r.used.insert("intermediate_size");
+  if (r.has("d_inner") && r.integer("d_inner") != c.d_inner) r.fail("d_inner disagrees with expand*hidden_size");
+  r.used.insert("d_inner");
   // mamba_ssm-style keys that transformers copies in; they must not ask for something else
   if (r.has("rms_norm") && !r.boolean("rms_norm", true)) r.fail("rms_norm=false (LayerNorm Mamba) is not supported");
   r.used.insert("rms_norm");
@@ -553,11 +585,79 @@ void parse_mamba_original(Reader& r, MambaConfig& c) {
   finish_mamba(r, c);
 }
 
+void parse_mamba2(Reader& r, Mamba2Config& c) {
+  c.vocab_size = r.integer("vocab_size");
+  c.d_model = r.integer("hidden_size");
+  c.n_layer = r.integer("num_hidden_layers");
+  c.d_state = r.integer("state_size", 128);
+  c.d_conv = r.integer("conv_kernel", 4);
+  c.expand = r.integer("expand", 2);
+  c.headdim = r.integer("head_dim", 64);
+  c.nheads = r.integer("num_heads", c.expand * c.d_model / c.headdim);
+  c.ngroups = r.integer("n_groups", 1);
+  c.chunk_size = r.integer("chunk_size", 256);
+  c.conv_bias = r.boolean("use_conv_bias", true);
+  c.bias = r.boolean("use_bias", false);
+  c.residual_in_fp32 = r.boolean("residual_in_fp32", true);
+  c.norm_eps = r.number("layer_norm_epsilon", 1e-5);
+  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
+  if (r.string("hidden_act", "silu") != "silu") r.fail("Mamba-2 hidden_act must be \"silu\"");
+  if (r.has("rms_norm") && !r.boolean("rms_norm", true)) r.fail("rms_norm=false is not supported");
+  r.used.insert("rms_norm");
+  r.used.insert("time_step_rank");  // unused by Mamba-2 (dt comes from in_proj)
+  r.used.insert("time_step_limit");
+  if (r.has("time_step_limit")) {   // (0, inf) is the only limit ssmlab computes
+    const json& v = r.j["time_step_limit"];
+    // transformers 5 writes infinity as {"__float__": "Infinity"}
+    auto is_inf = [](const json& x) {
+      return (x.is_number() && std::isinf(x.get<double>()) && x.get<double>() > 0) ||
+             (x.is_object() && x.size() == 1 && x.contains("__float__") && x["__float__"] == "Infinity");
+    };
+    const bool ok = v.is_array() && v.size() == 2 && v[0].is_number() && v[0].get<double>() == 0.0 && is_inf(v[1]);
+    if (!ok) r.fail("time_step_limit = " + v.dump() + " is not supported (only [0, inf])");
+  }
+  if (c.nheads * c.headdim != c.expand * c.d_model)
+    r.fail("num_heads*head_dim = " + std::to_string(c.nheads * c.headdim) + " != expand*hidden_size = " +
+           std::to_string(c.expand * c.d_model));
+  if (c.nheads % c.ngroups != 0) r.fail("num_heads is not divisible by n_groups");
+}
+
+void parse_ssmlab(Reader& r, SsmlabConfig& c, bool transformer) {
+  c.vocab_size = r.integer("vocab_size");
+  c.d_model = r.integer("d_model");
+  c.n_layer = r.integer("n_layer");
+  if (!transformer) return;
+  c.pos = r.string("pos", "nope");
+  if (c.pos != "rope" && c.pos != "nope" && c.pos != "alibi" && c.pos != "hard_alibi")
+    r.fail("pos \"" + c.pos + "\" is not one of rope, nope, alibi, hard_alibi");
+  c.n_head = r.integer("n_head");
+  c.d_ff = r.integer("d_ff", 0, 0);
+  c.n_masked_heads = r.integer("n_masked_heads", -1, -1);
+  c.rotary_pct = r.number("rotary_pct", 0.25);
+  c.rope_base = r.number("rope_base", 10000.0);
+  c.ln_eps = r.number("layer_norm_eps", 1e-5);
+  c.parallel_residual = r.boolean("parallel_residual", false);
+  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
+  c.activation = activation(r, "hidden_act", "gelu");
+  r.used.insert("windows");
+  if (r.has("windows")) {
+    const json& w = r.j["windows"];
+    if (!w.is_array()) r.fail("windows must be a list of positive integers");
+    for (const auto& x : w) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > Reader::kMaxSize)
+        r.fail("windows must be a list of positive integers");
+      c.windows.push_back(x.get<int64_t>());
+    }
+  }
+  if (c.d_model % c.n_head != 0) r.fail("d_model is not divisible by n_head");
+  if (!(c.ln_eps > 0)) r.fail("layer_norm_eps must be > 0");
+}
+
 }  // namespace
 
-ModelConfig parse_config(const json& j, const ConfigOptions& opt) {
+CheckpointConfig parse_config(const json& j, const ConfigOptions& opt) {
   if (!j.is_object()) throw Error("config.json: not a JSON object");
-  ModelConfig mc;
+  CheckpointConfig mc;
   Reader r{j, opt, "config.json", {}, {}};
   std::string type;
   if (j.contains("model_type")) {
@@ -567,7 +667,7 @@ ModelConfig parse_config(const json& j, const ConfigOptions& opt) {
     type = "mamba_ssm";
   } else {
     throw Error("config.json: no \"model_type\" and not a state-spaces Mamba config (d_model, n_layer); "
-                "supported: gpt_neox, gpt2, mamba");
+                "supported: gpt_neox, gpt2, mamba, mamba2, ssmlab_transformer, ssmlab_lstm");
   }
   r.where = "config.json (" + type + ")";
   if (type == "gpt_neox") {
@@ -582,8 +682,15 @@ ModelConfig parse_config(const json& j, const ConfigOptions& opt) {
   } else if (type == "mamba_ssm") {
     mc.arch = Arch::Mamba;
     parse_mamba_original(r, mc.mamba);
+  } else if (type == "mamba2") {
+    mc.arch = Arch::Mamba2;
+    parse_mamba2(r, mc.mamba2);
+  } else if (type == "ssmlab_transformer" || type == "ssmlab_lstm") {
+    mc.arch = type == "ssmlab_lstm" ? Arch::SsmlabLSTM : Arch::SsmlabTransformer;
+    parse_ssmlab(r, mc.ssmlab, mc.arch == Arch::SsmlabTransformer);
   } else {
-    throw Error("config.json: model_type \"" + type + "\" is not supported (gpt_neox, gpt2, mamba)");
+    throw Error("config.json: model_type \"" + type + "\" is not supported (gpt_neox, gpt2, mamba, mamba2, "
+                "ssmlab_transformer, ssmlab_lstm)");
   }
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) mc.eos_token_id = j["eos_token_id"].get<int64_t>();
   r.finish();
@@ -591,7 +698,7 @@ ModelConfig parse_config(const json& j, const ConfigOptions& opt) {
   return mc;
 }
 
-ModelConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt) {
+CheckpointConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt) {
   fs::path p(dir_or_file);
   if (fs::is_directory(p)) p /= "config.json";
   std::ifstream in(p);

@@ -1,4 +1,5 @@
-// config.h: config.json of GPT-NeoX (Pythia), GPT-2 and Mamba checkpoints -> ssmlab model configs.
+// config.h: config.json of GPT-NeoX (Pythia), GPT-2, Mamba, Mamba-2 and ssmlab-only checkpoints ->
+// plain, validated fields (torch-free). hf/pretrained.h turns them into models:: options.
 //
 // Two Mamba layouts are recognised: transformers' MambaConfig ("model_type": "mamba",
 // hidden_size/num_hidden_layers/state_size/...) and the original state-spaces/mamba one
@@ -20,7 +21,10 @@
 
 namespace ssmlab::hf {
 
-enum class Arch { GPTNeoX, GPT2, Mamba };
+// SsmlabTransformer / SsmlabLSTM: model_type "ssmlab_transformer" / "ssmlab_lstm", written by
+// ssmlab's save_pretrained for models no transformers class computes (T_nope, T_alibi,
+// T_hard_alibi, the LSTM); only ssmlab loads them.
+enum class Arch { GPTNeoX, GPT2, Mamba, Mamba2, SsmlabTransformer, SsmlabLSTM };
 const char* arch_name(Arch a);
 
 struct GPTNeoXConfig {
@@ -30,11 +34,12 @@ struct GPTNeoXConfig {
   bool parallel_residual = true, tie_word_embeddings = false, attention_bias = true;
   std::string act = "gelu";
   int64_t head_size() const { return hidden_size / num_heads; }
-  int64_t rotary_ndims() const { return static_cast<int64_t>(head_size() * rotary_pct); }
+  int64_t rotary_ndims() const { return static_cast<int64_t>(static_cast<double>(head_size()) * rotary_pct); }
 };
 
 struct GPT2Config {
   int64_t vocab_size = 0, n_embd = 0, n_layer = 0, n_head = 0, n_inner = 0, n_positions = 1024;
+  bool tie_word_embeddings = true;
   double layer_norm_eps = 1e-5;
   std::string act = "gelu_new";
   bool scale_attn_weights = true;
@@ -48,11 +53,30 @@ struct MambaConfig {
   bool original_layout = false;  // state-spaces layout (backbone.embedding.weight, ...)
 };
 
-struct ModelConfig {
+struct Mamba2Config {
+  int64_t vocab_size = 0, d_model = 0, n_layer = 0, d_state = 128, d_conv = 4, expand = 2, headdim = 64;
+  int64_t nheads = 0, ngroups = 1, chunk_size = 256;
+  double norm_eps = 1e-5;
+  bool conv_bias = true, bias = false, residual_in_fp32 = true, tie_embeddings = true;
+};
+
+// model_type ssmlab_transformer / ssmlab_lstm: the registry's fields (models/registry.h).
+struct SsmlabConfig {
+  std::string pos = "nope";  // ssmlab_transformer: rope | nope | alibi | hard_alibi
+  int64_t vocab_size = 0, d_model = 0, n_layer = 0, n_head = 1, d_ff = 0, n_masked_heads = -1;
+  std::vector<int64_t> windows;
+  double rotary_pct = 0.25, rope_base = 10000.0, ln_eps = 1e-5;
+  bool parallel_residual = false, tie_embeddings = false;
+  std::string activation = "gelu";
+};
+
+struct CheckpointConfig {
   Arch arch = Arch::GPTNeoX;
   GPTNeoXConfig neox;
   GPT2Config gpt2;
   MambaConfig mamba;
+  Mamba2Config mamba2;
+  SsmlabConfig ssmlab;
   int64_t eos_token_id = -1;  // -1: none given
   std::vector<std::string> warnings;
   int64_t vocab_size() const;
@@ -63,7 +87,7 @@ struct ConfigOptions {
   bool allow_unknown_keys = false;
 };
 
-ModelConfig parse_config(const nlohmann::json& j, const ConfigOptions& opt = {});
-ModelConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt = {});
+CheckpointConfig parse_config(const nlohmann::json& j, const ConfigOptions& opt = {});
+CheckpointConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt = {});
 
 }  // namespace ssmlab::hf

@@ -1,0 +1,407 @@
+// pretrained.cpp: Hugging Face folders <-> models:: language models (pretrained.h).
+#include "ssmlab/hf/pretrained.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "models/lstm.h"
+#include "models/mamba.h"
+#include "models/mamba2.h"
+#include "models/transformer.h"
+#include "ssmlab/atomic_file.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using torch::Tensor;
+
+namespace ssmlab::hf {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// ---- GPT-2 <-> GPT-NeoX names --------------------------------------------------------------
+// transformers' GPT-2 Conv1D stores W as (in, out) and c_attn's output columns as (3, H, P);
+// the Transformer's Linear stores (out, in) with query_key_value rows per head (H, 3, P).
+const std::regex kGpt2Layer(R"(transformer\.h\.(\d+)\.(.*))");
+
+Tensor qkv_rows_3hp_to_h3p(const Tensor& t, int64_t H) {  // (3D, ...) rows (3, H, P) -> (H, 3, P)
+  auto s = t.sizes().vec();
+  const int64_t P = s[0] / (3 * H);
+  std::vector<int64_t> v{3, H, P};
+  v.insert(v.end(), s.begin() + 1, s.end());
+  std::vector<int64_t> perm{1, 0, 2};
+  for (size_t i = 3; i < v.size(); ++i) perm.push_back(static_cast<int64_t>(i));
+  return t.reshape(v).permute(perm).reshape(s).contiguous();
+}
+Tensor qkv_rows_h3p_to_3hp(const Tensor& t, int64_t H) {
+  auto s = t.sizes().vec();
+  const int64_t P = s[0] / (3 * H);
+  std::vector<int64_t> v{H, 3, P};
+  v.insert(v.end(), s.begin() + 1, s.end());
+  std::vector<int64_t> perm{1, 0, 2};
+  for (size_t i = 3; i < v.size(); ++i) perm.push_back(static_cast<int64_t>(i));
+  return t.reshape(v).permute(perm).reshape(s).contiguous();
+}
+
+TensorMap gpt2_to_ssmlab(TensorMap in, int64_t H) {
+  TensorMap out;
+  for (auto& [k0, t] : in) {
+    const bool prefixed = k0.rfind("transformer.", 0) == 0 || k0.rfind("lm_head.", 0) == 0;
+    const std::string k = prefixed ? k0 : "transformer." + k0;  // the original gpt2 files lack the prefix
+    std::smatch m;
+    if (k == "transformer.wte.weight") out["gpt_neox.embed_in.weight"] = t;
+    else if (k == "transformer.wpe.weight") out["gpt_neox.embed_pos.weight"] = t;
+    else if (k == "transformer.ln_f.weight") out["gpt_neox.final_layer_norm.weight"] = t;
+    else if (k == "transformer.ln_f.bias") out["gpt_neox.final_layer_norm.bias"] = t;
+    else if (k == "lm_head.weight") out["embed_out.weight"] = t;
+    else if (std::regex_match(k, m, kGpt2Layer)) {
+      const std::string L = "gpt_neox.layers." + m[1].str() + ".", rest = m[2].str();
+      if (rest == "ln_1.weight" || rest == "ln_1.bias") out[L + "input_layernorm." + rest.substr(5)] = t;
+      else if (rest == "ln_2.weight" || rest == "ln_2.bias") out[L + "post_attention_layernorm." + rest.substr(5)] = t;
+      else if (rest == "attn.c_attn.weight") out[L + "attention.query_key_value.weight"] = t.dim() == 2 ? qkv_rows_3hp_to_h3p(t.t(), H) : t;
+      else if (rest == "attn.c_attn.bias") out[L + "attention.query_key_value.bias"] = qkv_rows_3hp_to_h3p(t, H);
+      else if (rest == "attn.c_proj.weight") out[L + "attention.dense.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
+      else if (rest == "attn.c_proj.bias") out[L + "attention.dense.bias"] = t;
+      else if (rest == "mlp.c_fc.weight") out[L + "mlp.dense_h_to_4h.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
+      else if (rest == "mlp.c_fc.bias") out[L + "mlp.dense_h_to_4h.bias"] = t;
+      else if (rest == "mlp.c_proj.weight") out[L + "mlp.dense_4h_to_h.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
+      else if (rest == "mlp.c_proj.bias") out[L + "mlp.dense_4h_to_h.bias"] = t;
+      else out[k] = t;  // unknown: reported as unused by load_strict (or ignorable)
+    } else {
+      out[k] = t;
+    }
+  }
+  return out;
+}
+
+const std::regex kNeoxLayer(R"(gpt_neox\.layers\.(\d+)\.(.*))");
+
+TensorMap ssmlab_to_gpt2(const TensorMap& in, int64_t H) {
+  TensorMap out;
+  for (const auto& [k, t] : in) {
+    std::smatch m;
+    if (k == "gpt_neox.embed_in.weight") out["transformer.wte.weight"] = t;
+    else if (k == "gpt_neox.embed_pos.weight") out["transformer.wpe.weight"] = t;
+    else if (k == "gpt_neox.final_layer_norm.weight") out["transformer.ln_f.weight"] = t;
+    else if (k == "gpt_neox.final_layer_norm.bias") out["transformer.ln_f.bias"] = t;
+    else if (k == "embed_out.weight") out["lm_head.weight"] = t;
+    else if (std::regex_match(k, m, kNeoxLayer)) {
+      const std::string L = "transformer.h." + m[1].str() + ".", rest = m[2].str();
+      if (rest.rfind("input_layernorm.", 0) == 0) out[L + "ln_1." + rest.substr(16)] = t;
+      else if (rest.rfind("post_attention_layernorm.", 0) == 0) out[L + "ln_2." + rest.substr(25)] = t;
+      else if (rest == "attention.query_key_value.weight") out[L + "attn.c_attn.weight"] = qkv_rows_h3p_to_3hp(t, H).t().contiguous();
+      else if (rest == "attention.query_key_value.bias") out[L + "attn.c_attn.bias"] = qkv_rows_h3p_to_3hp(t, H);
+      else if (rest == "attention.dense.weight") out[L + "attn.c_proj.weight"] = t.t().contiguous();
+      else if (rest == "attention.dense.bias") out[L + "attn.c_proj.bias"] = t;
+      else if (rest == "mlp.dense_h_to_4h.weight") out[L + "mlp.c_fc.weight"] = t.t().contiguous();
+      else if (rest == "mlp.dense_h_to_4h.bias") out[L + "mlp.c_fc.bias"] = t;
+      else if (rest == "mlp.dense_4h_to_h.weight") out[L + "mlp.c_proj.weight"] = t.t().contiguous();
+      else if (rest == "mlp.dense_4h_to_h.bias") out[L + "mlp.c_proj.bias"] = t;
+      else throw Error("save_pretrained: no GPT-2 name for parameter " + k);
+    } else {
+      throw Error("save_pretrained: no GPT-2 name for parameter " + k);
+    }
+  }
+  return out;
+}
+
+std::string dtype_label(torch::ScalarType t) {
+  if (t == torch::kFloat32) return "float32";
+  if (t == torch::kBFloat16) return "bfloat16";
+  if (t == torch::kFloat16) return "float16";
+  throw Error("save_pretrained: weights can be saved as fp32, bf16 or fp16 only");
+}
+
+DType to_st_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat64: return DType::F64;
+    case torch::kFloat32: return DType::F32;
+    case torch::kFloat16: return DType::F16;
+    case torch::kBFloat16: return DType::BF16;
+    case torch::kInt64: return DType::I64;
+    case torch::kInt32: return DType::I32;
+    case torch::kInt16: return DType::I16;
+    case torch::kInt8: return DType::I8;
+    case torch::kUInt8: return DType::U8;
+    case torch::kBool: return DType::BOOL;
+    default: throw Error("write_safetensors: unsupported tensor dtype");
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+models::LanguageModel model_from_config(const CheckpointConfig& cfg) {
+  using namespace models;
+  switch (cfg.arch) {
+    case Arch::GPTNeoX: {
+      const auto& c = cfg.neox;
+      return std::make_shared<TransformerLMImpl>(TransformerOptions(c.hidden_size, c.num_layers, c.num_heads, c.vocab_size)
+                                                     .d_ff(c.intermediate_size)
+                                                     .pos(PosEncoding::Rope)
+                                                     .rotary_pct(c.rotary_pct)
+                                                     .rope_base(c.rope_theta)
+                                                     .parallel_residual(c.parallel_residual)
+                                                     .activation(parse_activation(c.act))
+                                                     .attention_bias(c.attention_bias)
+                                                     .tie_embeddings(c.tie_word_embeddings)
+                                                     .ln_eps(c.layer_norm_eps));
+    }
+    case Arch::GPT2: {
+      const auto& c = cfg.gpt2;
+      return std::make_shared<TransformerLMImpl>(TransformerOptions(c.n_embd, c.n_layer, c.n_head, c.vocab_size)
+                                                     .d_ff(c.n_inner)
+                                                     .pos(PosEncoding::Learned)
+                                                     .max_position_embeddings(c.n_positions)
+                                                     .activation(parse_activation(c.act))
+                                                     .tie_embeddings(c.tie_word_embeddings)
+                                                     .ln_eps(c.layer_norm_eps));
+    }
+    case Arch::Mamba: {
+      const auto& c = cfg.mamba;
+      return std::make_shared<MambaLMImpl>(MambaOptions(c.d_model, c.n_layer, c.vocab_size)
+                                               .pad_vocab_size_multiple(1)  // vocab_size already counts padded rows
+                                               .d_state(c.d_state)
+                                               .d_conv(c.d_conv)
+                                               .expand(c.expand)
+                                               .dt_rank(c.dt_rank)
+                                               .conv_bias(c.conv_bias)
+                                               .bias(c.bias)
+                                               .norm_eps(c.norm_eps)
+                                               .residual_in_fp32(c.residual_in_fp32)
+                                               .tie_embeddings(c.tie_embeddings));
+    }
+    case Arch::Mamba2: {
+      const auto& c = cfg.mamba2;
+      return std::make_shared<Mamba2LMImpl>(Mamba2Options(c.d_model, c.n_layer, c.vocab_size)
+                                                .pad_vocab_size_multiple(1)
+                                                .d_state(c.d_state)
+                                                .d_conv(c.d_conv)
+                                                .expand(c.expand)
+                                                .headdim(c.headdim)
+                                                .ngroups(c.ngroups)
+                                                .chunk_size(c.chunk_size)
+                                                .conv_bias(c.conv_bias)
+                                                .bias(c.bias)
+                                                .norm_eps(c.norm_eps)
+                                                .tie_embeddings(c.tie_embeddings)
+                                                .norm_per_group(false));  // transformers' gated norm spans all groups
+    }
+    case Arch::SsmlabTransformer: {
+      const auto& c = cfg.ssmlab;
+      return std::make_shared<TransformerLMImpl>(TransformerOptions(c.d_model, c.n_layer, c.n_head, c.vocab_size)
+                                                     .d_ff(c.d_ff)
+                                                     .pos(parse_pos_encoding(c.pos))
+                                                     .rotary_pct(c.rotary_pct)
+                                                     .rope_base(c.rope_base)
+                                                     .n_masked_heads(c.n_masked_heads)
+                                                     .windows(c.windows)
+                                                     .parallel_residual(c.parallel_residual)
+                                                     .activation(parse_activation(c.activation))
+                                                     .tie_embeddings(c.tie_embeddings)
+                                                     .ln_eps(c.ln_eps));
+    }
+    case Arch::SsmlabLSTM:
+      return std::make_shared<LSTMLMImpl>(LSTMLMOptions(cfg.ssmlab.d_model, cfg.ssmlab.n_layer, cfg.ssmlab.vocab_size));
+  }
+  throw Error("unknown architecture");
+}
+
+void load_weights(models::LanguageModelImpl& model, const CheckpointConfig& cfg, TensorMap tensors) {
+  StrictLoadRules rules;
+  switch (cfg.arch) {
+    case Arch::GPTNeoX:
+      rules.ignorable = [](const std::string& n) {
+        return ends_with(n, ".attention.bias") || ends_with(n, ".attention.masked_bias") || ends_with(n, ".rotary_emb.inv_freq");
+      };
+      if (cfg.neox.tie_word_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
+      break;
+    case Arch::GPT2:
+      tensors = gpt2_to_ssmlab(std::move(tensors), cfg.gpt2.n_head);
+      rules.ignorable = [](const std::string& n) { return ends_with(n, ".attn.bias") || ends_with(n, ".attn.masked_bias"); };
+      if (cfg.gpt2.tie_word_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
+      break;
+    case Arch::Mamba: {
+      auto it = tensors.find("backbone.embedding.weight");  // state-spaces layout
+      if (it != tensors.end()) {
+        if (tensors.count("backbone.embeddings.weight"))
+          throw Error("checkpoint has both backbone.embedding.weight and backbone.embeddings.weight");
+        tensors["backbone.embeddings.weight"] = it->second;
+        tensors.erase(it);
+      }
+      if (cfg.mamba.tie_embeddings) rules.tied["lm_head.weight"] = "backbone.embeddings.weight";
+      break;
+    }
+    case Arch::Mamba2:
+      if (cfg.mamba2.tie_embeddings) rules.tied["lm_head.weight"] = "backbone.embeddings.weight";
+      break;
+    case Arch::SsmlabTransformer:
+      if (cfg.ssmlab.tie_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
+      break;
+    case Arch::SsmlabLSTM: break;
+  }
+  load_strict(model, tensors, rules);
+}
+
+Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
+  if (opt.dtype != torch::kFloat32 && opt.dtype != torch::kBFloat16 && opt.dtype != torch::kFloat16)
+    throw Error("load_pretrained: dtype must be fp32, bf16 or fp16");
+  Pretrained p;
+  p.config = load_config(dir, opt.config);
+  // The tokenizer first: a mismatch is found before any weights are read.
+  fs::path tok = opt.tokenizer_path.empty() ? fs::path(dir) / "tokenizer.json" : fs::path(opt.tokenizer_path);
+  if (fs::is_directory(tok)) tok /= "tokenizer.json";
+  if (!opt.tokenizer_path.empty() && !fs::exists(tok)) throw Error(tok.string() + ": no such tokenizer file");
+  if (fs::exists(tok)) {
+    p.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
+    if (p.tokenizer->vocab_size() > p.config.vocab_size())
+      throw Error(tok.string() + ": the tokenizer has " + std::to_string(p.tokenizer->vocab_size()) +
+                  " ids but the model's vocab_size (config.json) is only " + std::to_string(p.config.vocab_size()));
+  } else if (opt.require_tokenizer) {
+    throw Error(dir + ": no tokenizer.json in the model folder (pass a tokenizer file)");
+  }
+  try {
+    p.model = model_from_config(p.config);
+  } catch (const std::invalid_argument& e) {
+    throw Error(dir + "/config.json: " + e.what());
+  }
+  TensorMap tensors = load_checkpoint_tensors(dir, &p.weights_file);
+  try {
+    load_weights(*p.model, p.config, std::move(tensors));
+  } catch (const Error& e) {
+    throw Error(p.weights_file + ": " + e.what());
+  }
+  p.model->eval();
+  if (opt.dtype != torch::kFloat32) p.model->to(opt.dtype);
+  if (opt.device != torch::Device(torch::kCPU)) p.model->to(opt.device);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+void write_safetensors(const std::string& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> data;
+  uint64_t off = 0;
+  for (const auto& [name, t0] : tensors) {
+    Tensor t = t0.detach().to(torch::kCPU).contiguous();
+    const uint64_t n = static_cast<uint64_t>(t.numel()) * t.element_size();
+    header[name] = {{"dtype", dtype_name(to_st_dtype(t.scalar_type()))}, {"shape", t.sizes().vec()}, {"data_offsets", {off, off + n}}};
+    off += n;
+    data.push_back(t);
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  write_file_atomic(path, [&](std::ostream& os) {
+    uint64_t hs = h.size();
+    unsigned char le[8];
+    for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(hs >> (8 * i));
+    os.write(reinterpret_cast<const char*>(le), 8);
+    os.write(h.data(), static_cast<std::streamsize>(h.size()));
+    for (const auto& t : data) os.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+  });
+}
+
+std::string save_pretrained(models::LanguageModelImpl& model, const std::string& dir, const SaveOptions& opt) {
+  using namespace models;
+  const std::string dt = dtype_label(opt.dtype);
+  json cfg;
+  TensorMap params;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) params[p.key()] = p.value().detach().to(torch::kCPU, opt.dtype);
+  if (auto* t = dynamic_cast<TransformerLMImpl*>(&model)) {
+    const auto& o = t->options;
+    if (o.pos() == PosEncoding::Learned) {
+      if (o.parallel_residual() || !o.attention_bias())
+        throw Error("save_pretrained: a learned-position Transformer is saved as GPT-2, which has a sequential residual and biases");
+      cfg = {{"model_type", "gpt2"}, {"architectures", {"GPT2LMHeadModel"}}, {"vocab_size", o.vocab_size()},
+             {"n_embd", o.d_model()}, {"n_layer", o.n_layer()}, {"n_head", o.n_head()}, {"n_inner", o.ff()},
+             {"n_positions", o.max_position_embeddings()}, {"activation_function", to_string(o.activation())},
+             {"layer_norm_epsilon", o.ln_eps()}, {"tie_word_embeddings", o.tie_embeddings()},
+             {"attn_pdrop", 0.0}, {"embd_pdrop", 0.0}, {"resid_pdrop", 0.0}};
+      params = ssmlab_to_gpt2(params, o.n_head());
+    } else if (o.pos() == PosEncoding::Rope) {
+      cfg = {{"model_type", "gpt_neox"}, {"architectures", {"GPTNeoXForCausalLM"}}, {"vocab_size", o.vocab_size()},
+             {"hidden_size", o.d_model()}, {"num_hidden_layers", o.n_layer()}, {"num_attention_heads", o.n_head()},
+             {"intermediate_size", o.ff()}, {"hidden_act", to_string(o.activation())},
+             {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", o.rope_base()}, {"partial_rotary_factor", o.rotary_pct()}}},
+             {"use_parallel_residual", o.parallel_residual()}, {"attention_bias", o.attention_bias()},
+             {"layer_norm_eps", o.ln_eps()}, {"tie_word_embeddings", o.tie_embeddings()},
+             {"max_position_embeddings", 2048}, {"attention_dropout", 0.0}, {"hidden_dropout", 0.0}};
+      if (!o.attention_bias()) throw Error("save_pretrained: GPT-NeoX export needs attention biases");
+    } else {
+      cfg = {{"model_type", "ssmlab_transformer"}, {"pos", to_string(o.pos())}, {"vocab_size", o.vocab_size()},
+             {"d_model", o.d_model()}, {"n_layer", o.n_layer()}, {"n_head", o.n_head()}, {"d_ff", o.d_ff()},
+             {"n_masked_heads", o.n_masked_heads()}, {"windows", o.windows()}, {"rotary_pct", o.rotary_pct()},
+             {"rope_base", o.rope_base()}, {"layer_norm_eps", o.ln_eps()}, {"parallel_residual", o.parallel_residual()},
+             {"tie_word_embeddings", o.tie_embeddings()}, {"hidden_act", to_string(o.activation())}};
+    }
+    if (o.tie_embeddings()) params.erase(o.pos() == PosEncoding::Learned ? "lm_head.weight" : "embed_out.weight");
+  } else if (auto* m = dynamic_cast<MambaLMImpl*>(&model)) {
+    const auto& o = m->options;
+    cfg = {{"model_type", "mamba"}, {"architectures", {"MambaForCausalLM"}}, {"vocab_size", o.padded_vocab()},
+           {"hidden_size", o.d_model()}, {"num_hidden_layers", o.n_layer()}, {"state_size", o.d_state()},
+           {"conv_kernel", o.d_conv()}, {"expand", o.expand()}, {"intermediate_size", o.d_inner()},
+           {"time_step_rank", o.resolved_dt_rank()}, {"use_bias", o.bias()}, {"use_conv_bias", o.conv_bias()},
+           {"hidden_act", "silu"}, {"layer_norm_epsilon", o.norm_eps()}, {"residual_in_fp32", o.residual_in_fp32()},
+           {"tie_word_embeddings", o.tie_embeddings()}};
+  } else if (auto* m2 = dynamic_cast<Mamba2LMImpl*>(&model)) {
+    const auto& o = m2->options;
+    if (o.norm_per_group() && o.ngroups() > 1)
+      throw Error("save_pretrained: this Mamba-2 normalises per group (mamba-ssm, ngroups " + std::to_string(o.ngroups()) +
+                  "); transformers' Mamba2ForCausalLM normalises over all groups and would compute another model");
+    cfg = {{"model_type", "mamba2"}, {"architectures", {"Mamba2ForCausalLM"}}, {"vocab_size", o.padded_vocab()},
+           {"hidden_size", o.d_model()}, {"num_hidden_layers", o.n_layer()}, {"state_size", o.d_state()},
+           {"conv_kernel", o.d_conv()}, {"expand", o.expand()}, {"head_dim", o.headdim()}, {"num_heads", o.nheads()},
+           {"n_groups", o.ngroups()}, {"chunk_size", o.chunk_size()}, {"use_bias", o.bias()},
+           {"use_conv_bias", o.conv_bias()}, {"hidden_act", "silu"}, {"layer_norm_epsilon", o.norm_eps()},
+           {"residual_in_fp32", true}, {"rms_norm", true}, {"tie_word_embeddings", o.tie_embeddings()}};
+  } else if (auto* l = dynamic_cast<LSTMLMImpl*>(&model)) {
+    cfg = {{"model_type", "ssmlab_lstm"}, {"vocab_size", l->options.vocab_size()}, {"d_model", l->options.d_model()},
+           {"n_layer", l->options.n_layer()}};
+  } else {
+    throw Error("save_pretrained: model family '" + model.family() + "' has no Hugging Face layout");
+  }
+  cfg["dtype"] = dt;
+  cfg["ssmlab_family"] = model.family();
+  if (opt.eos_token_id >= 0) cfg["eos_token_id"] = opt.eos_token_id;
+
+  // Everything goes into a sibling temp folder first, which then replaces `dir`.
+  const fs::path target = fs::absolute(dir);
+  if (fs::exists(target) && !fs::is_directory(target)) throw Error(dir + ": exists and is not a folder");
+  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    write_file_atomic((tmp / "config.json").string(), cfg.dump(2) + "\n");
+    write_safetensors((tmp / "model.safetensors").string(), params, {{"format", "pt"}});
+    if (!opt.tokenizer_file.empty()) {
+      std::ifstream in(opt.tokenizer_file, std::ios::binary);
+      if (!in) throw Error(opt.tokenizer_file + ": cannot read the tokenizer file");
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      write_file_atomic((tmp / "tokenizer.json").string(), bytes);
+    }
+    if (fs::exists(target)) {
+      const fs::path old = target.parent_path() / (target.filename().string() + ".old." + std::to_string(::getpid()));
+      fs::rename(target, old);
+      fs::rename(tmp, target);
+      fs::remove_all(old);
+    } else {
+      fs::rename(tmp, target);
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return cfg["model_type"].get<std::string>();
+}
+
+}  // namespace ssmlab::hf

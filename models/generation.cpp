@@ -1,0 +1,179 @@
+// generation.cpp — batched cached generation and its uncached reference (generation.h).
+#include "generation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace ssmlab::models {
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+void sync(const torch::Device& d) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+#else
+  (void)d;
+#endif
+}
+}  // namespace
+
+int64_t sample_next(const torch::Tensor& logits_in, const GenerationOptions& opt, std::mt19937_64& rng) {
+  torch::Tensor logits = logits_in.reshape({-1}).to(torch::kCPU, torch::kFloat64);
+  const int64_t V = logits.size(0);
+  const double* l = logits.data_ptr<double>();
+  for (int64_t i = 0; i < V; ++i)
+    if (!std::isfinite(l[i]))
+      throw std::runtime_error("non-finite logit (" + std::to_string(l[i]) + ") at vocabulary id " + std::to_string(i) +
+                               ": the model diverged or its weights are broken");
+  if (opt.temperature <= 0.0) return std::max_element(l, l + V) - l;  // first maximum, as argmax
+  std::vector<int64_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[a] > l[b]; });
+  int64_t keep = V;
+  if (opt.top_k > 0) keep = std::min<int64_t>(keep, opt.top_k);
+  std::vector<double> p(keep);
+  const double mx = l[order[0]] / opt.temperature;
+  double sum = 0;
+  for (int64_t i = 0; i < keep; ++i) sum += (p[i] = std::exp(l[order[i]] / opt.temperature - mx));
+  for (auto& x : p) x /= sum;
+  if (opt.top_p < 1.0) {  // smallest prefix (by probability) whose mass reaches top_p
+    double cum = 0;
+    int64_t k = 0;
+    while (k < keep) {
+      cum += p[k++];
+      if (cum >= opt.top_p) break;
+    }
+    keep = std::max<int64_t>(k, 1);
+  }
+  double total = 0;
+  for (int64_t i = 0; i < keep; ++i) total += p[i];
+  const double u = std::uniform_real_distribution<double>(0.0, total)(rng);
+  double acc = 0;
+  for (int64_t i = 0; i < keep; ++i) {
+    acc += p[i];
+    if (u < acc) return order[i];
+  }
+  return order[keep - 1];
+}
+
+GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& opt) {
+  if (prompts.empty()) throw std::invalid_argument("generate: no prompts");
+  if (opt.max_new_tokens < 0) throw std::invalid_argument("generate: max_new_tokens must be >= 0");
+  if (!opt.stop_strings.empty() && !opt.decode) throw std::invalid_argument("generate: stop strings need a decode function");
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  int64_t Lp = 0;
+  std::vector<int64_t> lengths;
+  for (const auto& p : prompts) {
+    if (p.empty()) throw std::invalid_argument("generate: a prompt has no tokens");
+    lengths.push_back(static_cast<int64_t>(p.size()));
+    Lp = std::max(Lp, lengths.back());
+  }
+  const int64_t limit = model.max_positions();
+  if (limit > 0 && Lp > limit)
+    throw std::invalid_argument("generate: a prompt of " + std::to_string(Lp) + " tokens exceeds the model's " +
+                                std::to_string(limit) + " positions");
+  int64_t budget = opt.max_new_tokens;
+  bool position_limited = false;
+  if (limit > 0 && Lp + budget - 1 > limit) {  // the last new token needs no slot of its own
+    budget = limit - Lp + 1;
+    position_limited = true;
+  }
+  torch::NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  const torch::Device dev = model.device();
+
+  GenerationResult res;
+  res.tokens.assign(B, {});
+  res.finish_reason.assign(B, "");
+  std::vector<std::mt19937_64> rng;
+  for (int64_t b = 0; b < B; ++b) rng.emplace_back(opt.seed + static_cast<uint64_t>(b));
+  std::vector<bool> done(B, false);
+  auto finished = [&] { return std::all_of(done.begin(), done.end(), [](bool d) { return d; }); };
+
+  // Left-padded prompt block (pad id: the row's first token; masked anyway).
+  auto block = torch::empty({B, Lp}, torch::kInt64);
+  auto a = block.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Lp; ++t) a[b][t] = t < Lp - lengths[b] ? prompts[b][0] : prompts[b][t - (Lp - lengths[b])];
+  InferenceCache cache = model.new_cache(B, Lp + std::max<int64_t>(budget, 1));
+  cache.set_left_padding(lengths, Lp);
+
+  auto t0 = std::chrono::steady_clock::now();
+  torch::Tensor logits = model.forward(block.to(dev), &cache).select(1, Lp - 1);  // (B, V)
+  sync(dev);
+  res.prefill_seconds = seconds_since(t0);
+  res.prefill_tokens = B * Lp;
+  const bool greedy = opt.temperature <= 0.0;
+  t0 = std::chrono::steady_clock::now();
+  std::vector<int64_t> next(B, 0);
+  for (int64_t step = 0; step < budget && !finished(); ++step) {
+    if (greedy) {
+      if (!torch::isfinite(logits).all().item<bool>())
+        throw std::runtime_error("generate: non-finite logits at new token " + std::to_string(step) +
+                                 ": the model diverged or its weights are broken");
+      auto ids = logits.argmax(-1).to(torch::kCPU);
+      auto ia = ids.accessor<int64_t, 1>();
+      for (int64_t b = 0; b < B; ++b) next[b] = ia[b];
+    } else {
+      auto lc = logits.to(torch::kCPU);
+      for (int64_t b = 0; b < B; ++b)
+        if (!done[b]) next[b] = sample_next(lc[b], opt, rng[b]);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[b]) continue;
+      res.tokens[b].push_back(next[b]);
+      if (opt.on_token) opt.on_token(b, next[b]);
+      if (std::find(opt.eos_token_ids.begin(), opt.eos_token_ids.end(), next[b]) != opt.eos_token_ids.end()) {
+        done[b] = true;
+        res.finish_reason[b] = "eos";
+      } else if (!opt.stop_strings.empty()) {
+        const std::string text = opt.decode(res.tokens[b]);
+        for (const auto& s : opt.stop_strings)
+          if (!s.empty() && text.find(s) != std::string::npos) {
+            done[b] = true;
+            res.finish_reason[b] = "stop_string";
+            break;
+          }
+      }
+    }
+    if (step + 1 == budget || finished()) break;
+    auto feed = torch::tensor(next, torch::kInt64).view({B, 1}).to(dev);  // finished rows keep running (ignored)
+    logits = model.forward(feed, &cache).select(1, 0);                    // (B, V)
+    ++res.decode_steps;
+  }
+  sync(dev);
+  res.decode_seconds = seconds_since(t0);
+  for (int64_t b = 0; b < B; ++b)
+    if (!done[b]) res.finish_reason[b] = position_limited && budget < opt.max_new_tokens ? "position_limit" : "max_new_tokens";
+  if (was_training) model.train();
+  return res;
+}
+
+std::vector<std::vector<int64_t>> greedy_uncached(LanguageModelImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                  int64_t new_tokens) {
+  torch::NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& prompt : prompts) {
+    std::vector<int64_t> cur = prompt, gen;
+    for (int64_t i = 0; i < new_tokens; ++i) {
+      auto logits = model.forward(torch::tensor(cur, torch::kInt64).unsqueeze(0).to(model.device()));  // (1, T, V)
+      const int64_t next = logits[0][-1].argmax().item<int64_t>();
+      gen.push_back(next);
+      cur.push_back(next);
+    }
+    out.push_back(gen);
+  }
+  if (was_training) model.train();
+  return out;
+}
+
+}  // namespace ssmlab::models

@@ -1,0 +1,62 @@
+// generation.h — the one generation loop of ssmlab, for every LanguageModel, on CPU and CUDA.
+//
+// Role of mamba-ssm's GenerationMixin / decode() (mamba_ssm/utils/generation.py): a batch of prompts
+// is left-padded to the longest (InferenceCache's padding rule), prefilled in one forward, then
+// decoded one token per step with the model's preallocated cache. Sampling: greedy (temperature 0),
+// temperature, top-k, top-p; a row stops at an EOS id, at a stop string, or after max_new_tokens.
+// greedy_uncached() is the reference twin: no cache, one full forward per new token, one row at a time.
+//
+//   auto out = ssmlab::models::generate(*model, {{1, 2, 3}, {4, 5}}, opts);   // out.tokens[b]: new ids
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "lm.h"
+
+namespace ssmlab::models {
+
+struct GenerationOptions {
+  int64_t max_new_tokens = 32;
+  double temperature = 0.0;             // 0: greedy (argmax)
+  int64_t top_k = 0;                    // 0: off
+  double top_p = 1.0;                   // 1: off
+  uint64_t seed = 0;                    // row b samples from an mt19937_64 seeded with seed + b
+  std::vector<int64_t> eos_token_ids;   // a row stops right after emitting one of them
+  // Stop strings: a row stops once decode(its new tokens) contains one (needs `decode`).
+  std::vector<std::string> stop_strings;
+  std::function<std::string(const std::vector<int64_t>&)> decode;
+  // Called with (row, token) for every new token, in order (streaming).
+  std::function<void(int64_t, int64_t)> on_token;
+};
+
+struct GenerationResult {
+  std::vector<std::vector<int64_t>> tokens;  // new tokens per row (prompt excluded)
+  // Per row: "eos" | "stop_string" | "max_new_tokens" | "position_limit" (the model's positions ran out).
+  std::vector<std::string> finish_reason;
+  int64_t prefill_tokens = 0;                // slots of the prefill (rows × padded prompt length)
+  double prefill_seconds = 0, decode_seconds = 0;
+  int64_t decode_steps = 0;
+};
+
+// Picks the next token from logits (V) under `opt` (greedy, temperature, top-k, top-p). Throws
+// std::runtime_error if any logit is NaN or infinite.
+int64_t sample_next(const torch::Tensor& logits, const GenerationOptions& opt, std::mt19937_64& rng);
+
+// Batched generation with the model's cache on the model's device. Prompts must be non-empty.
+// Throws std::runtime_error on non-finite logits (naming the step) and std::invalid_argument for
+// empty prompts or a prompt longer than the model's positions.
+GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vector<int64_t>>& prompts,
+                          const GenerationOptions& opt);
+
+// Reference twin: greedy decoding with a full forward (no cache) per new token, row by row.
+std::vector<std::vector<int64_t>> greedy_uncached(LanguageModelImpl& model,
+                                                  const std::vector<std::vector<int64_t>>& prompts,
+                                                  int64_t new_tokens);
+
+}  // namespace ssmlab::models
