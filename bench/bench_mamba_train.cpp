@@ -15,7 +15,8 @@
 
 #include <torch/torch.h>
 
-#include "models/mamba.h"
+#include "models/registry.h"
+#include "selective_scan.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
@@ -37,16 +38,16 @@ void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
 
-Measured measure(const std::string& impl_name, const sm::MambaOptions& base, const torch::Device& device, bool bf16,
+Measured measure(const std::string& impl_name, const sm::ModelConfig& base, const torch::Device& device, bool bf16,
                  int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
                  const ssmlab::CommonOptions& opts) {
   torch::manual_seed(seed);
-  auto o = base;
-  o.scan_impl(sk::scan_impl_from_string(impl_name));
-  sm::MambaLM model(o);
+  auto mc = base;
+  mc.kernel_impl = impl_name;
+  auto model = sm::make_model("mamba", mc);  // through the registry, like every other binary
   model->to(device);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-4));
-  auto tokens = torch::randint(0, o.vocab_size(), {batch, seq_len + 1}, torch::TensorOptions().dtype(torch::kLong)).to(device);
+  auto tokens = torch::randint(0, mc.vocab_size, {batch, seq_len + 1}, torch::TensorOptions().dtype(torch::kLong)).to(device);
   auto inputs = tokens.narrow(1, 0, seq_len), targets = tokens.narrow(1, 1, seq_len);  // (B, L) each
   Measured m;
   m.impl = impl_name;
@@ -125,8 +126,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   }
-  sm::MambaOptions o(d_model, n_layer, vocab);
-  const int64_t params = sm::mamba_param_count(o);
+  sm::ModelConfig o;
+  o.vocab_size = vocab;
+  o.d_model = d_model;
+  o.n_layer = n_layer;
+  o.d_state = 16;
+  o.expand = 2;
+  o.d_conv = 4;
+  const int64_t params = sm::param_count("mamba", o);
   ssmlab::RunLog run(opts, "bench_mamba_train");
   run.add_param("param_count", params);
   ssmlab::progress(opts, "MambaLM " + std::to_string(params) + " params, B=" + std::to_string(batch) +

@@ -14,7 +14,9 @@ namespace ssmlab::models {
 
 namespace {
 constexpr char kMagic[8] = {'S', 'S', 'M', 'L', 'A', 'B', 'C', 'K'};
-constexpr std::uint32_t kFormatVersion = 1;
+// Version 2 (2026-11-30): the Transformer takes GPT-NeoX parameter names and Mamba-2 the
+// "backbone." prefix (one model stack), so version-1 checkpoints cannot be read into today's models.
+constexpr std::uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = 8 + 4 + 8 + 8;  // magic, version, payload size, FNV-1a 64
 
 std::uint64_t fnv1a(const char* p, size_t n) {
@@ -138,7 +140,10 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
   const auto version = get<std::uint32_t>(bytes, 8);
   if (version != kFormatVersion)
     throw CheckpointError(where + " has format version " + std::to_string(version) + ", this build reads " +
-                          std::to_string(kFormatVersion));
+                          std::to_string(kFormatVersion) +
+                          (version < kFormatVersion ? " (checkpoints written before the one-model-stack change of 2026-11-30 "
+                                                      "use the old Transformer/Mamba-2 parameter names: retrain)"
+                                                    : ""));
   const auto size = get<std::uint64_t>(bytes, 12);
   const auto hash = get<std::uint64_t>(bytes, 20);
   const size_t have = bytes.size() - kHeaderSize;

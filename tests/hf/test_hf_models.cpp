@@ -1,8 +1,12 @@
-// Parity of hf/ models with Hugging Face transformers on the fixtures in tests/fixtures/hf/:
-// logits (fp32, CPU) within 1e-4 of the recorded ones, greedy continuations token-identical
-// (uncached and KV-cache / recurrent-state paths), strict loading errors, pytorch_model.bin,
-// sampling, and the `generate` binary.
+// Parity of Hugging Face folders loaded into models:: (hf::load_pretrained) with transformers on the
+// fixtures in tests/fixtures/hf/ (scripts/make_hf_fixtures.py): logits (fp32, CPU) within 1e-4 of
+// the recorded ones, greedy continuations token-identical (uncached reference twin, cached
+// generation at batch 1, and all prompts of a fixture as one left-padded batch), the Mamba
+// reference twin (mamba_lm_forward_ref), strict loading errors, pytorch_model.bin, save_pretrained
+// round trips, bad folders, and the `generate` binary.
 #include <gtest/gtest.h>
+
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -10,16 +14,23 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ssmlab/hf/models.h"
+#include "../test_support.h"
+#include "models/generation.h"
+#include "models/mamba.h"
+#include "models/registry.h"
+#include "models/transformer.h"
+#include "ssmlab/hf/pretrained.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace ssmlab::hf;
+namespace sm = ssmlab::models;
 
 namespace {
 
 const std::string kFixtures = std::string(SSMLAB_SOURCE_DIR) + "/tests/fixtures/hf";
 constexpr double kLogitTol = 1e-4;
+constexpr int kFixtureVersion = 1;  // references.json "version" this test reads
 
 const json& references() {
   static const json j = [] {
@@ -31,62 +42,84 @@ const json& references() {
   return j;
 }
 
-// "<name>_reference": the same fixture through hf/'s own Mamba (LoadOptions::reference_mamba).
+torch::Tensor rows(const json& logits) {
+  const auto r = logits.get<std::vector<std::vector<float>>>();
+  auto t = torch::empty({static_cast<int64_t>(r.size()), static_cast<int64_t>(r[0].size())});
+  for (size_t i = 0; i < r.size(); ++i) std::copy(r[i].begin(), r[i].end(), t[i].data_ptr<float>());
+  return t;
+}
+
 class Parity : public ::testing::TestWithParam<std::string> {};
 
 }  // namespace
 
+TEST(Fixtures, FormatVersionIsCurrent) {
+  const json& r = references();
+  ASSERT_EQ(r.value("format", ""), "ssmlab-hf-fixtures") << "tests/fixtures/hf/references.json is not a fixture file";
+  ASSERT_EQ(r.value("version", -1), kFixtureVersion)
+      << "stale fixtures: regenerate them with scripts/make_hf_fixtures.py (on a machine with transformers)";
+}
+
 TEST_P(Parity, LogitsAndGreedyMatchTransformers) {
-  std::string name = GetParam();
+  const std::string name = GetParam();
+  const json& ref = references()["models"][name];
+  ASSERT_FALSE(ref.is_null()) << "no references for " << name << ": regenerate with scripts/make_hf_fixtures.py";
+  at::set_num_threads(1);
   LoadOptions lo;
   lo.require_tokenizer = true;
-  if (name.size() > 10 && name.substr(name.size() - 10) == "_reference") {
-    lo.reference_mamba = true;
-    name = name.substr(0, name.size() - 10);
-  }
-  const json& ref = references()["models"][name];
-  ASSERT_FALSE(ref.is_null()) << "no references for " << name;
-  at::set_num_threads(1);
   Pretrained p = load_pretrained(kFixtures + "/" + ref["dir"].get<std::string>(), lo);
-  std::printf("%s: %s, weights %s\n", name.c_str(), p.config.summary().c_str(),
-              fs::path(p.weights_file).filename().c_str());
+  std::printf("%s: %s, weights %s\n", name.c_str(), p.config.summary().c_str(), fs::path(p.weights_file).filename().c_str());
+  std::vector<std::vector<int64_t>> prompts, greedy;
   for (const auto& pr : ref["prompts"]) {
     const auto ids = pr["ids"].get<std::vector<int64_t>>();
     EXPECT_EQ(p.tokenizer->encode(pr["text"].get<std::string>()), ids);
-    // logits, no cache
-    const auto want_rows = pr["logits"].get<std::vector<std::vector<float>>>();
-    const int64_t T = static_cast<int64_t>(want_rows.size()), V = static_cast<int64_t>(want_rows[0].size());
-    torch::Tensor want = torch::empty({T, V});
-    for (int64_t t = 0; t < T; ++t) std::copy(want_rows[t].begin(), want_rows[t].end(), want[t].data_ptr<float>());
-    torch::Tensor got = p.model->logits(torch::tensor(ids, torch::kInt64).unsqueeze(0))[0];
+    const torch::Tensor want = rows(pr["logits"]);
+    const int64_t T = want.size(0);
+    torch::NoGradGuard ng;
+    torch::Tensor got = p.model->forward(torch::tensor(ids, torch::kInt64).unsqueeze(0))[0];
     ASSERT_EQ(got.sizes(), want.sizes());
     const double maxdiff = (got - want).abs().max().item<double>();
-    const double meandiff = (got - want).abs().mean().item<double>();
-    std::printf("  %-32s T=%2ld max|dlogit|=%.3g mean=%.3g (tol %.0e)\n", pr["text"].dump().c_str(),
-                static_cast<long>(T), maxdiff, meandiff, kLogitTol);
+    std::printf("  %-32s T=%2ld max|dlogit|=%.3g mean=%.3g (tol %.0e)\n", pr["text"].dump().c_str(), static_cast<long>(T),
+                maxdiff, (got - want).abs().mean().item<double>(), kLogitTol);
     EXPECT_LE(maxdiff, kLogitTol) << name << " prompt " << pr["text"];
+    if (auto* mamba = dynamic_cast<sm::MambaLMImpl*>(p.model.get()))  // the reference twin, same weights
+      EXPECT_LE((sm::mamba_lm_forward_ref(*mamba, torch::tensor(ids, torch::kInt64).unsqueeze(0))[0] - want).abs().max().item<double>(),
+                kLogitTol) << "mamba_lm_forward_ref, " << name;
     // the cached path gives the same logits, fed in two chunks
-    p.model->reset(1);
+    auto cache = p.model->new_cache(1, T);
     const int64_t split = T / 2 > 0 ? T / 2 : 1;
-    torch::Tensor a = p.model->step(torch::tensor(ids, torch::kInt64).narrow(0, 0, split).unsqueeze(0))[0];
-    torch::Tensor parts = a;
-    if (split < T) {
-      torch::Tensor b = p.model->step(torch::tensor(ids, torch::kInt64).narrow(0, split, T - split).unsqueeze(0))[0];
-      parts = torch::cat({a, b}, 0);
-    }
+    torch::Tensor parts = p.model->forward(torch::tensor(ids, torch::kInt64).narrow(0, 0, split).unsqueeze(0), &cache)[0];
+    if (split < T)
+      parts = torch::cat({parts, p.model->forward(torch::tensor(ids, torch::kInt64).narrow(0, split, T - split).unsqueeze(0), &cache)[0]});
     EXPECT_LE((parts - want).abs().max().item<double>(), kLogitTol) << "cached path, " << name;
-    // greedy continuations
-    const auto greedy = pr["greedy"].get<std::vector<int64_t>>();
-    EXPECT_EQ(greedy_uncached(*p.model, ids, static_cast<int64_t>(greedy.size())), greedy) << name;
-    SamplingOptions opt;
-    opt.max_new_tokens = static_cast<int64_t>(greedy.size());
-    EXPECT_EQ(generate(*p.model, ids, opt), greedy) << "cached greedy, " << name;
+    prompts.push_back(ids);
+    greedy.push_back(pr["greedy"].get<std::vector<int64_t>>());
   }
+  const int64_t n = static_cast<int64_t>(greedy[0].size());
+  sm::GenerationOptions g;
+  g.max_new_tokens = n;
+  EXPECT_EQ(sm::greedy_uncached(*p.model, prompts, n), greedy) << "uncached greedy, " << name;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(sm::generate(*p.model, {prompts[i]}, g).tokens[0], greedy[i]) << "cached greedy, batch 1, " << name;
+  EXPECT_EQ(sm::generate(*p.model, prompts, g).tokens, greedy) << "cached greedy, one left-padded batch, " << name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("gpt_neox", "gpt2", "mamba", "mamba_orig", "mamba_reference",
-                                                            "mamba_orig_reference"),
+INSTANTIATE_TEST_SUITE_P(Fixtures, Parity,
+                         ::testing::Values("gpt_neox", "gpt2", "mamba", "mamba_orig", "gpt_neox_seq", "gpt_neox_frac",
+                                           "gpt2_inner", "mamba_small", "mamba2", "mamba_untied"),
                          [](const auto& info) { return info.param; });
+
+TEST(Fixtures, OddRotaryFollowsTransformers) {
+  // transformers 5.17 (recorded by make_hf_fixtures.py): rotary_ndims = int(P * pct); odd -> one more dim rotated.
+  const json& rot = references()["models"]["gpt_neox_seq"]["rotary"];
+  ASSERT_FALSE(rot.is_null());
+  Pretrained p = load_pretrained(kFixtures + "/gpt_neox_seq");
+  auto* t = dynamic_cast<sm::TransformerLMImpl*>(p.model.get());
+  ASSERT_NE(t, nullptr);
+  const auto inv = rot["inv_freq"].get<std::vector<double>>();
+  EXPECT_EQ(t->options.rotated_dims(), static_cast<int64_t>(2 * inv.size()));
+  EXPECT_EQ(t->options.rotary_ndims() % 2, 1) << "the fixture is meant to have an odd rotary_ndims";
+}
 
 TEST(StrictLoading, ListsEveryMismatch) {
   Pretrained p = load_pretrained(kFixtures + "/gpt_neox");
@@ -96,7 +129,7 @@ TEST(StrictLoading, ListsEveryMismatch) {
   t["gpt_neox.final_layer_norm.weight"] = torch::zeros({65});
   t["gpt_neox.layers.0.attention.rotary_emb.inv_freq"] = torch::zeros({4});  // ignorable buffer
   try {
-    load_weights(*p.model, t);
+    load_weights(*p.model, p.config, t);
     FAIL() << "mismatching checkpoint accepted";
   } catch (const Error& e) {
     const std::string m = e.what();
@@ -111,7 +144,7 @@ TEST(StrictLoading, ListsEveryMismatch) {
   Pretrained mamba = load_pretrained(kFixtures + "/mamba");
   TensorMap mt = load_checkpoint_tensors(kFixtures + "/mamba");
   mt["lm_head.weight"] = mt.at("backbone.embeddings.weight") + 1.0;
-  EXPECT_THROW(load_weights(*mamba.model, mt), Error);
+  EXPECT_THROW(load_weights(*mamba.model, mamba.config, mt), Error);
 }
 
 TEST(Checkpoint, PytorchBinMatchesSafetensors) {
@@ -130,30 +163,112 @@ TEST(Checkpoint, PytorchBinMatchesSafetensors) {
   EXPECT_THROW(load_checkpoint_tensors(fs::temp_directory_path().string()), Error);
 }
 
-TEST(Sampling, TopKOneIsGreedyAndSeedsRepeat) {
-  Pretrained p = load_pretrained(kFixtures + "/gpt2");
-  const std::vector<int64_t> prompt = {10, 20, 30};
-  SamplingOptions g;
-  g.max_new_tokens = 8;
-  const auto greedy = generate(*p.model, prompt, g);
-  SamplingOptions k1 = g;
-  k1.temperature = 0.7;
-  k1.top_k = 1;
-  EXPECT_EQ(generate(*p.model, prompt, k1), greedy);
-  SamplingOptions s = g;
-  s.temperature = 1.0;
-  s.top_p = 0.9;
-  s.seed = 7;
-  const auto a = generate(*p.model, prompt, s), b = generate(*p.model, prompt, s);
-  EXPECT_EQ(a, b);
-  // top-p = tiny keeps only the most likely token
-  SamplingOptions tp = s;
-  tp.top_p = 1e-9;
-  EXPECT_EQ(generate(*p.model, prompt, tp), greedy);
-  // eos stops generation right after it
-  SamplingOptions e = g;
-  e.eos_token_id = greedy[2];
-  EXPECT_EQ(generate(*p.model, prompt, e).size(), 3u);
+namespace {
+// Writes a copy of fixture `name` into a fresh folder, letting `edit` change config/tensors.
+std::string edited_copy(const std::string& name, const std::function<void(json&, TensorMap&)>& edit) {
+  const fs::path dir = ssmlab::test::fresh_temp_dir("ssmlab_bad_" + name);
+  std::ifstream in(kFixtures + "/" + name + "/config.json");
+  json cfg;
+  in >> cfg;
+  TensorMap t = load_checkpoint_tensors(kFixtures + "/" + name);
+  edit(cfg, t);
+  std::ofstream(dir / "config.json") << cfg.dump(2);
+  write_safetensors((dir / "model.safetensors").string(), t);
+  fs::copy_file(kFixtures + "/" + name + "/tokenizer.json", dir / "tokenizer.json");
+  return dir.string();
+}
+void expect_load_error(const std::string& dir, const std::string& needle) {
+  try {
+    load_pretrained(dir);
+    ADD_FAILURE() << dir << ": loaded, expected an error naming " << needle;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+  ssmlab::test::remove_tree(dir);
+}
+}  // namespace
+
+TEST(BadFolders, OneClearErrorNamingTheTensorOrField) {
+  // config and weights of different architectures
+  expect_load_error(edited_copy("mamba", [](json&, TensorMap& t) { t = load_checkpoint_tensors(kFixtures + "/gpt_neox"); }),
+                    "backbone.embeddings.weight");
+  // a missing tensor, an extra tensor, a shape mismatch, an integer tensor for a float parameter
+  expect_load_error(edited_copy("gpt_neox", [](json&, TensorMap& t) { t.erase("gpt_neox.layers.0.attention.dense.bias"); }),
+                    "gpt_neox.layers.0.attention.dense.bias");
+  expect_load_error(edited_copy("gpt_neox", [](json&, TensorMap& t) { t["gpt_neox.layers.9.mlp.x"] = torch::zeros({2}); }),
+                    "gpt_neox.layers.9.mlp.x");
+  expect_load_error(edited_copy("mamba", [](json&, TensorMap& t) { t["backbone.norm_f.weight"] = torch::ones({3}); }),
+                    "backbone.norm_f.weight: checkpoint [3]");
+  expect_load_error(edited_copy("mamba", [](json&, TensorMap& t) {
+                      t["backbone.norm_f.weight"] = torch::ones(t["backbone.norm_f.weight"].sizes(), torch::kInt32);
+                    }),
+                    "backbone.norm_f.weight: checkpoint dtype Int");
+  // a tokenizer with more ids than the embedding has rows
+  expect_load_error(edited_copy("mamba", [](json& c, TensorMap& t) {
+                      c["vocab_size"] = 16;
+                      t["backbone.embeddings.weight"] = t["backbone.embeddings.weight"].narrow(0, 0, 16).clone();
+                    }),
+                    "the tokenizer has");
+  // absurd sizes are refused before anything is allocated
+  expect_load_error(edited_copy("mamba", [](json& c, TensorMap&) { c["expand"] = int64_t{1} << 62; }), "\"expand\"");
+}
+
+TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
+  at::set_num_threads(1);
+  auto mc = sm::ModelConfig();
+  mc.vocab_size = 400;  // the fixtures' tokenizer fits
+  mc.d_model = 16;
+  mc.n_layer = 2;
+  mc.n_head = 2;
+  mc.d_state = 4;
+  mc.headdim = 8;
+  mc.chunk_size = 4;
+  const auto tokens = torch::randint(0, 400, {2, 9}, torch::kLong);
+  for (const auto& name : sm::model_names()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(21);
+    auto m = sm::make_model(name, mc);
+    m->eval();
+    const fs::path dir = ssmlab::test::fresh_temp_dir("ssmlab_save_" + name);
+    SaveOptions so;
+    so.tokenizer_file = kFixtures + "/tokenizer.json";
+    const std::string type = save_pretrained(*m, (dir / "m").string(), so);
+    std::printf("%s -> model_type %s\n", name.c_str(), type.c_str());
+    EXPECT_EQ(type.rfind("ssmlab_", 0) == 0, name == "T_nope" || name == "T_alibi" || name == "T_hard_alibi" || name == "lstm");
+    Pretrained p = load_pretrained((dir / "m").string());
+    ASSERT_NE(p.tokenizer, nullptr);
+    EXPECT_EQ(p.model->family(), name);
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(p.model->forward(tokens), m->forward(tokens)));
+    // bf16 weights load too (and give nearly the same logits)
+    so.dtype = torch::kBFloat16;
+    save_pretrained(*m, (dir / "m").string(), so);  // replaces the folder atomically
+    Pretrained pb = load_pretrained((dir / "m").string());
+    EXPECT_LE((pb.model->forward(tokens) - m->forward(tokens)).abs().max().item<double>(), 0.1);
+    EXPECT_FALSE(fs::exists(dir / ("m.tmp." + std::to_string(::getpid()))));
+    ssmlab::test::remove_tree(dir);
+  }
+}
+
+TEST(SavePretrained, LoadedCheckpointTrains) {
+  // A fixture loaded from a Hugging Face folder fine-tunes: AdamW steps on a fixed batch cut the loss.
+  at::set_num_threads(1);
+  Pretrained p = load_pretrained(kFixtures + "/mamba");
+  p.model->train();
+  auto tokens = torch::randint(0, 300, {4, 16}, torch::kLong);
+  torch::optim::AdamW opt(p.model->parameters(), torch::optim::AdamWOptions(3e-3));
+  auto loss_of = [&] {
+    auto logits = p.model->forward(tokens.narrow(1, 0, 15));
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), tokens.narrow(1, 1, 15).reshape({-1}));
+  };
+  const double first = loss_of().item<double>();
+  for (int i = 0; i < 20; ++i) {
+    opt.zero_grad();
+    auto l = loss_of();
+    l.backward();
+    opt.step();
+  }
+  EXPECT_LT(loss_of().item<double>(), 0.8 * first);
 }
 
 TEST(GenerateBinary, RunsOnFixtures) {
@@ -172,4 +287,51 @@ TEST(GenerateBinary, RunsOnFixtures) {
   EXPECT_EQ(std::system(interactive.c_str()), 0);
   const std::string bad = bin + " --model /nonexistent --prompt x > /dev/null 2>&1";
   EXPECT_NE(std::system(bad.c_str()), 0);
+}
+
+// With SSMLAB_EXPORT_DIR set (scripts/gpu-check.sh on the machine with transformers): trains a small
+// model of every family for 20 AdamW steps, saves it with save_pretrained and writes its own logits
+// as ssmlab_expected.json, for scripts/check_hf_export.py to compare against transformers.
+TEST(SavePretrained, ExportsForTransformersCheck) {
+  const char* out = std::getenv("SSMLAB_EXPORT_DIR");
+  if (!out) GTEST_SKIP() << "SSMLAB_EXPORT_DIR not set (the transformers check runs on the GPU machine)";
+  auto mc = sm::ModelConfig();
+  mc.vocab_size = 400;
+  mc.d_model = 32;
+  mc.n_layer = 2;
+  mc.n_head = 4;
+  mc.rotary_pct = 0.25;  // head dim 8 -> 2 rotated dims
+  mc.d_state = 8;
+  mc.headdim = 16;
+  mc.chunk_size = 4;
+  Pretrained tok = load_pretrained(kFixtures + "/gpt_neox");
+  const std::vector<std::string> texts = {"The state space model", "Hello world! The quick brown fox"};
+  for (const auto& name : sm::model_names()) {
+    torch::manual_seed(31);
+    auto m = sm::make_model(name, mc);
+    auto data = torch::randint(0, 400, {4, 17}, torch::kLong);
+    torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(3e-3));
+    for (int i = 0; i < 20; ++i) {
+      opt.zero_grad();
+      auto logits = m->forward(data.narrow(1, 0, 16));
+      torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), data.narrow(1, 1, 16).reshape({-1})).backward();
+      opt.step();
+    }
+    m->eval();
+    SaveOptions so;
+    so.tokenizer_file = kFixtures + "/tokenizer.json";
+    const std::string dir = std::string(out) + "/" + name;
+    save_pretrained(*m, dir, so);
+    json expected = {{"prompts", json::array()}};
+    torch::NoGradGuard ng;
+    for (const auto& t : texts) {
+      const auto ids = tok.tokenizer->encode(t);
+      auto logits = m->forward(torch::tensor(ids, torch::kInt64).unsqueeze(0))[0].to(torch::kFloat32).contiguous();
+      std::vector<std::vector<float>> rows_out;
+      for (int64_t i = 0; i < logits.size(0); ++i)
+        rows_out.emplace_back(logits[i].data_ptr<float>(), logits[i].data_ptr<float>() + logits.size(1));
+      expected["prompts"].push_back({{"text", t}, {"ids", ids}, {"logits", rows_out}});
+    }
+    std::ofstream(dir + "/ssmlab_expected.json") << expected.dump();
+  }
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "models/generation.h"
 #include "models/lstm.h"
 #include "models/mamba.h"
 #include "models/mamba2.h"
@@ -154,15 +155,15 @@ TEST(Mamba, PrefillThenStepEqualsFullForward) {
   auto tokens = torch::randint(0, 11, {2, 10}, torch::kLong);
   auto full = m->forward(tokens);                                  // (2, 10, V)
   for (int64_t prefill : {1, 3, 6}) {                               // shorter and longer than d_conv
-    sm::MambaInferenceState st;
+    auto st = m->new_cache(2, 10);
     auto first = m->forward(tokens.narrow(1, 0, prefill), &st);
     expect_close(first, full.narrow(1, 0, prefill), 1e-5, "prefill");
     for (int64_t t = prefill; t < 10; ++t)
-      expect_close(m->step(tokens.select(1, t), st), full.select(1, t), 1e-4, "step " + std::to_string(t));
+      expect_close(m->forward(tokens.narrow(1, t, 1), &st), full.narrow(1, t, 1), 1e-4, "step " + std::to_string(t));
     EXPECT_EQ(st.seqlen_offset, 10);
   }
-  sm::MambaInferenceState fresh;                                    // step() from an empty state
-  for (int64_t t = 0; t < 10; ++t) expect_close(m->step(tokens.select(1, t), fresh), full.select(1, t), 1e-4, "fresh step");
+  // The reference twin (transformers' slow_forward transcribed) gives the same logits.
+  expect_close(sm::mamba_lm_forward_ref(*m, tokens), full, 1e-4, "mamba_lm_forward_ref");
 }
 
 TEST(Mamba, FusedKernelsMatchReferenceForwardAndGradients) {
@@ -219,8 +220,9 @@ TEST(Mamba2, LMChunkedEqualsSequential) {
   torch::NoGradGuard ng;
   auto tokens = torch::randint(0, 11, {2, 13}, torch::kLong);
   auto a = m->forward(tokens);
-  m->set_use_chunked(false);
-  expect_close(m->forward(tokens), a, 1e-4, "Mamba2LM chunked vs sequential");
+  torch::manual_seed(4);  // same weights, the sequential SSD (kernel_impl "reference")
+  sm::Mamba2LM r(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(5).use_chunked(false));
+  expect_close(r->forward(tokens), a, 1e-4, "Mamba2LM chunked vs sequential");
 }
 
 TEST(Mamba2, PrefillThenStepEqualsFullForward) {
@@ -230,10 +232,10 @@ TEST(Mamba2, PrefillThenStepEqualsFullForward) {
   auto tokens = torch::randint(0, 11, {2, 10}, torch::kLong);
   auto full = m->forward(tokens);
   for (int64_t prefill : {2, 7}) {
-    sm::Mamba2InferenceState st;
+    auto st = m->new_cache(2, 10);
     expect_close(m->forward(tokens.narrow(1, 0, prefill), &st), full.narrow(1, 0, prefill), 1e-5, "mamba2 prefill");
     for (int64_t t = prefill; t < 10; ++t)
-      expect_close(m->step(tokens.select(1, t), st), full.select(1, t), 1e-4, "mamba2 step " + std::to_string(t));
+      expect_close(m->forward(tokens.narrow(1, t, 1), &st), full.narrow(1, t, 1), 1e-4, "mamba2 step " + std::to_string(t));
   }
 }
 
@@ -241,21 +243,33 @@ TEST(Mamba2, PrefillThenStepEqualsFullForward) {
 TEST(Transformer, RopeByHand) {
   // One head, P = 2, rotary_dim 2, base 10000: position p rotates (x0, x1) by angle p.
   auto x = torch::tensor({1.0f, 2.0f, 1.0f, 2.0f, 3.0f, -1.0f}).view({1, 1, 3, 2});
-  auto r = sm::apply_rope(x, 2, 10000.0, 0);
+  auto rope = [](const torch::Tensor& v, int64_t rd, double base, int64_t offset) {
+    auto cs = sm::rope_cos_sin(torch::arange(offset, offset + v.size(2), torch::kLong), rd, base);
+    return sm::apply_rope(v, cs.first, cs.second);
+  };
+  auto r = rope(x, 2, 10000.0, 0);
   auto want = torch::tensor({1.0f, 2.0f,                                                  //
                              std::cos(1.f) - 2 * std::sin(1.f), 2 * std::cos(1.f) + std::sin(1.f),  //
                              3 * std::cos(2.f) + std::sin(2.f), -std::cos(2.f) + 3 * std::sin(2.f)})
                   .view({1, 1, 3, 2});
   expect_close(r, want, 1e-5, "rope");
   // Offsets continue positions (KV cache): rope(x at offset 1) == rope rows 1..2.
-  expect_close(sm::apply_rope(x.narrow(2, 1, 2), 2, 10000.0, 1), r.narrow(2, 1, 2), 1e-5, "rope offset");
+  expect_close(rope(x.narrow(2, 1, 2), 2, 10000.0, 1), r.narrow(2, 1, 2), 1e-5, "rope offset");
   // Relative: <R_i q, R_j k> depends on i - j only; partial rotation leaves the other dims as they are.
   auto q = torch::randn({1, 1, 1, 8}), k = torch::randn({1, 1, 1, 8});
   auto dot = [&](int64_t i, int64_t j) {
-    return (sm::apply_rope(q, 4, 100.0, i) * sm::apply_rope(k, 4, 100.0, j)).sum().item<double>();
+    return (rope(q, 4, 100.0, i) * rope(k, 4, 100.0, j)).sum().item<double>();
   };
   EXPECT_NEAR(dot(5, 2), dot(13, 10), 1e-4);
-  expect_close(sm::apply_rope(q, 4, 100.0, 7).narrow(-1, 4, 4), q.narrow(-1, 4, 4), 0, "unrotated dims");
+  expect_close(rope(q, 4, 100.0, 7).narrow(-1, 4, 4), q.narrow(-1, 4, 4), 0, "unrotated dims");
+  // Odd rotary_ndims (transformers' rule): 5 -> inv_freq base^(-0/5, -2/5, -4/5), 6 dims rotated.
+  auto cs = sm::rope_cos_sin(torch::arange(0, 3, torch::kLong), 5, 10000.0);
+  ASSERT_EQ(cs.first.size(-1), 6);
+  EXPECT_NEAR(std::acos(cs.first[1][1].item<double>()), std::pow(10000.0, -0.4), 1e-6);
+  sm::TransformerOptions odd(64, 1, 4, 11);
+  odd.rotary_pct(0.3125);
+  EXPECT_EQ(odd.rotary_ndims(), 5);
+  EXPECT_EQ(odd.rotated_dims(), 6);
 }
 
 TEST(Transformer, AlibiByHand) {
@@ -291,7 +305,7 @@ TEST(Transformer, SdpaEqualsManual) {
     sm::TransformerOptions o(16, 1, 4, 11);
     o.pos(sm::parse_pos_encoding(pos));
     auto q = torch::randn({2, 4, 6, 4}), k = torch::randn({2, 4, 6, 4}), v = torch::randn({2, 4, 6, 4});
-    auto bias = sm::attention_bias(o, 6, 6, 0, q.options());
+    auto bias = sm::attention_bias(o, 6, 6, 0, q.options()).unsqueeze(0);
     expect_close(sm::attention(q, k, v, bias, sm::AttnImpl::Sdpa), sm::attention(q, k, v, bias, sm::AttnImpl::Manual),
                  1e-5, pos);
     // Whole model: same weights, the two attention paths.
@@ -312,12 +326,13 @@ TEST(Transformer, KVCacheEqualsFullForward) {
     torch::NoGradGuard ng;
     auto tokens = torch::randint(0, 11, {2, 9}, torch::kLong);
     auto full = m->forward(tokens);
-    sm::KVCache cache;
+    auto cache = m->new_cache(2, 9);
     auto pre = m->forward(tokens.narrow(1, 0, 4), &cache);
     expect_close(pre, full.narrow(1, 0, 4), 1e-5, std::string(name) + " prefill");
     for (int64_t t = 4; t < 9; ++t)
       expect_close(m->forward(tokens.narrow(1, t, 1), &cache), full.narrow(1, t, 1), 1e-5, std::string(name) + " cached step");
-    EXPECT_EQ(cache.offset, 9);
+    EXPECT_EQ(cache.seqlen_offset, 9);
+    EXPECT_EQ(cache.layers[0].k.size(2), 9) << "preallocated, fixed shape";
   }
 }
 
@@ -328,10 +343,96 @@ TEST(LSTM, StateContinuesAcrossCalls) {
   torch::NoGradGuard ng;
   auto tokens = torch::randint(0, 11, {2, 8}, torch::kLong);
   auto full = m->forward(tokens);
-  sm::LSTMState st;
+  auto st = m->new_cache(2, 8);
   auto a = m->forward(tokens.narrow(1, 0, 3), &st);
   auto b = m->forward(tokens.narrow(1, 3, 5), &st);
   expect_close(torch::cat({a, b}, 1), full, 1e-5, "chunked LSTM");
   EXPECT_LE(m->embedding->weight.abs().max().item<double>(), 0.1);
   EXPECT_LE(m->head->weight.abs().max().item<double>(), 0.25 + 1e-6);
+}
+
+// ---- one generation loop ------------------------------------------------------------------------
+// Cached generation (batched, left-padded) equals the uncached reference twin for every family,
+// at batch 1 and for 4 prompts of different lengths; batched equals one-by-one.
+TEST(Generation, CachedEqualsUncachedEveryFamily) {
+  at::set_num_threads(1);
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5, 6, 7}, {3}, {9, 8, 7, 6}, {2, 10, 4, 4, 1}};
+  for (const auto& name : sm::model_names()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(11);
+    auto c = tiny();
+    c.n_head = 2;  // head dim 8: rotary_ndims 2
+    auto m = sm::make_model(name, c);
+    // sharpen the logits so that greedy choices are not decided by rounding
+    { torch::NoGradGuard ng; for (auto& p : m->parameters()) p.mul_(3.0); }
+    sm::GenerationOptions g;
+    g.max_new_tokens = 6;
+    const auto want = sm::greedy_uncached(*m, prompts, 6);
+    const auto batched = sm::generate(*m, prompts, g);
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      EXPECT_EQ(batched.tokens[b], want[b]) << "batched row " << b;
+      EXPECT_EQ(batched.finish_reason[b], "max_new_tokens");
+      EXPECT_EQ(sm::generate(*m, {prompts[b]}, g).tokens[0], want[b]) << "batch 1, row " << b;
+    }
+    // EOS stops a row right after the token; a stop string needs a decoder.
+    g.eos_token_ids = {want[0][2]};
+    auto e = sm::generate(*m, {prompts[0]}, g);
+    const size_t first = std::find(want[0].begin(), want[0].end(), want[0][2]) - want[0].begin();
+    EXPECT_EQ(e.tokens[0].size(), first + 1);
+    EXPECT_EQ(e.finish_reason[0], "eos");
+    g.eos_token_ids.clear();
+    g.stop_strings = {"x"};
+    EXPECT_THROW(sm::generate(*m, {prompts[0]}, g), std::invalid_argument);
+  }
+}
+
+TEST(Generation, LeftPaddedLogitsEqualUnpadded) {
+  // The prefill logits of a left-padded row equal the row's own unpadded forward.
+  at::set_num_threads(1);
+  for (const auto& name : sm::model_names()) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(12);
+    auto c = tiny();
+    c.n_head = 2;
+    auto m = sm::make_model(name, c);
+    m->eval();
+    torch::NoGradGuard ng;
+    auto row = torch::randint(0, 11, {1, 4}, torch::kLong);
+    auto block = torch::cat({torch::full({1, 3}, 5, torch::kLong), row}, 1);   // 3 pad slots
+    auto cache = m->new_cache(1, 8);
+    cache.set_left_padding({4}, 7);
+    auto padded = m->forward(block, &cache).narrow(1, 3, 4);
+    expect_close(padded, m->forward(row), 1e-5, "padded prefill");
+    auto next = torch::randint(0, 11, {1, 1}, torch::kLong);
+    expect_close(m->forward(next, &cache), m->forward(torch::cat({row, next}, 1)).narrow(1, 4, 1), 1e-5, "step after padding");
+  }
+}
+
+TEST(Generation, SamplingRepeatsAndNonFiniteLogitsFail) {
+  torch::manual_seed(13);
+  auto m = sm::make_model("T_rope", tiny());
+  sm::GenerationOptions s;
+  s.max_new_tokens = 8;
+  s.temperature = 1.0;
+  s.top_p = 0.9;
+  s.seed = 7;
+  EXPECT_EQ(sm::generate(*m, {{1, 2}}, s).tokens, sm::generate(*m, {{1, 2}}, s).tokens);
+  sm::GenerationOptions k1 = s;
+  k1.top_k = 1;
+  EXPECT_EQ(sm::generate(*m, {{1, 2}}, k1).tokens[0], sm::greedy_uncached(*m, {{1, 2}}, 8)[0]);
+  { torch::NoGradGuard ng; m->parameters()[0].fill_(std::numeric_limits<float>::quiet_NaN()); }
+  EXPECT_THROW(sm::generate(*m, {{1, 2}}, s), std::runtime_error);
+  s.temperature = 0;
+  EXPECT_THROW(sm::generate(*m, {{1, 2}}, s), std::runtime_error);
+  EXPECT_THROW(sm::generate(*m, {{}}, s), std::invalid_argument);
+}
+
+TEST(Transformer, PaperSizeParameterCount) {
+  // T_rope d1024, 12 layers, vocab 30 with GPT-NeoX defaults: 151.2M (Jelassi et al. 2024).
+  sm::ModelConfig c;
+  c.vocab_size = 30;
+  c.d_model = 1024;
+  c.n_layer = 12;
+  c.n_head = 16;
+  EXPECT_NEAR(sm::param_count("T_rope", c) / 1e6, 151.2, 0.05);
 }
