@@ -1,6 +1,8 @@
 // pretrained.cpp: Hugging Face folders <-> models:: language models (pretrained.h).
 #include "ssmlab/hf/pretrained.h"
 
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -22,6 +24,25 @@ using torch::Tensor;
 
 namespace ssmlab::hf {
 namespace {
+
+// POSIX file operations for the folder swap: pip LibTorch 2.x's libtorch.so exports its own
+// std::filesystem::remove_all, which segfaults when a binary binds to it (docs/developing.md).
+bool path_exists(const std::string& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0;
+}
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+void remove_tree(const std::string& p) {
+  if (!path_exists(p)) return;
+  ::nftw(p.c_str(), [](const char* f, const struct stat*, int, struct FTW*) { return ::remove(f); }, 16, FTW_DEPTH | FTW_PHYS);
+}
+void rename_or_throw(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw Error("save_pretrained: cannot rename " + from + " to " + to + ": " + std::strerror(errno));
+}
 
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
@@ -374,11 +395,15 @@ std::string save_pretrained(models::LanguageModelImpl& model, const std::string&
   if (opt.eos_token_id >= 0) cfg["eos_token_id"] = opt.eos_token_id;
 
   // Everything goes into a sibling temp folder first, which then replaces `dir`.
-  const fs::path target = fs::absolute(dir);
-  if (fs::exists(target) && !fs::is_directory(target)) throw Error(dir + ": exists and is not a folder");
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  std::string target = dir;
+  while (target.size() > 1 && target.back() == '/') target.pop_back();
+  if (target.empty()) throw Error("save_pretrained: empty folder name");
+  if (path_exists(target) && !is_dir(target)) throw Error(dir + ": exists and is not a folder");
+  const std::string parent = fs::path(target).parent_path().string();
+  if (!parent.empty() && !is_dir(parent)) throw Error(dir + ": the parent folder " + parent + " does not exist");
+  const fs::path tmp = target + ".tmp." + std::to_string(::getpid());
+  remove_tree(tmp.string());
+  if (::mkdir(tmp.c_str(), 0755) != 0) throw Error("save_pretrained: cannot create " + tmp.string() + ": " + std::strerror(errno));
   try {
     write_file_atomic((tmp / "config.json").string(), cfg.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), params, {{"format", "pt"}});
@@ -388,17 +413,17 @@ std::string save_pretrained(models::LanguageModelImpl& model, const std::string&
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       write_file_atomic((tmp / "tokenizer.json").string(), bytes);
     }
-    if (fs::exists(target)) {
-      const fs::path old = target.parent_path() / (target.filename().string() + ".old." + std::to_string(::getpid()));
-      fs::rename(target, old);
-      fs::rename(tmp, target);
-      fs::remove_all(old);
+    if (path_exists(target)) {
+      const std::string old = target + ".old." + std::to_string(::getpid());
+      remove_tree(old);
+      rename_or_throw(target, old);
+      rename_or_throw(tmp.string(), target);
+      remove_tree(old);
     } else {
-      fs::rename(tmp, target);
+      rename_or_throw(tmp.string(), target);
     }
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp.string());
     throw;
   }
   return cfg["model_type"].get<std::string>();

@@ -265,7 +265,7 @@ TEST(Transformer, RopeByHand) {
   // Odd rotary_ndims (transformers' rule): 5 -> inv_freq base^(-0/5, -2/5, -4/5), 6 dims rotated.
   auto cs = sm::rope_cos_sin(torch::arange(0, 3, torch::kLong), 5, 10000.0);
   ASSERT_EQ(cs.first.size(-1), 6);
-  EXPECT_NEAR(std::acos(cs.first[1][1].item<double>()), std::pow(10000.0, -0.4), 1e-6);
+  EXPECT_NEAR(std::acos(cs.first[1][1].item<double>()), std::pow(10000.0, -0.4), 1e-5);
   sm::TransformerOptions odd(64, 1, 4, 11);
   odd.rotary_pct(0.3125);
   EXPECT_EQ(odd.rotary_ndims(), 5);
