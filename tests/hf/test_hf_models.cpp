@@ -250,6 +250,22 @@ TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
   }
 }
 
+TEST(SavePretrained, HuggingFaceFixturesRoundTrip) {
+  // GPT-2 (names and Conv1D transposes back), GPT-NeoX, Mamba-2 (untied): load, save, load again.
+  at::set_num_threads(1);
+  const auto tokens = torch::randint(0, 300, {2, 7}, torch::kLong);
+  for (const char* name : {"gpt2", "gpt2_inner", "gpt_neox", "mamba2", "mamba_untied"}) {
+    SCOPED_TRACE(name);
+    Pretrained a = load_pretrained(kFixtures + "/" + name);
+    const fs::path dir = ssmlab::test::fresh_temp_dir(std::string("ssmlab_rt_") + name);
+    save_pretrained(*a.model, (dir / "m").string());
+    Pretrained b = load_pretrained((dir / "m").string());
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(a.model->forward(tokens), b.model->forward(tokens)));
+    ssmlab::test::remove_tree(dir);
+  }
+}
+
 TEST(SavePretrained, LoadedCheckpointTrains) {
   // A fixture loaded from a Hugging Face folder fine-tunes: AdamW steps on a fixed batch cut the loss.
   at::set_num_threads(1);
