@@ -156,7 +156,7 @@ TEST(CheckLogsHonesty, RunWithStepsAndNoResultIsUnfinished) {
   auto rep = check_lines("unfinished.jsonl", log);
   EXPECT_TRUE(has_rule(rep, "run finished", 3)) << ck::format_table(rep);
   EXPECT_TRUE(has_rule(rep, "run finished", 8)) << ck::format_table(rep);
-  EXPECT_EQ(rep.failures.size(), 2u) << ck::format_table(rep);
+  ASSERT_EQ(rep.failures.size(), 2u) << ck::format_table(rep);
   EXPECT_NE(rep.failures[0].detail.find(crashed.run_id()), std::string::npos);
   ASSERT_EQ(rep.experiments.size(), 1u);
   EXPECT_GT(rep.experiments[0].failed, 0);
