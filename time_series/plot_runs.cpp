@@ -6,7 +6,9 @@
 //   synthetic_decays_val_mse_vs_N.png        final validation MSE against N, one series per model,
 //                                            log y, with the noise floor as a reference line;
 //   synthetic_decays_val_curves_<model>.png  validation MSE per epoch, one series per N
-//                                            (log y with --log-val-curves).
+//                                            (log y with --log-val-curves); <model> is the
+//                                            model name reduced by safe_file_name (a name from
+//                                            the log cannot leave --plot_dir).
 // Without --latest-only, points of several runs that share (model, N[, epoch]) are averaged
 // geometrically; with it, each model keeps only its newest run.
 #include <algorithm>
@@ -18,17 +20,11 @@
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
+#include "ssmlab/safe_io.h"
 
 namespace {
 
 using Json = nlohmann::json;
-
-// gnuplot's enhanced text reads '_' as a subscript: escape it in model names.
-std::string label(const std::string& s) {
-  std::string r;
-  for (char c : s) r += c == '_' ? std::string("\\_") : std::string(1, c);
-  return r;
-}
 
 struct GeoMean {
   double sum_log = 0;
@@ -37,9 +33,7 @@ struct GeoMean {
   double value() const { return std::exp(sum_log / n); }
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace ssmlab;
   std::string task = "synthetic_decays", plot_dir;
   std::vector<std::string> logs;
@@ -67,7 +61,9 @@ int main(int argc, char** argv) {
     for (auto& l : lines) {
       const Json& r = l.value;
       if (!r.is_object() || r.value("experiment", "") != "exp_synthetic_ndecay") continue;
-      if (!r.contains("metrics") || !r["metrics"].contains("model")) continue;
+      if (!r.contains("metrics") || !r["metrics"].is_object() || !r["metrics"].contains("model") ||
+          !r["metrics"]["model"].is_string())
+        continue;
       std::string rec = r.value("record", "");
       if (rec == "result") results.push_back(r);
       else if (rec == "epoch") epochs.push_back(r);
@@ -123,7 +119,7 @@ int main(int argc, char** argv) {
     const int lo = all_N.empty() ? 1 : *all_N.begin(), hi = all_N.empty() ? 1 : *all_N.rbegin();
     for (auto& [model, byN] : final_mse) {
       plot::Series s;
-      s.title = label(model);
+      s.title = model;
       if (byN.size() == 1 && byN.begin()->first == 0) {  // N-independent model: a flat line
         s.title += " (no N)";
         s.x = {double(lo), double(hi)};
@@ -153,15 +149,15 @@ int main(int argc, char** argv) {
   }
   for (auto& [model, byN] : curves) {
     plot::PlotSpec spec;
-    spec.title = "Mixture of decays: validation MSE per epoch, " + label(model);
+    spec.title = "Mixture of decays: validation MSE per epoch, " + model;
     spec.xlabel = "epoch";
     spec.ylabel = "validation MSE";
     spec.logy = log_val_curves;
     spec.key = "top right";
-    spec.output = plot_dir + "/synthetic_decays_val_curves_" + model + ".png";
+    spec.output = plot_dir + "/synthetic_decays_val_curves_" + safe_file_name(model) + ".png";
     for (auto& [N, byE] : byN) {
       plot::Series s;
-      s.title = N > 0 ? "N = " + std::to_string(N) : label(model);
+      s.title = N > 0 ? "N = " + std::to_string(N) : model;
       s.style = plot::Style::Lines;
       for (auto& [e, g] : byE) { s.x.push_back(e); s.y.push_back(g.value()); }
       spec.series.push_back(s);
@@ -177,4 +173,17 @@ int main(int argc, char** argv) {
     if (!opts.quiet) std::cout << "plot_runs: wrote " << w << "\n";
   // a machine without gnuplot warns (above) but does not fail
   return written.empty() && plot::gnuplot_available() ? 1 : 0;
+}
+
+}  // namespace
+
+// Records come from a file anyone may have written: a field of the wrong type is an error
+// (exit 1 with the message), never an uncaught exception.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: plot_runs: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -1,9 +1,10 @@
 // cli.cpp — Boost.Program_options behind ssmlab::Cli (see cli.h for the design).
 #include "ssmlab/cli.h"
 
+#include "ssmlab/safe_io.h"
+
 #include <boost/program_options.hpp>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <thread>
 #ifdef _OPENMP
@@ -157,13 +158,19 @@ std::string Cli::help() const {
 namespace {
 // Turns a --config JSON object into command-line tokens.
 std::vector<std::string> config_tokens(const std::string& path, const po::options_description& desc) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("--config: cannot open '" + path + "'");
+  // Checked reader: a FIFO or /dev/zero given as --config is refused, not hung on or read forever;
+  // deep nesting is refused by the parser (safe_io.h).
+  std::string text;
+  try {
+    text = read_regular_file(path, kMaxJsonFileBytes, "config file");
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("--config: ") + e.what());
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = parse_json_limited(text, "'" + path + "'");
   } catch (const std::exception& e) {
-    throw UsageError("--config: '" + path + "' is not valid JSON (" + std::string(e.what()) + ")");
+    throw UsageError(std::string("--config: ") + e.what());
   }
   if (!j.is_object()) throw UsageError("--config: '" + path + "' must hold a JSON object of flag: value");
   std::vector<std::string> toks;

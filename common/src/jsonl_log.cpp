@@ -3,16 +3,19 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 #include <stdexcept>
+
+#include "ssmlab/atomic_file.h"
+#include "ssmlab/safe_io.h"
 
 #ifndef SSMLAB_GIT_REV
 #define SSMLAB_GIT_REV "unknown"
@@ -24,14 +27,39 @@ void append_jsonl(const std::string& path, const nlohmann::json& record) {
   if (!record.is_object()) throw std::invalid_argument("append_jsonl: a record must be a JSON object");
   std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
+  ignore_file_size_signal();
   std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) throw std::runtime_error("cannot create the folder of log '" + path + "': " + ec.message());
+  }
+  // O_RDWR: the last byte is read back below. O_NONBLOCK: a FIFO at `path` must not hang us
+  // (it is refused just after, like any other file that is not a regular one).
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot open log '" + path + "': " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX) != 0) {
-    int e = errno;
+  auto fail = [&](const std::string& what, int e) {
+    ::close(fd);  // releases the lock
+    throw std::runtime_error(what + " log '" + path + "': " + std::strerror(e));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("cannot stat", errno);
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw std::runtime_error("cannot lock log '" + path + "': " + std::strerror(e));
+    throw std::runtime_error("log '" + path + "' is not a regular file (a FIFO, device or socket): refusing to append");
+  }
+  if (::flock(fd, LOCK_EX) != 0) fail("cannot lock", errno);
+  // Under the lock no other ssmlab writer appends: the end of the file is where this record goes.
+  if (::fstat(fd, &st) != 0) fail("cannot stat", errno);
+  const off_t size_before = st.st_size;
+  if (size_before > 0) {
+    // A torn last line (a writer that crashed mid-record, or a fragment from elsewhere) must not
+    // swallow this record: start it on a line of its own. check_logs still reports the fragment.
+    char last = '\n';
+    ssize_t n;
+    do n = ::pread(fd, &last, 1, size_before - 1); while (n < 0 && errno == EINTR);
+    if (n < 0) fail("cannot read the end of", errno);
+    if (n == 1 && last != '\n') line.insert(line.begin(), '\n');
   }
   const char* data = line.data();
   size_t left = line.size();
@@ -42,8 +70,9 @@ void append_jsonl(const std::string& path, const nlohmann::json& record) {
     if (n < 0) {
       if (errno == EINTR) continue;
       int e = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot write log '" + path + "': " + std::strerror(e));
+      // EFBIG / ENOSPC part-way: cut the partial record off again, so the log ends as it was.
+      if (::ftruncate(fd, size_before) != 0) {}
+      fail("cannot write", e);
     }
     data += n;
     left -= static_cast<size_t>(n);
@@ -52,9 +81,7 @@ void append_jsonl(const std::string& path, const nlohmann::json& record) {
 }
 
 std::vector<JsonlLine> read_jsonl(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open '" + path + "'");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string all = read_regular_file(path, kMaxLogFileBytes, "log");
   std::vector<JsonlLine> out;
   size_t pos = 0;
   int no = 0;
@@ -72,9 +99,10 @@ std::vector<JsonlLine> read_jsonl(const std::string& path) {
     }
     if (l.raw.empty() && l.terminated) continue;  // blank line
     try {
-      l.value = nlohmann::json::parse(l.raw);
-    } catch (const std::exception&) {
+      l.value = parse_json_limited(l.raw, "line " + std::to_string(l.line_no));
+    } catch (const std::exception& e) {
       l.value = nullptr;
+      l.error = e.what();
     }
     out.push_back(std::move(l));
   }

@@ -1,6 +1,8 @@
 // check_logs — verifies JSONL logs: schema, finite metrics, and every family's invariants
-// (<family>/checks.json). Prints a table; exits 1 on any failure, naming file, line and rule.
-#include <filesystem>
+// (<family>/checks.json). Prints a table; exits 1 on any failure, naming file, line and rule,
+// 2 on a usage error found before checking (bad flag, missing file, missing or broken rules).
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include "ssmlab/atomic_file.h"
@@ -19,7 +21,9 @@ int main(int argc, char** argv) {
                   "tools");
   cli.add("files", &files, "JSONL files to check").nonempty();
   cli.add("rules", &rule_files, "extra rule files (JSON) on top of <rules-dir>/*/checks.json");
-  cli.add("rules-dir", &rules_dir, "folder whose */checks.json hold the families' invariants");
+  cli.add("rules-dir", &rules_dir, "folder whose */checks.json hold the families' invariants (must hold at least one)");
+  bool no_rules = false;
+  cli.flag("no-rules", &no_rules, "do not load <rules-dir>/*/checks.json: schema, finite metrics, finished runs (and --rules) only");
   cli.add("report", &report_path, "also write a markdown table to this path");
   cli.positional("files");  // `check_logs a.jsonl b.jsonl`
   ssmlab::CommonOptions opts;
@@ -35,22 +39,39 @@ int main(int argc, char** argv) {
   }
   ssmlab::checks::RuleSet rules;
   try {
-    rules.load_default_dirs(rules_dir);
+    if (!no_rules) rules.load_default_dirs(rules_dir);
     for (auto& f : rule_files) rules.load_file(f);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
-  ssmlab::checks::Report report;
   for (auto& f : files) {
-    if (!std::filesystem::exists(f)) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) {
       std::cerr << "error: no such log file '" << f << "'\n";
       return 2;
     }
-    ssmlab::checks::check_file(f, rules, report);
+    if (!S_ISREG(st.st_mode)) {
+      std::cerr << "error: log '" << f << "' is not a regular file (a directory, FIFO or device)\n";
+      return 2;
+    }
   }
-  std::cout << ssmlab::checks::format_table(report);
-  if (!report_path.empty()) ssmlab::write_file_atomic(report_path, ssmlab::checks::format_markdown(report));
+  struct stat rst {};
+  if (!report_path.empty() && ::stat(report_path.c_str(), &rst) == 0 && !S_ISREG(rst.st_mode)) {
+    std::cerr << "error: --report '" << report_path << "' exists and is not a regular file\n";
+    return 2;
+  }
+  ssmlab::checks::Report report;
+  try {
+    for (auto& f : files) ssmlab::checks::check_file(f, rules, report);
+    std::cout << ssmlab::checks::format_table(report);
+    if (!report_path.empty()) ssmlab::write_file_atomic(report_path, ssmlab::checks::format_markdown(report));
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "error: " << e.what() << "\n";
+    std::cout << "check_logs: FAILED" << std::endl;
+    return 1;
+  }
   std::cout << (report.ok() ? "check_logs: all checks passed" : "check_logs: FAILED") << std::endl;
   return report.ok() ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 
 #include "ssmlab/hf/config.h"
 #include "ssmlab/hf/safetensors.h"
+#include "ssmlab/safe_io.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -66,23 +67,19 @@ int64_t TensorView::numel() const {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(path + ": not a regular file");
+    // The checked open (ssmlab/safe_io.h): a FIFO does not hang, a device is refused.
+    ssmlab::RegularFile f;
+    try {
+      f = ssmlab::open_regular_file(path, ssmlab::kMaxWeightsFileBytes, "safetensors file");
+    } catch (const std::exception& e) {
+      throw Error(e.what());
     }
-    size_ = static_cast<uint64_t>(st.st_size);
+    size_ = f.size();
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        ::close(fd);
-        throw Error(path + ": mmap failed (" + std::strerror(errno) + ")");
-      }
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, f.fd(), 0);
+      if (p == MAP_FAILED) throw Error(path + ": mmap failed (" + std::strerror(errno) + ")");
       data_ = static_cast<const uint8_t*>(p);
     }
-    ::close(fd);
   }
   ~MappedFile() {
     if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
@@ -143,9 +140,9 @@ void SafetensorsFile::parse(const uint8_t* bytes, uint64_t size) {
   if (h[0] != '{') fail("header does not start with '{'");
   json j;
   try {
-    j = json::parse(h, h + n);
+    j = ssmlab::parse_json_limited(std::string_view(h, n), "header");  // nesting-limited
   } catch (const std::exception& e) {
-    fail(std::string("header is not valid JSON: ") + e.what());
+    fail(e.what());
   }
   if (!j.is_object()) fail("header is not a JSON object");
   const uint64_t data_size = size - 8 - n;
@@ -215,13 +212,11 @@ void SafetensorsFile::parse(const uint8_t* bytes, uint64_t size) {
 
 ShardedSafetensors ShardedSafetensors::open(const std::string& index_path) {
   ShardedSafetensors s;
-  std::ifstream in(index_path);
-  if (!in) throw Error(index_path + ": cannot open");
   json j;
   try {
-    in >> j;
+    j = ssmlab::read_json_file(index_path);  // checked open, size cap, nesting limit
   } catch (const std::exception& e) {
-    throw Error(index_path + ": not valid JSON: " + e.what());
+    throw Error(e.what());
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(index_path + ": missing object \"weight_map\"");

@@ -20,10 +20,10 @@ TEST(Plot, ScriptHasLabelsLogAxesBandsAndReferenceLines) {
   s.series.push_back({"rank", {1, 2, 3}, {1, 2, 3}, {0.1, 0.1, 0.1}, pl::Style::Band});
   s.refs.push_back({"x", "y = N"});
   auto g = pl::gnuplot_script(s);
-  EXPECT_NE(g.find("set xlabel \"state size N\""), std::string::npos);
+  EXPECT_NE(g.find("set xlabel 'state size N'"), std::string::npos);
   EXPECT_NE(g.find("set logscale y"), std::string::npos);
   EXPECT_NE(g.find("filledcurves"), std::string::npos);
-  EXPECT_NE(g.find("title \"y = N\""), std::string::npos);
+  EXPECT_NE(g.find("title 'y = N'"), std::string::npos);
   s.series[0].err.clear();
   EXPECT_THROW(pl::gnuplot_script(s), std::runtime_error);  // a band needs errors
 }

@@ -12,6 +12,10 @@
 //
 // A condition is {path, op, value} or {path, op, ref: other.path}; ops: < <= > >= == != between
 // (value [lo, hi]) exists. Paths are dotted into the record ("metrics.rank", "params.T").
+// A rule file of the wrong shape (unknown or misspelt fields, wrong types) is an error, not a
+// silently skipped check. Besides the rules, check_file fails: an empty log, a torn or invalid
+// line, a record missing a schema field (including "record"), and a run (run_id) whose last
+// record is not a "result" (it crashed or was killed before finishing).
 #pragma once
 
 #include <string>
@@ -34,7 +38,8 @@ struct RuleSet {
   std::vector<Rule> rules;
   nlohmann::json experiments = nlohmann::json::object();  // experiment -> {key_metric}
   void load_file(const std::string& path);   // throws with the path on a bad rule file
-  void load_default_dirs(const std::string& source_dir);  // <source_dir>/*/checks.json
+  // <source_dir>/*/checks.json; throws when source_dir is not a directory or holds none.
+  void load_default_dirs(const std::string& source_dir);
 };
 
 struct Failure {

@@ -18,16 +18,20 @@ namespace ssmlab {
 inline constexpr int kSchemaVersion = 1;
 
 // Appends one JSON object as one line to `path` (parent folders are created).
-// Throws std::runtime_error with the path and errno text on failure.
+// If the file does not end in '\n' (a torn last line), the record starts on a new line.
+// Refuses a `path` that is not a regular file (FIFO, device). A failed write (EFBIG, ENOSPC)
+// cuts the partial record off again. Throws std::runtime_error with the path and errno text.
 void append_jsonl(const std::string& path, const nlohmann::json& record);
 
-// Reads every line of a JSONL file; lines that do not parse are returned as null with
-// their raw text in `raw` (check_logs reports them).
+// Reads every line of a JSONL file (through the checked reader: regular files of at most
+// kMaxLogFileBytes); lines that do not parse, or nest deeper than kMaxJsonDepth, are returned
+// as null with their raw text in `raw` and the reason in `error` (check_logs reports them).
 struct JsonlLine {
   int line_no = 0;
   std::string raw;
   nlohmann::json value;   // null if the line is not valid JSON
   bool terminated = true; // false for a last line without '\n' (a torn write)
+  std::string error;       // why `value` is null
 };
 std::vector<JsonlLine> read_jsonl(const std::string& path);
 

@@ -1,7 +1,10 @@
 // plot.h — every plot ssmlab draws: a PlotSpec rendered by gnuplot (pngcairo).
 // Design: the spec is data (series, error bars/bands, log axes, reference lines); render_plot
 // writes a self-contained gnuplot script beside the PNG (<png>.gp, data inline) so a figure can
-// be restyled by hand, then pipes it to gnuplot (through gnuplot-iostream when available).
+// be restyled by hand, then runs `gnuplot <png>.gp` (posix_spawn, no shell).
+// Untrusted text (titles, labels, legends from logs or checkpoints) cannot run anything: every
+// string goes through gnuplot_string(); reference-line expressions and the key position are
+// checked against a small grammar; the output path may not hold control characters.
 #pragma once
 
 #include <string>
@@ -19,7 +22,7 @@ struct Series {
 };
 
 struct RefLine {
-  std::string expr;   // gnuplot expression in x, e.g. "x" or "1e-6*x**2"
+  std::string expr;   // gnuplot expression in x, e.g. "x" or "1e-6*x**2" (numbers, x, math functions)
   std::string title;
 };
 
@@ -38,7 +41,12 @@ bool gnuplot_available();
 // Renders the PNG; throws std::runtime_error with a clear message on failure
 // (no gnuplot, empty spec, non-positive values on a log axis, gnuplot error).
 void render_plot(const PlotSpec& spec);
-// The gnuplot script render_plot would run (for tests and the .gp file).
+// The gnuplot script render_plot would run (for tests and the .gp file). Throws on a reference
+// expression outside the grammar, a key position other than words, or a control character in
+// the output path.
 std::string gnuplot_script(const PlotSpec& spec);
+// `s` as a gnuplot string literal that gnuplot takes as plain text: single-quoted (no `command`
+// substitution, @macro or backslash processing), quotes doubled, control characters -> spaces.
+std::string gnuplot_string(const std::string& s);
 
 }  // namespace ssmlab::plot
