@@ -119,6 +119,39 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   return out_proj(y);                                      // (B, D)
 }
 
+// ---- the SSM LM shell shared by Mamba-1 and Mamba-2 ----------------------------------------------
+namespace {
+// Runs the residual layers over h (B, L, D) and the final norm. With a cache: an unused one is
+// filled by the parallel prefill (pad slots masked), a used one continues one token at a time.
+template <class LayerImpl>
+torch::Tensor ssm_layers_forward(torch::nn::ModuleList& layers, RMSNorm& norm_f, torch::Tensor h, InferenceCache* cache,
+                                 const char* family) {
+  const int64_t L = h.size(1);
+  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
+    throw std::invalid_argument(std::string(family) + ": " + std::to_string(cache->seqlen_offset + L) +
+                                " tokens exceed the cache's " + std::to_string(cache->max_seqlen) + " slots");
+  if (cache && cache->seqlen_offset > 0) {
+    std::vector<torch::Tensor> outs;
+    for (int64_t t = 0; t < L; ++t) {
+      auto x = h.select(1, t);                                              // (B, D)
+      int64_t i = 0;
+      for (const auto& m : *layers) x = m->as<LayerImpl>()->step(x, cache->layers[i++]);
+      outs.push_back(x);
+    }
+    cache->seqlen_offset += L;
+    return norm_f(torch::stack(outs, 1));                                   // (B, L, D)
+  }
+  torch::Tensor valid = cache && cache->has_padding() ? cache->valid_mask(L) : torch::Tensor();  // (B, L)
+  int64_t i = 0;
+  for (const auto& m : *layers) {
+    h = m->as<LayerImpl>()->forward(h, cache ? &cache->layers[i] : nullptr, valid);
+    ++i;
+  }
+  if (cache) cache->seqlen_offset += L;
+  return norm_f(h);                                                         // (B, L, D)
+}
+}  // namespace
+
 // ---- residual layer, backbone, LM ---------------------------------------------------------------
 MambaLayerImpl::MambaLayerImpl(const MambaOptions& o) : residual_in_fp32(o.residual_in_fp32()) {
   norm = register_module("norm", RMSNorm(o.d_model(), o.norm_eps()));
@@ -173,29 +206,7 @@ InferenceCache MambaLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
 }
 
 torch::Tensor MambaLMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {
-  const int64_t L = h.size(1);
-  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
-    throw std::invalid_argument("Mamba: " + std::to_string(cache->seqlen_offset + L) + " tokens exceed the cache's " +
-                                std::to_string(cache->max_seqlen) + " slots");
-  if (cache && cache->seqlen_offset > 0) {                 // continue recurrently, one token at a time
-    std::vector<torch::Tensor> outs;
-    for (int64_t t = 0; t < L; ++t) {
-      auto x = h.select(1, t);                             // (B, D)
-      int64_t i = 0;
-      for (const auto& m : *backbone->layers) x = m->as<MambaLayerImpl>()->step(x, cache->layers[i++]);
-      outs.push_back(x);
-    }
-    cache->seqlen_offset += L;
-    return backbone->norm_f(torch::stack(outs, 1));        // (B, L, D)
-  }
-  torch::Tensor valid = cache && cache->has_padding() ? cache->valid_mask(L) : torch::Tensor();  // (B, L)
-  int64_t i = 0;
-  for (const auto& m : *backbone->layers) {
-    h = m->as<MambaLayerImpl>()->forward(h, cache ? &cache->layers[i] : nullptr, valid);
-    ++i;
-  }
-  if (cache) cache->seqlen_offset += L;
-  return backbone->norm_f(h);                              // (B, L, D)
+  return ssm_layers_forward<MambaLayerImpl>(backbone->layers, backbone->norm_f, std::move(h), cache, "Mamba");
 }
 
 torch::Tensor MambaLMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) { return layers_forward(x, cache); }
@@ -430,29 +441,7 @@ InferenceCache Mamba2LMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
 }
 
 torch::Tensor Mamba2LMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {
-  const int64_t L = h.size(1);
-  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
-    throw std::invalid_argument("Mamba-2: " + std::to_string(cache->seqlen_offset + L) + " tokens exceed the cache's " +
-                                std::to_string(cache->max_seqlen) + " slots");
-  if (cache && cache->seqlen_offset > 0) {                                 // continue recurrently
-    std::vector<torch::Tensor> outs;
-    for (int64_t t = 0; t < L; ++t) {
-      auto x = h.select(1, t);                                              // (B, D)
-      int64_t i = 0;
-      for (const auto& m : *backbone->layers) x = m->as<Mamba2LayerImpl>()->step(x, cache->layers[i++]);
-      outs.push_back(x);
-    }
-    cache->seqlen_offset += L;
-    return backbone->norm_f(torch::stack(outs, 1));                         // (B, L, D)
-  }
-  torch::Tensor valid = cache && cache->has_padding() ? cache->valid_mask(L) : torch::Tensor();
-  int64_t i = 0;
-  for (const auto& m : *backbone->layers) {
-    h = m->as<Mamba2LayerImpl>()->forward(h, cache ? &cache->layers[i] : nullptr, valid);
-    ++i;
-  }
-  if (cache) cache->seqlen_offset += L;
-  return backbone->norm_f(h);                                               // (B, L, D)
+  return ssm_layers_forward<Mamba2LayerImpl>(backbone->layers, backbone->norm_f, std::move(h), cache, "Mamba-2");
 }
 
 torch::Tensor Mamba2LMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) { return layers_forward(x, cache); }
