@@ -27,6 +27,7 @@ while [ $# -gt 0 ]; do
 done
 set -e
 ./scripts/setup-deps.sh
+source scripts/data-env.sh
 ./scripts/build.sh
 set +e
 export MODE OUT LOGS="$OUT/logs" PLOTS="$OUT/plots" BIN="$PWD/${BUILD_DIR:-build}/bin"
