@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ../shared/gpu/prepare-deps.sh
+# ICU headers/libraries for the tokenizer (the GPU image has the runtime only)
+./scripts/gpu-icu.sh
 mkdir -p .deps/include
 cp -r /usr/include/nlohmann .deps/include/
 # GoogleTest/GMock and Google Benchmark as Debian builds them (headers, static libs, CMake configs):
