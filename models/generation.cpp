@@ -114,13 +114,15 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
   t0 = std::chrono::steady_clock::now();
   std::vector<int64_t> next(B, 0);
   for (int64_t step = 0; step < budget && !finished(); ++step) {
-    if (greedy) {
-      if (!torch::isfinite(logits).all().item<bool>())
-        throw std::runtime_error("generate: non-finite logits at new token " + std::to_string(step) +
-                                 ": the model diverged or its weights are broken");
-      auto ids = logits.argmax(-1).to(torch::kCPU);
-      auto ia = ids.accessor<int64_t, 1>();
-      for (int64_t b = 0; b < B; ++b) next[b] = ia[b];
+    if (greedy) {  // ids and per-row finiteness in one device-to-host copy (one sync per step)
+      auto host = torch::cat({logits.argmax(-1), torch::isfinite(logits).all(-1).to(torch::kLong)}).to(torch::kCPU);
+      auto ha = host.accessor<int64_t, 1>();
+      for (int64_t b = 0; b < B; ++b) {
+        if (ha[B + b] == 0)
+          throw std::runtime_error("generate: non-finite logits at new token " + std::to_string(step) + " of row " +
+                                   std::to_string(b) + ": the model diverged or its weights are broken");
+        next[b] = ha[b];
+      }
     } else {
       auto lc = logits.to(torch::kCPU);
       for (int64_t b = 0; b < B; ++b)

@@ -30,16 +30,22 @@ struct LayerCache {
 };
 
 struct InferenceCache {
+  // The fields every family shares: `n_layers` empty LayerCaches, no padding, pad on `device`.
+  static InferenceCache allocate(int64_t batch, int64_t max_seqlen, int64_t n_layers, const torch::Device& device);
+
   int64_t batch_size = 0;
   int64_t max_seqlen = 0;     // slots available (prompt + new tokens, pads included)
   int64_t seqlen_offset = 0;  // slots consumed so far (the same for every row)
   torch::Tensor pad;          // (B) int64 on the model's device: left-pad slots of each row
   std::vector<LayerCache> layers;
+  bool padded = false;        // host copy of "any pad > 0" (no device sync in the decode loop)
 
   // Sets the left padding of the next prefill (lengths[b] = real tokens of row b in a prompt
   // block of `padded_len` slots). Only before the first forward.
   void set_left_padding(const std::vector<int64_t>& lengths, int64_t padded_len);
-  bool has_padding() const;  // any row with pad > 0
+  bool has_padding() const { return padded; }  // any row with pad > 0
+  // Throws std::invalid_argument (naming `family`) if L more slots do not fit.
+  void check_room(int64_t L, const char* family) const;
   // (B, L) bool: true where slot seqlen_offset + t of row b holds a real token.
   torch::Tensor valid_mask(int64_t L) const;
   // (B, L) int64: the position of each slot counted from its row's first real token (pads: 0).

@@ -21,12 +21,8 @@ LSTMLMImpl::LSTMLMImpl(const LSTMLMOptions& o) : options(o) {
 }
 
 InferenceCache LSTMLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
-  InferenceCache c;
-  c.batch_size = batch;
-  c.max_seqlen = max_seqlen;
+  auto c = InferenceCache::allocate(batch, max_seqlen, /*n_layers=*/1, device());  // all layers in layers[0]
   auto topts = torch::TensorOptions().device(device()).dtype(dtype());
-  c.pad = torch::zeros({batch}, topts.dtype(torch::kLong));
-  c.layers.resize(1);
   c.layers[0].h = torch::zeros({options.n_layer(), batch, options.d_model()}, topts);  // (n_layer, B, D)
   c.layers[0].c = torch::zeros_like(c.layers[0].h);
   return c;
@@ -35,9 +31,7 @@ InferenceCache LSTMLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
 torch::Tensor LSTMLMImpl::forward_features(const torch::Tensor& x, InferenceCache* cache) {
   if (!cache) return std::get<0>(lstm->forward(x));                   // (B, L, D)
   const int64_t L = x.size(1);
-  if (cache->seqlen_offset + L > cache->max_seqlen)
-    throw std::invalid_argument("LSTM: " + std::to_string(cache->seqlen_offset + L) + " tokens exceed the cache's " +
-                                std::to_string(cache->max_seqlen) + " slots");
+  cache->check_room(L, "LSTM");
   auto& st = cache->layers[0];
   torch::Tensor out;
   if (cache->has_padding() && cache->seqlen_offset == 0) {

@@ -127,9 +127,7 @@ template <class LayerImpl>
 torch::Tensor ssm_layers_forward(torch::nn::ModuleList& layers, RMSNorm& norm_f, torch::Tensor h, InferenceCache* cache,
                                  const char* family) {
   const int64_t L = h.size(1);
-  if (cache && cache->seqlen_offset + L > cache->max_seqlen)
-    throw std::invalid_argument(std::string(family) + ": " + std::to_string(cache->seqlen_offset + L) +
-                                " tokens exceed the cache's " + std::to_string(cache->max_seqlen) + " slots");
+  if (cache) cache->check_room(L, family);
   if (cache && cache->seqlen_offset > 0) {
     std::vector<torch::Tensor> outs;
     for (int64_t t = 0; t < L; ++t) {
@@ -149,6 +147,15 @@ torch::Tensor ssm_layers_forward(torch::nn::ModuleList& layers, RMSNorm& norm_f,
   }
   if (cache) cache->seqlen_offset += L;
   return norm_f(h);                                                         // (B, L, D)
+}
+
+// A cache with every layer's zero conv and SSM state (the mixer allocates its own shapes).
+template <class LayerImpl>
+InferenceCache ssm_new_cache(torch::nn::ModuleList& layers, int64_t batch, int64_t max_seqlen, const torch::Device& device) {
+  auto c = InferenceCache::allocate(batch, max_seqlen, static_cast<int64_t>(layers->size()), device);
+  int64_t i = 0;
+  for (const auto& m : *layers) m->as<LayerImpl>()->mixer->new_state(c.layers[i++], batch, device);
+  return c;
 }
 }  // namespace
 
@@ -195,14 +202,7 @@ MambaLMImpl::MambaLMImpl(const MambaOptions& o) : options(o) {
 torch::Tensor MambaLMImpl::lm_head_weight() const { return lm_head ? lm_head->weight : backbone->embeddings->weight; }
 
 InferenceCache MambaLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
-  InferenceCache c;
-  c.batch_size = batch;
-  c.max_seqlen = max_seqlen;
-  c.pad = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kLong).device(device()));
-  c.layers.resize(options.n_layer());
-  int64_t i = 0;
-  for (const auto& m : *backbone->layers) m->as<MambaLayerImpl>()->mixer->new_state(c.layers[i++], batch, device());
-  return c;
+  return ssm_new_cache<MambaLayerImpl>(backbone->layers, batch, max_seqlen, device());
 }
 
 torch::Tensor MambaLMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {
@@ -430,14 +430,7 @@ Mamba2LMImpl::Mamba2LMImpl(const Mamba2Options& o) : options(o) {
 torch::Tensor Mamba2LMImpl::lm_head_weight() const { return lm_head ? lm_head->weight : backbone->embeddings->weight; }
 
 InferenceCache Mamba2LMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
-  InferenceCache c;
-  c.batch_size = batch;
-  c.max_seqlen = max_seqlen;
-  c.pad = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kLong).device(device()));
-  c.layers.resize(options.n_layer());
-  int64_t i = 0;
-  for (const auto& m : *backbone->layers) m->as<Mamba2LayerImpl>()->mixer->new_state(c.layers[i++], batch, device());
-  return c;
+  return ssm_new_cache<Mamba2LayerImpl>(backbone->layers, batch, max_seqlen, device());
 }
 
 torch::Tensor Mamba2LMImpl::layers_forward(torch::Tensor h, InferenceCache* cache) {

@@ -238,12 +238,8 @@ int64_t TransformerLMImpl::max_positions() const {
 torch::Tensor TransformerLMImpl::lm_head_weight() const { return embed_out ? embed_out->weight : gpt_neox->embed_in->weight; }
 
 InferenceCache TransformerLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
-  InferenceCache c;
-  c.batch_size = batch;
-  c.max_seqlen = max_seqlen;
+  auto c = InferenceCache::allocate(batch, max_seqlen, options.n_layer(), device());
   auto topts = torch::TensorOptions().device(device()).dtype(dtype());
-  c.pad = torch::zeros({batch}, topts.dtype(torch::kLong));
-  c.layers.resize(options.n_layer());
   for (auto& l : c.layers) {
     l.k = torch::zeros({batch, options.n_head(), max_seqlen, options.head_dim()}, topts);
     l.v = torch::zeros_like(l.k);
@@ -254,9 +250,7 @@ InferenceCache TransformerLMImpl::new_cache(int64_t batch, int64_t max_seqlen) {
 torch::Tensor TransformerLMImpl::backbone(torch::Tensor h, InferenceCache* cache) {
   const int64_t B = h.size(0), L = h.size(1);
   const int64_t offset = cache ? cache->seqlen_offset : 0, S = offset + L;
-  if (cache && S > cache->max_seqlen)
-    throw std::invalid_argument("Transformer: " + std::to_string(S) + " tokens exceed the cache's " +
-                                std::to_string(cache->max_seqlen) + " slots");
+  if (cache) cache->check_room(L, "Transformer");
   const bool padded = cache && cache->has_padding();
   // Positions: slot index, or counted from each row's first real token under left padding.
   torch::Tensor pos = padded ? cache->positions(L)                                       // (B, L)
