@@ -1,6 +1,9 @@
 // checkpoint.cpp: safetensors / pytorch_model.bin -> torch tensors; strict loading by name.
 #include "ssmlab/hf/checkpoint.h"
 
+#include "ssmlab/atomic_file.h"
+#include "ssmlab/safe_io.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +45,22 @@ torch::Tensor to_tensor(const TensorView& v) {
   return t;
 }
 
+DType from_torch_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat64: return DType::F64;
+    case torch::kFloat32: return DType::F32;
+    case torch::kFloat16: return DType::F16;
+    case torch::kBFloat16: return DType::BF16;
+    case torch::kInt64: return DType::I64;
+    case torch::kInt32: return DType::I32;
+    case torch::kInt16: return DType::I16;
+    case torch::kInt8: return DType::I8;
+    case torch::kUInt8: return DType::U8;
+    case torch::kBool: return DType::BOOL;
+    default: throw Error(std::string("safetensors has no dtype for ") + c10::toString(t));
+  }
+}
+
 TensorMap load_safetensors(const std::string& path) {
   // Zero-copy: each tensor views the read-only mapping (kept alive by the tensors' deleters), so
   // loading copies the bytes once, from the page cache into the parameters. Views are never written.
@@ -57,6 +76,30 @@ TensorMap load_safetensors(const std::string& path) {
     m[v.name] = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, [f](void*) {}, torch::TensorOptions().dtype(dt));
   }
   return m;
+}
+
+void write_safetensors(const std::string& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> data;
+  uint64_t off = 0;
+  for (const auto& [name, t0] : tensors) {
+    torch::Tensor t = t0.detach().to(torch::kCPU).contiguous();
+    const uint64_t n = static_cast<uint64_t>(t.numel()) * t.element_size();
+    header[name] = {{"dtype", dtype_name(from_torch_dtype(t.scalar_type()))}, {"shape", t.sizes().vec()}, {"data_offsets", {off, off + n}}};
+    off += n;
+    data.push_back(t);
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  write_file_atomic(path, [&](std::ostream& os) {
+    uint64_t hs = h.size();
+    unsigned char le[8];
+    for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(hs >> (8 * i));
+    os.write(reinterpret_cast<const char*>(le), 8);
+    os.write(h.data(), static_cast<std::streamsize>(h.size()));
+    for (const auto& t : data) os.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+  });
 }
 
 TensorMap load_safetensors_index(const std::string& index_path) {
@@ -93,9 +136,13 @@ void collect_state_dict(const c10::IValue& v, const std::string& path, TensorMap
 }  // namespace
 
 TensorMap load_pytorch_bin(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<char> bytes;
+  try {
+    const std::string all = read_regular_file(path, kMaxAnyFileBytes, "pytorch_model.bin");
+    bytes.assign(all.begin(), all.end());
+  } catch (const std::runtime_error& e) {
+    throw Error(e.what());
+  }
   if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
     throw Error(path + ": not a zip archive; only torch.save's zip format (PyTorch >= 1.6) is supported, "
                        "not the legacy tar/pickle format");
@@ -125,12 +172,11 @@ TensorMap load_checkpoint_tensors(const std::string& dir, std::string* source) {
   } else if (!(p = pick("pytorch_model.bin")).empty()) {
     m = load_pytorch_bin(p);
   } else if (!(p = pick("pytorch_model.bin.index.json")).empty()) {
-    std::ifstream in(p);
     nlohmann::json j;
     try {
-      in >> j;
-    } catch (const std::exception& e) {
-      throw Error(p + ": not valid JSON: " + e.what());
+      j = read_json_file(p);
+    } catch (const std::runtime_error& e) {
+      throw Error(e.what());
     }
     std::set<std::string> files;
     for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {

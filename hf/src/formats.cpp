@@ -696,13 +696,11 @@ CheckpointConfig parse_config(const json& j, const ConfigOptions& opt) {
 CheckpointConfig load_config(const std::string& dir_or_file, const ConfigOptions& opt) {
   fs::path p(dir_or_file);
   if (fs::is_directory(p)) p /= "config.json";
-  std::ifstream in(p);
-  if (!in) throw Error(p.string() + ": cannot open");
   json j;
   try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw Error(p.string() + ": not valid JSON: " + e.what());
+    j = read_json_file(p.string());  // regular file, size cap, nesting limit
+  } catch (const std::runtime_error& e) {
+    throw Error(e.what());
   }
   try {
     return parse_config(j, opt);

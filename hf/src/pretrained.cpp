@@ -17,6 +17,7 @@
 #include "models/mamba2.h"
 #include "models/transformer.h"
 #include "ssmlab/atomic_file.h"
+#include "ssmlab/safe_io.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -51,85 +52,86 @@ bool ends_with(const std::string& s, const std::string& suf) {
 // ---- GPT-2 <-> GPT-NeoX names --------------------------------------------------------------
 // transformers' GPT-2 Conv1D stores W as (in, out) and c_attn's output columns as (3, H, P);
 // the Transformer's Linear stores (out, in) with query_key_value rows per head (H, 3, P).
-const std::regex kGpt2Layer(R"(transformer\.h\.(\d+)\.(.*))");
+// One table, read in both directions (load: GPT-2 -> ssmlab; save: ssmlab -> GPT-2).
+enum class Layout { Same, Transposed, QkvWeight, QkvBias };
+struct NamePair {
+  const char* gpt2;
+  const char* neox;
+  Layout layout;
+};
+const NamePair kGpt2Top[] = {
+    {"transformer.wte.weight", "gpt_neox.embed_in.weight", Layout::Same},
+    {"transformer.wpe.weight", "gpt_neox.embed_pos.weight", Layout::Same},
+    {"transformer.ln_f.weight", "gpt_neox.final_layer_norm.weight", Layout::Same},
+    {"transformer.ln_f.bias", "gpt_neox.final_layer_norm.bias", Layout::Same},
+    {"lm_head.weight", "embed_out.weight", Layout::Same}};
+const NamePair kGpt2Layer[] = {  // after "transformer.h.{i}." / "gpt_neox.layers.{i}."
+    {"ln_1.weight", "input_layernorm.weight", Layout::Same},
+    {"ln_1.bias", "input_layernorm.bias", Layout::Same},
+    {"ln_2.weight", "post_attention_layernorm.weight", Layout::Same},
+    {"ln_2.bias", "post_attention_layernorm.bias", Layout::Same},
+    {"attn.c_attn.weight", "attention.query_key_value.weight", Layout::QkvWeight},
+    {"attn.c_attn.bias", "attention.query_key_value.bias", Layout::QkvBias},
+    {"attn.c_proj.weight", "attention.dense.weight", Layout::Transposed},
+    {"attn.c_proj.bias", "attention.dense.bias", Layout::Same},
+    {"mlp.c_fc.weight", "mlp.dense_h_to_4h.weight", Layout::Transposed},
+    {"mlp.c_fc.bias", "mlp.dense_h_to_4h.bias", Layout::Same},
+    {"mlp.c_proj.weight", "mlp.dense_4h_to_h.weight", Layout::Transposed},
+    {"mlp.c_proj.bias", "mlp.dense_4h_to_h.bias", Layout::Same}};
+const std::regex kGpt2LayerName(R"(transformer\.h\.(\d+)\.(.*))");
+const std::regex kNeoxLayerName(R"(gpt_neox\.layers\.(\d+)\.(.*))");
 
-Tensor qkv_rows_3hp_to_h3p(const Tensor& t, int64_t H) {  // (3D, ...) rows (3, H, P) -> (H, 3, P)
+// Rows (3D, ...) ordered (3, H, P) <-> (H, 3, P).
+Tensor reorder_qkv_rows(const Tensor& t, int64_t H, bool to_per_head) {
   auto s = t.sizes().vec();
   const int64_t P = s[0] / (3 * H);
-  std::vector<int64_t> v{3, H, P};
+  std::vector<int64_t> v = to_per_head ? std::vector<int64_t>{3, H, P} : std::vector<int64_t>{H, 3, P};
   v.insert(v.end(), s.begin() + 1, s.end());
   std::vector<int64_t> perm{1, 0, 2};
   for (size_t i = 3; i < v.size(); ++i) perm.push_back(static_cast<int64_t>(i));
   return t.reshape(v).permute(perm).reshape(s).contiguous();
 }
-Tensor qkv_rows_h3p_to_3hp(const Tensor& t, int64_t H) {
-  auto s = t.sizes().vec();
-  const int64_t P = s[0] / (3 * H);
-  std::vector<int64_t> v{H, 3, P};
-  v.insert(v.end(), s.begin() + 1, s.end());
-  std::vector<int64_t> perm{1, 0, 2};
-  for (size_t i = 3; i < v.size(); ++i) perm.push_back(static_cast<int64_t>(i));
-  return t.reshape(v).permute(perm).reshape(s).contiguous();
-}
 
-TensorMap gpt2_to_ssmlab(TensorMap in, int64_t H) {
-  TensorMap out;
-  for (auto& [k0, t] : in) {
-    const bool prefixed = k0.rfind("transformer.", 0) == 0 || k0.rfind("lm_head.", 0) == 0;
-    const std::string k = prefixed ? k0 : "transformer." + k0;  // the original gpt2 files lack the prefix
-    std::smatch m;
-    if (k == "transformer.wte.weight") out["gpt_neox.embed_in.weight"] = t;
-    else if (k == "transformer.wpe.weight") out["gpt_neox.embed_pos.weight"] = t;
-    else if (k == "transformer.ln_f.weight") out["gpt_neox.final_layer_norm.weight"] = t;
-    else if (k == "transformer.ln_f.bias") out["gpt_neox.final_layer_norm.bias"] = t;
-    else if (k == "lm_head.weight") out["embed_out.weight"] = t;
-    else if (std::regex_match(k, m, kGpt2Layer)) {
-      const std::string L = "gpt_neox.layers." + m[1].str() + ".", rest = m[2].str();
-      if (rest == "ln_1.weight" || rest == "ln_1.bias") out[L + "input_layernorm." + rest.substr(5)] = t;
-      else if (rest == "ln_2.weight" || rest == "ln_2.bias") out[L + "post_attention_layernorm." + rest.substr(5)] = t;
-      else if (rest == "attn.c_attn.weight") out[L + "attention.query_key_value.weight"] = t.dim() == 2 ? qkv_rows_3hp_to_h3p(t.t(), H) : t;
-      else if (rest == "attn.c_attn.bias") out[L + "attention.query_key_value.bias"] = qkv_rows_3hp_to_h3p(t, H);
-      else if (rest == "attn.c_proj.weight") out[L + "attention.dense.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
-      else if (rest == "attn.c_proj.bias") out[L + "attention.dense.bias"] = t;
-      else if (rest == "mlp.c_fc.weight") out[L + "mlp.dense_h_to_4h.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
-      else if (rest == "mlp.c_fc.bias") out[L + "mlp.dense_h_to_4h.bias"] = t;
-      else if (rest == "mlp.c_proj.weight") out[L + "mlp.dense_4h_to_h.weight"] = t.dim() == 2 ? t.t().contiguous() : t;
-      else if (rest == "mlp.c_proj.bias") out[L + "mlp.dense_4h_to_h.bias"] = t;
-      else out[k] = t;  // unknown: reported as unused by load_strict (or ignorable)
-    } else {
-      out[k] = t;
-    }
+// A tensor in the other naming's layout. Tensors of an unexpected rank pass unchanged (load_strict
+// then reports the shape).
+Tensor convert(const Tensor& t, Layout layout, int64_t H, bool to_neox) {
+  const bool matrix = t.dim() == 2;
+  switch (layout) {
+    case Layout::Same: return t;
+    case Layout::Transposed: return matrix ? t.t().contiguous() : t;
+    case Layout::QkvWeight:
+      if (!matrix) return t;
+      return to_neox ? reorder_qkv_rows(t.t(), H, true) : reorder_qkv_rows(t, H, false).t().contiguous();
+    case Layout::QkvBias: return t.dim() == 1 ? reorder_qkv_rows(t, H, to_neox) : t;
   }
-  return out;
+  return t;
 }
 
-const std::regex kNeoxLayer(R"(gpt_neox\.layers\.(\d+)\.(.*))");
-
-TensorMap ssmlab_to_gpt2(const TensorMap& in, int64_t H) {
+// to_neox: checkpoint (GPT-2) names -> parameters; unknown names pass through (load_strict reports
+// them unless ignorable). Otherwise parameters -> GPT-2 names; an unknown parameter is an error.
+TensorMap rename_gpt2(const TensorMap& in, int64_t H, bool to_neox) {
   TensorMap out;
-  for (const auto& [k, t] : in) {
+  for (const auto& [k0, t] : in) {
+    std::string k = k0;
+    if (to_neox && k.rfind("transformer.", 0) != 0 && k.rfind("lm_head.", 0) != 0) k = "transformer." + k;  // the original gpt2 files
+    bool done = false;
+    for (const auto& n : kGpt2Top)
+      if (k == (to_neox ? n.gpt2 : n.neox)) {
+        out[to_neox ? n.neox : n.gpt2] = convert(t, n.layout, H, to_neox);
+        done = true;
+      }
     std::smatch m;
-    if (k == "gpt_neox.embed_in.weight") out["transformer.wte.weight"] = t;
-    else if (k == "gpt_neox.embed_pos.weight") out["transformer.wpe.weight"] = t;
-    else if (k == "gpt_neox.final_layer_norm.weight") out["transformer.ln_f.weight"] = t;
-    else if (k == "gpt_neox.final_layer_norm.bias") out["transformer.ln_f.bias"] = t;
-    else if (k == "embed_out.weight") out["lm_head.weight"] = t;
-    else if (std::regex_match(k, m, kNeoxLayer)) {
-      const std::string L = "transformer.h." + m[1].str() + ".", rest = m[2].str();
-      if (rest.rfind("input_layernorm.", 0) == 0) out[L + "ln_1." + rest.substr(16)] = t;
-      else if (rest.rfind("post_attention_layernorm.", 0) == 0) out[L + "ln_2." + rest.substr(25)] = t;
-      else if (rest == "attention.query_key_value.weight") out[L + "attn.c_attn.weight"] = qkv_rows_h3p_to_3hp(t, H).t().contiguous();
-      else if (rest == "attention.query_key_value.bias") out[L + "attn.c_attn.bias"] = qkv_rows_h3p_to_3hp(t, H);
-      else if (rest == "attention.dense.weight") out[L + "attn.c_proj.weight"] = t.t().contiguous();
-      else if (rest == "attention.dense.bias") out[L + "attn.c_proj.bias"] = t;
-      else if (rest == "mlp.dense_h_to_4h.weight") out[L + "mlp.c_fc.weight"] = t.t().contiguous();
-      else if (rest == "mlp.dense_h_to_4h.bias") out[L + "mlp.c_fc.bias"] = t;
-      else if (rest == "mlp.dense_4h_to_h.weight") out[L + "mlp.c_proj.weight"] = t.t().contiguous();
-      else if (rest == "mlp.dense_4h_to_h.bias") out[L + "mlp.c_proj.bias"] = t;
-      else throw Error("save_pretrained: no GPT-2 name for parameter " + k);
-    } else {
-      throw Error("save_pretrained: no GPT-2 name for parameter " + k);
+    if (!done && std::regex_match(k, m, to_neox ? kGpt2LayerName : kNeoxLayerName)) {
+      const std::string prefix = (to_neox ? "gpt_neox.layers." : "transformer.h.") + m[1].str() + ".";
+      for (const auto& n : kGpt2Layer)
+        if (m[2].str() == (to_neox ? n.gpt2 : n.neox)) {
+          out[prefix + (to_neox ? n.neox : n.gpt2)] = convert(t, n.layout, H, to_neox);
+          done = true;
+        }
     }
+    if (done) continue;
+    if (!to_neox) throw Error("save_pretrained: no GPT-2 name for parameter " + k);
+    out[k] = t;
   }
   return out;
 }
@@ -141,21 +143,6 @@ std::string dtype_label(torch::ScalarType t) {
   throw Error("save_pretrained: weights can be saved as fp32, bf16 or fp16 only");
 }
 
-DType to_st_dtype(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat64: return DType::F64;
-    case torch::kFloat32: return DType::F32;
-    case torch::kFloat16: return DType::F16;
-    case torch::kBFloat16: return DType::BF16;
-    case torch::kInt64: return DType::I64;
-    case torch::kInt32: return DType::I32;
-    case torch::kInt16: return DType::I16;
-    case torch::kInt8: return DType::I8;
-    case torch::kUInt8: return DType::U8;
-    case torch::kBool: return DType::BOOL;
-    default: throw Error("write_safetensors: unsupported tensor dtype");
-  }
-}
 
 }  // namespace
 
@@ -246,7 +233,7 @@ void load_weights(models::LanguageModelImpl& model, const CheckpointConfig& cfg,
       if (cfg.neox.tie_word_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
       break;
     case Arch::GPT2:
-      tensors = gpt2_to_ssmlab(std::move(tensors), cfg.gpt2.n_head);
+      tensors = rename_gpt2(tensors, cfg.gpt2.n_head, /*to_neox=*/true);
       rules.ignorable = [](const std::string& n) { return ends_with(n, ".attn.bias") || ends_with(n, ".attn.masked_bias"); };
       if (cfg.gpt2.tie_word_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
       break;
@@ -307,30 +294,6 @@ Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
 }
 
 // ---------------------------------------------------------------------------------------------
-void write_safetensors(const std::string& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<Tensor> data;
-  uint64_t off = 0;
-  for (const auto& [name, t0] : tensors) {
-    Tensor t = t0.detach().to(torch::kCPU).contiguous();
-    const uint64_t n = static_cast<uint64_t>(t.numel()) * t.element_size();
-    header[name] = {{"dtype", dtype_name(to_st_dtype(t.scalar_type()))}, {"shape", t.sizes().vec()}, {"data_offsets", {off, off + n}}};
-    off += n;
-    data.push_back(t);
-  }
-  std::string h = header.dump();
-  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  write_file_atomic(path, [&](std::ostream& os) {
-    uint64_t hs = h.size();
-    unsigned char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(hs >> (8 * i));
-    os.write(reinterpret_cast<const char*>(le), 8);
-    os.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& t : data) os.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
-  });
-}
-
 std::string save_pretrained(models::LanguageModelImpl& model, const std::string& dir, const SaveOptions& opt) {
   using namespace models;
   const std::string dt = dtype_label(opt.dtype);
@@ -347,7 +310,7 @@ std::string save_pretrained(models::LanguageModelImpl& model, const std::string&
              {"n_positions", o.max_position_embeddings()}, {"activation_function", to_string(o.activation())},
              {"layer_norm_epsilon", o.ln_eps()}, {"tie_word_embeddings", o.tie_embeddings()},
              {"attn_pdrop", 0.0}, {"embd_pdrop", 0.0}, {"resid_pdrop", 0.0}};
-      params = ssmlab_to_gpt2(params, o.n_head());
+      params = rename_gpt2(params, o.n_head(), /*to_neox=*/false);
     } else if (o.pos() == PosEncoding::Rope) {
       cfg = {{"model_type", "gpt_neox"}, {"architectures", {"GPTNeoXForCausalLM"}}, {"vocab_size", o.vocab_size()},
              {"hidden_size", o.d_model()}, {"num_hidden_layers", o.n_layer()}, {"num_attention_heads", o.n_head()},
@@ -408,10 +371,7 @@ std::string save_pretrained(models::LanguageModelImpl& model, const std::string&
     write_file_atomic((tmp / "config.json").string(), cfg.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), params, {{"format", "pt"}});
     if (!opt.tokenizer_file.empty()) {
-      std::ifstream in(opt.tokenizer_file, std::ios::binary);
-      if (!in) throw Error(opt.tokenizer_file + ": cannot read the tokenizer file");
-      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      write_file_atomic((tmp / "tokenizer.json").string(), bytes);
+      write_file_atomic((tmp / "tokenizer.json").string(), read_regular_file(opt.tokenizer_file, kMaxJsonFileBytes, "tokenizer file"));
     }
     if (path_exists(target)) {
       const std::string old = target + ".old." + std::to_string(::getpid());

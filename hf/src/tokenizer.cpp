@@ -2,6 +2,8 @@
 // normalization forms and case mapping come from ICU (libicu-dev).
 #include "ssmlab/hf/tokenizer.h"
 
+#include "ssmlab/safe_io.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -411,12 +413,13 @@ void parse_template(const Node& pp, std::vector<std::pair<bool, int64_t>>& out) 
   }
 }
 
+// Through the checked reader: regular files only (no FIFO hang, no /dev/zero), size-capped.
 std::string read_text_file(const fs::path& p, const std::string& what) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string() + ": cannot open (" + what + ")");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return read_regular_file(p.string(), kMaxJsonFileBytes, what);
+  } catch (const std::runtime_error& e) {
+    throw Error(e.what());
+  }
 }
 
 }  // namespace
@@ -506,9 +509,9 @@ void read_vocab(const Node& vocab, std::unordered_map<std::string, int64_t>& out
 Tokenizer Tokenizer::from_json(const std::string& text) {
   json j;
   try {
-    j = json::parse(text);
+    j = parse_json_limited(text, "tokenizer.json");  // nesting-limited: the file is untrusted
   } catch (const std::exception& e) {
-    throw Error(std::string("tokenizer.json is not valid JSON: ") + e.what());
+    throw Error(e.what());
   }
   try {
     const Node root{&j, ""};
@@ -630,9 +633,9 @@ Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_path, const std:
   tk.model_ = Model::BPE;
   json vj;
   try {
-    vj = json::parse(read_text_file(vocab_path, "GPT-2 vocab.json"));
-  } catch (const json::exception& e) {
-    throw Error(vocab_path + ": not valid JSON: " + e.what());
+    vj = parse_json_limited(read_text_file(vocab_path, "GPT-2 vocab.json"), vocab_path);
+  } catch (const std::runtime_error& e) {
+    throw Error(e.what());
   }
   read_vocab(Node{&vj, vocab_path}, tk.vocab_);
   int64_t max_id = -1;

@@ -21,10 +21,15 @@ namespace ssmlab::hf {
 using TensorMap = std::map<std::string, torch::Tensor>;
 
 torch::ScalarType to_torch_dtype(DType d);
+DType from_torch_dtype(torch::ScalarType t);  // the inverse; hf::Error for types safetensors lacks
 // Copies a validated view into a fresh CPU tensor of the stored dtype.
 torch::Tensor to_tensor(const TensorView& v);
 
 TensorMap load_safetensors(const std::string& path);
+// Writes tensors (CPU, contiguous copies made here) as one safetensors file with `metadata`,
+// atomically (write_file_atomic). Throws hf::Error for a dtype safetensors cannot hold.
+void write_safetensors(const std::string& path, const TensorMap& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 TensorMap load_safetensors_index(const std::string& index_path);
 TensorMap load_pytorch_bin(const std::string& path);
 // Detects the format in `dir` (see the lookup order above); `source` receives the file used.

@@ -65,8 +65,4 @@ struct SaveOptions {
 // temporary sibling folder that replaces `dir` only when complete. Returns the config's model_type.
 std::string save_pretrained(models::LanguageModelImpl& model, const std::string& dir, const SaveOptions& opt = {});
 
-// Writes tensors (CPU, contiguous copies made here) as one safetensors file with `metadata`.
-void write_safetensors(const std::string& path, const TensorMap& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
-
 }  // namespace ssmlab::hf
