@@ -265,16 +265,20 @@ Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
   Pretrained p;
   p.config = load_config(dir, opt.config);
   // The tokenizer first: a mismatch is found before any weights are read.
-  fs::path tok = opt.tokenizer_path.empty() ? fs::path(dir) / "tokenizer.json" : fs::path(opt.tokenizer_path);
-  if (fs::is_directory(tok)) tok /= "tokenizer.json";
-  if (!opt.tokenizer_path.empty() && !fs::exists(tok)) throw Error(tok.string() + ": no such tokenizer file");
-  if (fs::exists(tok)) {
+  // A tokenizer file, or a folder with tokenizer.json or GPT-2's vocab.json + merges.txt
+  // (Tokenizer::from_file reads all three).
+  const fs::path tok = opt.tokenizer_path.empty() ? fs::path(dir) : fs::path(opt.tokenizer_path);
+  const bool found = fs::is_directory(tok) ? fs::exists(tok / "tokenizer.json") ||
+                                                 (fs::exists(tok / "vocab.json") && fs::exists(tok / "merges.txt"))
+                                           : fs::exists(tok);
+  if (!opt.tokenizer_path.empty() && !found) throw Error(tok.string() + ": no tokenizer file (tokenizer.json, or vocab.json + merges.txt)");
+  if (found) {
     p.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(tok.string()));
     if (p.tokenizer->vocab_size() > p.config.vocab_size())
       throw Error(tok.string() + ": the tokenizer has " + std::to_string(p.tokenizer->vocab_size()) +
                   " ids but the model's vocab_size (config.json) is only " + std::to_string(p.config.vocab_size()));
   } else if (opt.require_tokenizer) {
-    throw Error(dir + ": no tokenizer.json in the model folder (pass a tokenizer file)");
+    throw Error(dir + ": no tokenizer.json (or vocab.json + merges.txt) in the model folder (pass a tokenizer file)");
   }
   try {
     p.model = model_from_config(p.config);

@@ -6,6 +6,7 @@
 // round trips, bad folders, and the `generate` binary.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -211,6 +212,28 @@ TEST(BadFolders, OneClearErrorNamingTheTensorOrField) {
                     "the tokenizer has");
   // absurd sizes are refused before anything is allocated
   expect_load_error(edited_copy("mamba", [](json& c, TensorMap&) { c["expand"] = int64_t{1} << 62; }), "\"expand\"");
+}
+
+TEST(BadFolders, SpecialFilesFailFastWithoutReading) {
+  // A FIFO named config.json / tokenizer.json must not block (issue 14: open blocked before the check).
+  for (const char* victim : {"config.json", "tokenizer.json"}) {
+    const std::string dir = edited_copy("mamba", [](json&, TensorMap&) {});
+    fs::remove(fs::path(dir) / victim);
+    ASSERT_EQ(::mkfifo((fs::path(dir) / victim).c_str(), 0600), 0);
+    expect_load_error(dir, "regular file");
+  }
+}
+
+TEST(Tokenizers, Gpt2VocabMergesFolderIsFound) {
+  // A folder with GPT-2's vocab.json + merges.txt (no tokenizer.json) gets its tokenizer; here the
+  // real GPT-2 vocabulary (50257 ids) is larger than the fixture's embedding: a clear error.
+  const char* data = std::getenv("SSMLAB_DATA_DIR");
+  if (!data) GTEST_SKIP() << "SSMLAB_DATA_DIR not set (scripts/test.sh sets it to ../shared/data)";
+  const std::string dir = edited_copy("gpt2_inner", [](json&, TensorMap&) {});
+  fs::remove(fs::path(dir) / "tokenizer.json");
+  for (const char* f : {"vocab.json", "merges.txt"})
+    fs::create_symlink(std::string(data) + "/tokenizers/gpt2/" + f, fs::path(dir) / f);
+  expect_load_error(dir, "the tokenizer has 50257 ids");
 }
 
 TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
