@@ -158,21 +158,30 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
   return res;
 }
 
+torch::Tensor greedy_uncached(const ForwardFn& forward, const torch::Tensor& prompts, int64_t steps) {
+  torch::NoGradGuard ng;
+  torch::Tensor cur = prompts;
+  std::vector<torch::Tensor> out;
+  for (int64_t s = 0; s < steps; ++s) {
+    auto logits = forward(cur);                                                     // (B, P+s, V)
+    auto next = logits.select(1, logits.size(1) - 1).argmax(-1, /*keepdim=*/true);  // (B, 1)
+    out.push_back(next);
+    cur = torch::cat({cur, next.to(cur.device(), cur.scalar_type())}, 1);
+  }
+  return out.empty() ? torch::empty({prompts.size(0), 0}, torch::kLong) : torch::cat(out, 1);  // (B, steps)
+}
+
 std::vector<std::vector<int64_t>> greedy_uncached(LanguageModelImpl& model, const std::vector<std::vector<int64_t>>& prompts,
                                                   int64_t new_tokens) {
-  torch::NoGradGuard ng;
   const bool was_training = model.is_training();
   model.eval();
+  const ForwardFn forward = [&model](const torch::Tensor& ids) { return model.forward(ids); };
   std::vector<std::vector<int64_t>> out;
-  for (const auto& prompt : prompts) {
-    std::vector<int64_t> cur = prompt, gen;
-    for (int64_t i = 0; i < new_tokens; ++i) {
-      auto logits = model.forward(torch::tensor(cur, torch::kInt64).unsqueeze(0).to(model.device()));  // (1, T, V)
-      const int64_t next = logits[0][-1].argmax().item<int64_t>();
-      gen.push_back(next);
-      cur.push_back(next);
-    }
-    out.push_back(gen);
+  for (const auto& prompt : prompts) {  // row by row: no padding in the reference
+    auto gen = greedy_uncached(forward, torch::tensor(prompt, torch::kInt64).unsqueeze(0).to(model.device()), new_tokens)
+                   .to(torch::kCPU)
+                   .contiguous();
+    out.emplace_back(gen.data_ptr<int64_t>(), gen.data_ptr<int64_t>() + gen.numel());
   }
   if (was_training) model.train();
   return out;

@@ -58,5 +58,9 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
 std::vector<std::vector<int64_t>> greedy_uncached(LanguageModelImpl& model,
                                                   const std::vector<std::vector<int64_t>>& prompts,
                                                   int64_t new_tokens);
+// The same on any causal forward (tokens (B, T) int64 -> logits (B, T, V)), e.g. an oracle in a test:
+// prompts (B, P) of one length -> the next `steps` argmax tokens (B, steps), one full forward per step.
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
+torch::Tensor greedy_uncached(const ForwardFn& forward, const torch::Tensor& prompts, int64_t steps);
 
 }  // namespace ssmlab::models

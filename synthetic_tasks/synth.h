@@ -21,11 +21,18 @@
 #include <torch/torch.h>
 
 #include "data.h"
+#include "models/generation.h"
 
 namespace ssmlab::synth {
 
 // tokens (B, T) int64 -> logits (B, T, V') with V' >= 30 (Mamba pads its vocabulary).
-using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
+using ForwardFn = models::ForwardFn;
+// Greedy continuation: prompts (B, P) -> the next `steps` argmax tokens (B, steps).
+using GreedyFn = std::function<torch::Tensor(const torch::Tensor& prompts, int steps)>;
+// models::generate on the model, with its inference cache (the one generation loop).
+GreedyFn cached_greedy(models::LanguageModelImpl& model);
+// models::greedy_uncached on a bare forward (no cache): for oracles in tests.
+GreedyFn uncached_greedy(ForwardFn forward);
 
 // inputs = ids[:, :-1], targets = ids[:, 1:], mask = mask[:, 1:]  (B, T-1) each.
 struct TensorBatch {
@@ -47,13 +54,9 @@ struct LengthScore {
   double agreement = 1;                       // fraction of the sample where both exact matches agree
 };
 
-// Teacher-forced scores of `examples` (batches of batch_size, in order), plus greedy decoding of
-// the first greedy_n examples. Runs under NoGradGuard; the caller sets eval mode.
-LengthScore score_length(const ForwardFn& forward, const std::vector<Example>& examples, int batch_size,
-                         int greedy_n, const torch::Device& device);
-
-// Greedy decoding: prompts (B, P) -> the next `steps` argmax tokens (B, steps), one full forward
-// per step (model-agnostic: works for every family without a cache).
-torch::Tensor greedy_decode(const ForwardFn& forward, const torch::Tensor& prompts, int steps);
+// Teacher-forced scores of `examples` (batches of batch_size, in order), plus greedy decoding (with
+// `greedy`) of the first greedy_n examples. Runs under NoGradGuard; the caller sets eval mode.
+LengthScore score_length(const ForwardFn& forward, const GreedyFn& greedy, const std::vector<Example>& examples,
+                         int batch_size, int greedy_n, const torch::Device& device);
 
 }  // namespace ssmlab::synth

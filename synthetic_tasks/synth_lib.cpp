@@ -15,16 +15,26 @@ TensorBatch to_tensors(const PackedBatch& pb) {
           mask.index({Slice(), Slice(1, pb.T)})};
 }
 
-torch::Tensor greedy_decode(const ForwardFn& forward, const torch::Tensor& prompts, int steps) {
-  torch::Tensor cur = prompts;
-  std::vector<torch::Tensor> out;
-  for (int s = 0; s < steps; ++s) {
-    auto logits = forward(cur);                                                   // (B, P+s, V')
-    auto next = logits.select(1, logits.size(1) - 1).argmax(-1, /*keepdim=*/true);  // (B, 1)
-    out.push_back(next);
-    cur = torch::cat({cur, next.to(cur.dtype())}, 1);
-  }
-  return torch::cat(out, 1);  // (B, steps)
+GreedyFn cached_greedy(models::LanguageModelImpl& model) {
+  return [&model](const torch::Tensor& prompts, int steps) {
+    auto p = prompts.to(torch::kCPU, torch::kLong).contiguous();                  // (B, P)
+    const int64_t B = p.size(0), P = p.size(1);
+    std::vector<std::vector<int64_t>> rows(B);
+    for (int64_t b = 0; b < B; ++b) rows[b].assign(p.data_ptr<int64_t>() + b * P, p.data_ptr<int64_t>() + (b + 1) * P);
+    models::GenerationOptions g;
+    g.max_new_tokens = steps;
+    const auto res = models::generate(model, rows, g);
+    auto out = torch::empty({B, steps}, torch::kLong);
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(res.tokens[b].begin(), res.tokens[b].end(), out[b].data_ptr<int64_t>());
+    return out;                                                                    // (B, steps)
+  };
+}
+
+GreedyFn uncached_greedy(ForwardFn forward) {
+  return [forward = std::move(forward)](const torch::Tensor& prompts, int steps) {
+    return models::greedy_uncached(forward, prompts, steps);
+  };
 }
 
 namespace {
@@ -85,8 +95,8 @@ TfResult teacher_forced(const ForwardFn& forward, const std::vector<const Exampl
 }
 }  // namespace
 
-LengthScore score_length(const ForwardFn& forward, const std::vector<Example>& examples, int batch_size,
-                         int greedy_n, const torch::Device& device) {
+LengthScore score_length(const ForwardFn& forward, const GreedyFn& greedy, const std::vector<Example>& examples,
+                         int batch_size, int greedy_n, const torch::Device& device) {
   torch::NoGradGuard ng;
   LengthScore s;
   if (examples.empty()) return s;
@@ -130,7 +140,7 @@ LengthScore score_length(const ForwardFn& forward, const std::vector<Example>& e
       steps = std::max(steps, e.answer_len + 1);
       for (int i = 0; i < P; ++i) pa[b][i] = e.ids[i];
     }
-    auto gen = greedy_decode(forward, prompts.to(device), steps).to(torch::kCPU);  // (b, steps)
+    auto gen = greedy(prompts.to(device), steps).to(torch::kCPU);  // (b, steps)
     auto ga = gen.accessor<int64_t, 2>();
     for (size_t b = 0; b < idx.size(); ++b) {
       const Example& e = examples[idx[b]];

@@ -204,6 +204,7 @@ int main(int argc, char** argv) {
   double train_loss = NAN;  // EMA of the training loss, for the eval records
 
   sy::ForwardFn forward = [&](const torch::Tensor& ids) { return net->forward(ids.to(device)); };
+  const sy::GreedyFn greedy = sy::cached_greedy(*net);
   auto write_point = [&](const sy::LengthScore& s, std::int64_t step, std::int64_t seen, bool progress, bool final) {
     json m{{"model", model},          {"task", eval_task},         {"train_task", train_task},
            {"params", n_params},      {"step", step},              {"examples_seen", seen},
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
     const bool final = step >= tc.steps;
     const std::int64_t seen = examples_seen(step);
     if (!final) {
-      auto s = sy::score_length(forward, progress_set.examples[0], eval_batch_size, 0, device);
+      auto s = sy::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
       write_point(s, step, seen, true, false);
       return {{"length", s.length}, {"string_acc", s.string_acc}, {"char_acc", s.char_acc}, {"examples_seen", seen}};
     }
@@ -241,7 +242,7 @@ int main(int argc, char** argv) {
     bool progress_done = false;
     for (size_t li = 0; li < lengths.size(); ++li) {
       const int L = lengths[li];
-      auto s = sy::score_length(forward, eval_set.examples[li], eval_batch_size, L <= greedy_max_len ? greedy_samples : 0, device);
+      auto s = sy::score_length(forward, greedy, eval_set.examples[li], eval_batch_size, L <= greedy_max_len ? greedy_samples : 0, device);
       write_point(s, step, seen, L == progress_len, true);
       progress_done = progress_done || L == progress_len;
       if (L <= max_train) {
@@ -253,7 +254,7 @@ int main(int argc, char** argv) {
       if (s.greedy_n > 0) agree_min = std::min(agree_min, s.agreement);
     }
     if (!progress_done && !eval_only) {  // close the efficiency curve at the last step
-      auto s = sy::score_length(forward, progress_set.examples[0], eval_batch_size, 0, device);
+      auto s = sy::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
       write_point(s, step, seen, true, true);
     }
     final_summary = {{"examples_seen", seen}, {"agreement_min", agree_min}};

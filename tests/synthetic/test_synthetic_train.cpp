@@ -74,7 +74,7 @@ TEST(SyntheticEval, PerfectOracleScoresOneEverywhere) {
   TaskSpec s;
   auto es = make_eval_set(s, {1, 7, 20}, 3, 8, 11);
   for (auto& ex : es.examples) {
-    auto sc = score_length(copy_oracle(false), ex, 8, 8, torch::kCPU);
+    auto sc = score_length(copy_oracle(false), uncached_greedy(copy_oracle(false)), ex, 8, 8, torch::kCPU);
     EXPECT_EQ(sc.n, 24);
     EXPECT_DOUBLE_EQ(sc.string_acc, 1.0);
     EXPECT_DOUBLE_EQ(sc.char_acc, 1.0);
@@ -109,7 +109,7 @@ TEST(SyntheticEval, FaultyOracleMatchesHandCountsAndGreedyAgrees) {
     for (double x : v) a += (x - m) * (x - m);
     return std::sqrt(a / v.size());
   };
-  auto sc = score_length(copy_oracle(true), ex, 6, 24, torch::kCPU);
+  auto sc = score_length(copy_oracle(true), uncached_greedy(copy_oracle(true)), ex, 6, 24, torch::kCPU);
   EXPECT_NEAR(sc.string_acc, mean(batch_s), 1e-12);
   EXPECT_NEAR(sc.string_acc_std, sd(batch_s), 1e-12);
   EXPECT_NEAR(sc.char_acc, mean(batch_c), 1e-12);
@@ -124,7 +124,7 @@ TEST(SyntheticEval, FaultyOracleMatchesHandCountsAndGreedyAgrees) {
 TEST(SyntheticEval, GreedyDecodeFeedsItsOwnTokens) {
   // prompt "$abc|": the oracle must produce "abc." by itself
   auto prompt = torch::tensor(std::vector<int64_t>{kBos, 0, 1, 2, kSep}).reshape({1, 5});
-  auto gen = greedy_decode(copy_oracle(false), prompt, 4);
+  auto gen = uncached_greedy(copy_oracle(false))(prompt, 4);
   ASSERT_EQ(gen.size(1), 4);
   std::vector<int> got;
   for (int i = 0; i < 4; ++i) got.push_back(static_cast<int>(gen[0][i].item<int64_t>()));
