@@ -20,11 +20,13 @@
 #include "data.h"
 #include "models/registry.h"
 #include "models/trainer.h"
+#include "ssmlab/hf/pretrained.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "synth.h"
 
 namespace sm = ssmlab::models;
+namespace fs = std::filesystem;
 namespace sy = ssmlab::synth;
 using nlohmann::json;
 
@@ -60,7 +62,7 @@ int main(int argc, char** argv) {
                   "evaluates string and character accuracy per length, teacher-forced and greedy.",
                   "synthetic", "synthetic.jsonl");
   std::string model = "T_rope", train_task = "copy", eval_task = "copy", arch = "flags", preset = "custom", tag, sweep_exp;
-  std::string checkpoint_dir;
+  std::string checkpoint_dir, save_hf;
   int min_train = 5, max_train = 20, min_eval = 20, max_eval = 20, eval_len_step = 1, n_gram = 0, length_answer = 0;
   int batch_size = 8, context_len = 220, eval_context_len = 0, eval_batches = 3, eval_batch_size = 8;
   int greedy_samples = 8, greedy_max_len = 100, progress_len = 0;
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
   cli.add("tag", &tag, "free label recorded in params (synthetic_sweep groups runs by it)");
   cli.add("sweep-exp", &sweep_exp, "experiment label set by synthetic_sweep (recorded only)");
   cli.add("checkpoint-dir", &checkpoint_dir, "folder for checkpoints (file <model>_<task>_s<seed>.ckpt) unless --checkpoint");
+  cli.add("save-hf", &save_hf, "after the run, save the final model as a Hugging Face folder here (hf::save_pretrained)");
   cli.flag("eval-only", &eval_only, "no training: load --checkpoint (which must exist) and evaluate");
   cli.flag("eval-at-max-train", &eval_at_max_train, "evaluate only at --max-train-len (overrides the eval range)");
   sm::ModelConfig mc;
@@ -107,6 +110,13 @@ int main(int argc, char** argv) {
   auto opts = cli.parse_or_exit(argc, argv);
 
   // ---- cross-flag checks (exit 2 with one line) ----
+  if (!save_hf.empty()) {  // an unusable output folder is found before training, not after
+    const fs::path target(save_hf), parent = fs::absolute(target).parent_path();
+    if ((fs::exists(target) && !fs::is_directory(target)) || !fs::is_directory(parent)) {
+      std::cerr << "error: --save-hf " << save_hf << ": needs a folder (new or existing) inside an existing folder\n";
+      return 2;
+    }
+  }
   if (eval_at_max_train) min_eval = max_eval = max_train;
   if (progress_len == 0) progress_len = max_train;
   sy::TaskSpec tspec{sy::parse_task(train_task), n_gram, length_answer};
@@ -329,6 +339,18 @@ int main(int argc, char** argv) {
   if (final_summary.contains("ood_string_acc")) sum << ", " << final_summary["ood_string_acc"].get<double>() << " beyond";
   sum << ", " << static_cast<int>(run.elapsed_s()) << " s";
   if (!res.ok) sum << "; FAILED: " << res.error;
+  if (res.ok && !save_hf.empty()) {
+    try {
+      net->eval();
+      const std::string type = ssmlab::hf::save_pretrained(*net, save_hf);
+      m["saved_hf"] = save_hf;
+      sum << "; saved as " << type << " in " << save_hf;
+    } catch (const std::exception& e) {
+      std::cerr << "error: --save-hf " << save_hf << ": " << e.what() << "\n";
+      run.write(m, sum.str() + "; FAILED to save: " + e.what(), false);
+      return 1;
+    }
+  }
   run.write(m, sum.str(), res.ok);
   return res.ok ? 0 : 1;
 }

@@ -19,6 +19,7 @@
 #include "models/generation.h"
 #include "models/mamba.h"
 #include "models/registry.h"
+#include "models/trainer.h"
 #include "models/transformer.h"
 #include "ssmlab/hf/pretrained.h"
 
@@ -236,6 +237,29 @@ TEST(Tokenizers, Gpt2VocabMergesFolderIsFound) {
   expect_load_error(dir, "the tokenizer has 50257 ids");
 }
 
+namespace {
+// 20 Trainer steps (AdamW, warm-up + cosine) on random next-token batches of the fixtures' vocabulary.
+void train_20_steps(const sm::LanguageModel& m) {
+  sm::TrainConfig tc;
+  tc.steps = 20;
+  tc.lr = 3e-3;
+  tc.min_lr = 3e-4;
+  tc.warmup = 2;
+  tc.log_every = 10;
+  tc.device = "cpu";
+  ssmlab::CommonOptions o;
+  o.program = "test_hf_models";
+  o.quiet = true;
+  auto batch = [](int64_t step) {
+    auto gen = at::detail::createCPUGenerator(500 + step);
+    auto x = torch::randint(0, 400, {4, 17}, gen, torch::kLong);
+    return sm::Batch{x.narrow(1, 0, 16), x.narrow(1, 1, 16), {}};
+  };
+  ASSERT_TRUE(sm::Trainer(m, tc, o, nullptr).fit(batch, sm::lm_loss(m)).ok);
+  m->eval();
+}
+}  // namespace
+
 TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
   at::set_num_threads(1);
   auto mc = sm::ModelConfig();
@@ -251,7 +275,7 @@ TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
     SCOPED_TRACE(name);
     torch::manual_seed(21);
     auto m = sm::make_model(name, mc);
-    m->eval();
+    train_20_steps(m);  // a model the Trainer trained, as the round trip asks
     const fs::path dir = ssmlab::test::fresh_temp_dir("ssmlab_save_" + name);
     SaveOptions so;
     so.tokenizer_file = kFixtures + "/tokenizer.json";
@@ -328,8 +352,8 @@ TEST(GenerateBinary, RunsOnFixtures) {
   EXPECT_NE(std::system(bad.c_str()), 0);
 }
 
-// With SSMLAB_EXPORT_DIR set (scripts/gpu-check.sh on the machine with transformers): trains a small
-// model of every family for 20 AdamW steps, saves it with save_pretrained and writes its own logits
+// With SSMLAB_EXPORT_DIR set (on the machine with transformers): trains a small model of every
+// family for 20 Trainer steps, saves it with save_pretrained and writes its own logits
 // as ssmlab_expected.json, for scripts/check_hf_export.py to compare against transformers.
 TEST(SavePretrained, ExportsForTransformersCheck) {
   const char* out = std::getenv("SSMLAB_EXPORT_DIR");
@@ -348,15 +372,7 @@ TEST(SavePretrained, ExportsForTransformersCheck) {
   for (const auto& name : sm::model_names()) {
     torch::manual_seed(31);
     auto m = sm::make_model(name, mc);
-    auto data = torch::randint(0, 400, {4, 17}, torch::kLong);
-    torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(3e-3));
-    for (int i = 0; i < 20; ++i) {
-      opt.zero_grad();
-      auto logits = m->forward(data.narrow(1, 0, 16));
-      torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), data.narrow(1, 1, 16).reshape({-1})).backward();
-      opt.step();
-    }
-    m->eval();
+    train_20_steps(m);
     SaveOptions so;
     so.tokenizer_file = kFixtures + "/tokenizer.json";
     const std::string dir = std::string(out) + "/" + name;

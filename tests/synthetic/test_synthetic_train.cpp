@@ -166,6 +166,7 @@ TEST(SyntheticTrainCli, BadInputIsAClearErrorWithExit2) {
       {"--train-task prefix_ngram --eval-task prefix_ngram", "needs --n-gram >= 1"},
       {"--min-eval-len 30 --max-eval-len 20", "evaluation range"},
       {"--arch match", "--params > 0"},
+      {"--save-hf /nonexistent/folder/m", "--save-hf /nonexistent/folder/m"},
   };
   for (auto& c : cases) {
     auto r = run_cmd(kTrain + " --log none --steps 1 " + c.args);
@@ -173,6 +174,21 @@ TEST(SyntheticTrainCli, BadInputIsAClearErrorWithExit2) {
     EXPECT_NE(r.out.find("error:"), std::string::npos) << c.args << "\n" << r.out;
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
   }
+}
+
+TEST(SyntheticTrainCli, SaveHfWritesAHuggingFaceFolder) {
+  // A training run exports its final model with hf::save_pretrained (loaded back in tests/hf).
+  const std::string d = tmpdir("savehf");
+  auto r = run_cmd(kTrain + " --model mamba --arch flags --d-model 16 --n-layer 1 --d-state 4 --steps 3 --eval-every 0"
+                   " --min-train-len 1 --max-train-len 4 --context-len 16 --min-eval-len 1 --max-eval-len 4 --greedy-samples 0 --threads 1 --quiet --log none"
+                   " --save-hf " + d + "/m");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream in(d + "/m/config.json");
+  nlohmann::json cfg;
+  ASSERT_NO_THROW(in >> cfg) << "no config.json in " << d << "/m";
+  EXPECT_EQ(cfg["architectures"][0], "MambaForCausalLM");
+  EXPECT_EQ(cfg["hidden_size"], 16);
+  EXPECT_TRUE(fs::exists(d + "/m/model.safetensors"));
 }
 
 TEST(SyntheticTrainCli, TinyModelTeacherForcedAndGreedyAgree) {
