@@ -4,7 +4,11 @@
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/safe_io.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -61,21 +65,77 @@ DType from_torch_dtype(torch::ScalarType t) {
   }
 }
 
-TensorMap load_safetensors(const std::string& path) {
-  // Zero-copy: each tensor views the read-only mapping (kept alive by the tensors' deleters), so
-  // loading copies the bytes once, from the page cache into the parameters. Views are never written.
-  auto f = std::make_shared<const SafetensorsFile>(SafetensorsFile::open(path));
+// ---- zero-copy views of mapped safetensors files -------------------------------------------------
+// Each tensor views the read-only mapping (kept alive by the tensors' deleters), so loading copies
+// the bytes once, from the page cache into the parameters. The mapped data ranges are registered so
+// that load_strict can hand a view's pages back to the kernel once it is copied: without that, the
+// touched file pages stay in the process's RSS and loading peaks at ~2x the checkpoint size.
+namespace {
+std::mutex g_mapped_mu;
+std::vector<std::pair<uintptr_t, uintptr_t>> g_mapped;  // [begin, end) of live mapped data regions
+
+struct MappedViews {  // owns the mapping(s) and their registration
+  std::shared_ptr<const void> files;
+  std::pair<uintptr_t, uintptr_t> range{0, 0};
+  ~MappedViews() {
+    std::lock_guard<std::mutex> lock(g_mapped_mu);
+    for (size_t i = 0; i < g_mapped.size(); ++i)
+      if (g_mapped[i] == range) {
+        g_mapped.erase(g_mapped.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+  }
+};
+
+// Views (or copies, when a tensor is unaligned for its dtype) of `views`, which live in `files`.
+template <class Files>
+TensorMap mapped_tensors(std::shared_ptr<const Files> files, const std::vector<const TensorView*>& views) {
+  auto holder = std::make_shared<MappedViews>();
+  holder->files = files;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (const auto* v : views)
+    if (v->nbytes()) lo = std::min(lo, reinterpret_cast<uintptr_t>(v->data)), hi = std::max(hi, reinterpret_cast<uintptr_t>(v->data) + v->nbytes());
   TensorMap m;
-  for (const auto& v : f->tensors()) {
-    const auto dt = to_torch_dtype(v.dtype);
-    const bool aligned = reinterpret_cast<uintptr_t>(v.data) % dtype_size(v.dtype) == 0;
-    if (!aligned || v.nbytes() == 0) {
-      m[v.name] = to_tensor(v);
+  for (const auto* v : views) {
+    const bool aligned = reinterpret_cast<uintptr_t>(v->data) % dtype_size(v->dtype) == 0;
+    if (!aligned || v->nbytes() == 0) {
+      m[v->name] = to_tensor(*v);
       continue;
     }
-    m[v.name] = torch::from_blob(const_cast<uint8_t*>(v.data), v.shape, [f](void*) {}, torch::TensorOptions().dtype(dt));
+    m[v->name] = torch::from_blob(const_cast<uint8_t*>(v->data), v->shape, [holder](void*) {},
+                                  torch::TensorOptions().dtype(to_torch_dtype(v->dtype)));
+  }
+  // Separate files are separate mappings: register one range per file (the caller passes one file's views).
+  if (hi > lo) {
+    holder->range = {lo, hi};
+    std::lock_guard<std::mutex> lock(g_mapped_mu);
+    g_mapped.push_back(holder->range);
   }
   return m;
+}
+
+// Drops the whole pages of a mapped view from this process (MADV_DONTNEED: a later read faults them
+// in again from the file, so the view stays valid). Tensors not inside a registered range are left alone.
+void release_mapped_pages(const torch::Tensor& t) {
+  if (!t.defined() || t.nbytes() == 0) return;
+  const auto b = reinterpret_cast<uintptr_t>(t.data_ptr()), e = b + t.nbytes();
+  {
+    std::lock_guard<std::mutex> lock(g_mapped_mu);
+    bool inside = false;
+    for (const auto& [lo, hi] : g_mapped) inside = inside || (b >= lo && e <= hi);
+    if (!inside) return;
+  }
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (b + page - 1) / page * page, last = e / page * page;  // whole pages only
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+}  // namespace
+
+TensorMap load_safetensors(const std::string& path) {
+  auto f = std::make_shared<const SafetensorsFile>(SafetensorsFile::open(path));
+  std::vector<const TensorView*> views;
+  for (const auto& v : f->tensors()) views.push_back(&v);
+  return mapped_tensors(f, views);
 }
 
 void write_safetensors(const std::string& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
@@ -103,9 +163,14 @@ void write_safetensors(const std::string& path, const TensorMap& tensors, const 
 }
 
 TensorMap load_safetensors_index(const std::string& index_path) {
-  const ShardedSafetensors s = ShardedSafetensors::open(index_path);
+  auto s = std::make_shared<const ShardedSafetensors>(ShardedSafetensors::open(index_path));
   TensorMap m;
-  for (const auto& [name, v] : s.tensors()) m[name] = to_tensor(*v);
+  for (const auto& shard : s->shards()) {  // one registered range per shard (each its own mapping)
+    std::vector<const TensorView*> views;
+    for (const auto& v : shard.tensors())
+      if (s->tensors().count(v.name)) views.push_back(&v);
+    for (auto& [name, t] : mapped_tensors(s, views)) m[name] = t;
+  }
   return m;
 }
 
@@ -256,18 +321,16 @@ void load_strict(torch::nn::Module& module, const TensorMap& tensors, const Stri
   }
   torch::NoGradGuard ng;
   std::vector<std::string> nonfinite;
-  for (auto& p : params) {
+  for (auto& p : params) {  // copy, give the source's mapped pages back, then check the copy
     const auto& src = tensors.at(p.key());
-    if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>()) nonfinite.push_back(p.key());
+    p.value().copy_(src.to(p.value().dtype()));
+    release_mapped_pages(src);
+    if (p.value().is_floating_point() && !torch::isfinite(p.value()).all().item<bool>()) nonfinite.push_back(p.key());
   }
   if (!nonfinite.empty()) {
     std::string list;
     for (const auto& n : nonfinite) list += (list.empty() ? "" : ", ") + n;
     std::fprintf(stderr, "warning: non-finite (NaN/Inf) weights in %zu tensor(s): %s\n", nonfinite.size(), list.c_str());
-  }
-  for (auto& p : params) {
-    const auto& src = tensors.at(p.key());
-    p.value().copy_(src.to(p.value().dtype()));
   }
 }
 

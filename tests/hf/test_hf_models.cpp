@@ -6,6 +6,7 @@
 // round trips, bad folders, and the `generate` binary.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -389,4 +390,41 @@ TEST(SavePretrained, ExportsForTransformersCheck) {
     }
     std::ofstream(dir + "/ssmlab_expected.json") << expected.dump();
   }
+}
+
+// Loading a ~100 MB checkpoint holds about one copy of the weights in host memory: the parameters,
+// filled straight from the memory-mapped file whose pages are handed back as each tensor is copied
+// (peak RSS growth < 1.5x the file; it was ~2.1x before the pages were released). The load runs in
+// a fresh process (this binary, re-executed) so that its peak RSS is its own.
+TEST(LoadMemory, PeakRssUnderOneAndAHalfCheckpoints) {
+  if (const char* dir = std::getenv("SSMLAB_RSS_CHILD_DIR")) {  // the child: load and report
+    struct rusage r0, r1;
+    ::getrusage(RUSAGE_SELF, &r0);
+    Pretrained p = load_pretrained(dir);
+    ::getrusage(RUSAGE_SELF, &r1);
+    std::printf("maxrss_growth_kb=%ld\n", r1.ru_maxrss - r0.ru_maxrss);
+    return;
+  }
+  const fs::path dir = ssmlab::test::fresh_temp_dir("ssmlab_rss");
+  {
+    torch::manual_seed(1);
+    sm::MambaLM m(sm::MambaOptions(512, 16, 400));  // 27.3M parameters: 109 MB in fp32
+    save_pretrained(*m, (dir / "m").string());
+  }
+  const double file_kb = static_cast<double>(fs::file_size(dir / "m" / "model.safetensors")) / 1024.0;
+  const std::string cmd = "SSMLAB_RSS_CHILD_DIR=" + (dir / "m").string() +
+                          " /proc/" + std::to_string(::getpid()) + "/exe --gtest_filter=LoadMemory.* 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, f)) out += buf;
+  ::pclose(f);
+  const auto at = out.find("maxrss_growth_kb=");
+  ASSERT_NE(at, std::string::npos) << out;
+  const double growth_kb = std::stod(out.substr(at + 17));
+  std::printf("checkpoint %.1f MB, peak RSS growth while loading %.1f MB (%.2fx)\n", file_kb / 1024, growth_kb / 1024,
+              growth_kb / file_kb);
+  EXPECT_LT(growth_kb, 1.5 * file_kb);
+  ssmlab::test::remove_tree(dir);
 }
