@@ -370,9 +370,18 @@ TEST(SavePretrained, ExportsForTransformersCheck) {
   mc.chunk_size = 4;
   Pretrained tok = load_pretrained(kFixtures + "/gpt_neox");
   const std::vector<std::string> texts = {"The state space model", "Hello world! The quick brown fox"};
-  for (const auto& name : sm::model_names()) {
+  std::vector<std::string> names = sm::model_names();
+  names.push_back("gpt2");  // the GPT-2 preset (learned positions, tanh GELU, tied head): saved as GPT2LMHeadModel
+  for (const auto& name : names) {
     torch::manual_seed(31);
-    auto m = sm::make_model(name, mc);
+    sm::LanguageModel m = name == "gpt2"
+                              ? sm::LanguageModel(std::make_shared<sm::TransformerLMImpl>(
+                                    sm::TransformerOptions(32, 2, 4, 400)
+                                        .pos(sm::PosEncoding::Learned)
+                                        .max_position_embeddings(64)
+                                        .activation(sm::Activation::GeluTanh)
+                                        .tie_embeddings(true)))
+                              : sm::make_model(name, mc);
     train_20_steps(m);
     SaveOptions so;
     so.tokenizer_file = kFixtures + "/tokenizer.json";
