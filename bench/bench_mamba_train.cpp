@@ -97,7 +97,7 @@ Measured measure(const std::string& impl_name, const sm::ModelConfig& base, cons
 }  // namespace
 
 int main(int argc, char** argv) {
-  long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5;
+  long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5, d_state = 16;
   double max_seconds = 120;
   bool bf16 = false;
   std::string device_flag = "auto";
@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
                   "bench", "bench.jsonl");
   cli.add("d-model", &d_model, "model width D (768 = mamba-130m)").at_least(1);
   cli.add("n-layer", &n_layer, "number of Mamba blocks (24 = mamba-130m)").at_least(1);
+  cli.add("d-state", &d_state, "SSM state size N (16 = mamba-130m; the synthetic paper Mamba uses 32)").at_least(1);
   cli.add("vocab", &vocab, "vocabulary size (50280 = GPT-NeoX tokenizer)").at_least(2);
   cli.add("seq-len", &seq_len, "tokens per row L").at_least(1);
   cli.add("batch", &batch, "rows per step").at_least(1);
@@ -130,7 +131,7 @@ int main(int argc, char** argv) {
   o.vocab_size = vocab;
   o.d_model = d_model;
   o.n_layer = n_layer;
-  o.d_state = 16;
+  o.d_state = d_state;
   o.expand = 2;
   o.d_conv = 4;
   const int64_t params = sm::param_count("mamba", o);
