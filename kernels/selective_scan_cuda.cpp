@@ -56,7 +56,7 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
     if (N <= kc::kScanMaxN) {
       check_cuda(kc::scan_fwd_launch(p, c10::cuda::getCurrentCUDAStream()), "forward launch");
     } else {
-      y = torch::zeros({Bt, Dd, L}, f32);
+      y = torch::empty({Bt, Dd, L}, f32);  // written by the first slice
       p.z = nullptr, p.out = nullptr, p.y_partial = y.data_ptr<float>();
       for (int64_t n0 = 0; n0 < N; n0 += kc::kScanMaxN) {
         p.n0 = int(n0);
@@ -122,7 +122,7 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
         g = (df * zf * sz).to(u.scalar_type()).contiguous();
         dz.copy_(df * y * sz * (1 + zf * (1 - sz)));
       }
-      Tensor du32 = torch::zeros({Bt, Dd, L}, f32), dd32 = torch::zeros({Bt, Dd, L}, f32);
+      Tensor du32 = torch::empty({Bt, Dd, L}, f32), dd32 = torch::empty({Bt, Dd, L}, f32);  // slice 0 writes
       p.z = nullptr, p.dz = nullptr, p.dout = g.data_ptr();
       p.du = du32.data_ptr(), p.ddelta = dd32.data_ptr(), p.accumulate_f32 = true;
       for (int64_t n0 = 0; n0 < N; n0 += kc::kScanMaxN) {

@@ -211,10 +211,13 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
     const int t = t0 + lane;
     const bool ok = t < p.seqlen;
     const size_t row0 = (size_t(ch.b) * p.dim + ch.d0) * p.seqlen + t;
-    if (p.y_partial) {
+    if (p.y_partial) {  // one slice of the states: the first writes y, the others add (all loads first)
       if (ok) {
-#pragma unroll 8
-        for (int r = 0; r < kW; ++r) p.y_partial[row0 + size_t(r) * p.seqlen] += s.aux[r][lane];
+        float prev[kW];
+#pragma unroll
+        for (int r = 0; r < kW; ++r) prev[r] = p.n0 ? p.y_partial[row0 + size_t(r) * p.seqlen] : 0.f;
+#pragma unroll
+        for (int r = 0; r < kW; ++r) p.y_partial[row0 + size_t(r) * p.seqlen] = prev[r] + s.aux[r][lane];
       }
     } else if (z) {
       T zr[kW];
@@ -358,11 +361,20 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
         if (p.accumulate_f32) {  // one slice of N > kScanMaxN states: add this slice's part
           float* du32 = static_cast<float*>(p.du);
           float* dd32 = static_cast<float*>(p.ddelta);
-#pragma unroll 4
-          for (int r = 0; r < kW; ++r) {
-            const size_t idx = (size_t(ch.b) * p.dim + ch.d0 + r) * p.seqlen + t;
-            du32[idx] += s.dout[r][lane];
-            dd32[idx] += s.dd[r][lane];
+          const size_t idx0 = (size_t(ch.b) * p.dim + ch.d0) * p.seqlen + t;
+#pragma unroll 2
+          for (int r0 = 0; r0 < kW; r0 += 16) {  // issue 32 loads before the first add (the first slice writes)
+            float pu[16], pd[16];
+#pragma unroll
+            for (int r = 0; r < 16; ++r) {
+              pu[r] = p.n0 ? du32[idx0 + size_t(r0 + r) * p.seqlen] : 0.f;
+              pd[r] = p.n0 ? dd32[idx0 + size_t(r0 + r) * p.seqlen] : 0.f;
+            }
+#pragma unroll
+            for (int r = 0; r < 16; ++r) {
+              du32[idx0 + size_t(r0 + r) * p.seqlen] = pu[r] + s.dout[r0 + r][lane];
+              dd32[idx0 + size_t(r0 + r) * p.seqlen] = pd[r] + s.dd[r0 + r][lane];
+            }
           }
         } else {
 #pragma unroll 4

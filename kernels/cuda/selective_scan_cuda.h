@@ -28,8 +28,9 @@ struct ScanParams {
   // per-slice partial results are summed in fp32 (y_partial, accumulate_f32) and the z gate is applied
   // by the caller (z = nullptr here), D_skip/dD given to the first slice only.
   int n0 = 0;
-  float* y_partial = nullptr;  // forward: when set, y (pre-gate, + D·u if D_skip) is added here instead of out
-  bool accumulate_f32 = false; // backward: du, ddelta are float* and the slice's part is added (+=)
+  float* y_partial = nullptr;  // forward: when set, y (pre-gate, + D·u if D_skip) goes here instead of out:
+                               // written by the slice with n0 = 0, added by the others
+  bool accumulate_f32 = false; // backward: du, ddelta are float*, written by slice 0 and added by the others
   // forward inputs
   const void* u = nullptr;
   const void* delta = nullptr;
