@@ -307,11 +307,11 @@ int main(int argc, char** argv) {
                           " output rows but " + dataset + " needs " + std::to_string(corpus.vocab_size));
     auto r = evaluate(*p.model, val, batch_size, device);
     ssmlab::RunLog run(opts, "mamba_eval_checkpoint");
-    json m{{"dataset", dataset}, {"model_type", p.config.model_type}, {"val_loss", r.loss}, {"val_ppl", std::exp(r.loss)},
+    json m{{"dataset", dataset}, {"model_family", p.model->family()}, {"val_loss", r.loss}, {"val_ppl", std::exp(r.loss)},
            {"val_acc", r.acc}, {"val_tokens", r.tokens}};
     m["ppl_consistency_err"] = std::abs(std::log(m["val_ppl"].get<double>()) - r.loss);
     std::ostringstream sum;
-    sum << eval_checkpoint << " (" << p.config.model_type << ") on " << dataset << ": val_loss " << r.loss;
+    sum << eval_checkpoint << " (" << p.model->family() << ") on " << dataset << ": val_loss " << r.loss;
     std::cout << "val_loss " << std::setprecision(10) << r.loss << "\n";
     run.write(m, sum.str(), std::isfinite(r.loss));
     return std::isfinite(r.loss) ? 0 : 1;
@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
   double tokens_since = 0, loss_sum = 0;
   int64_t loss_n = 0;
   ssmlab::Stopwatch train_clock;
-  double last_acc = NAN;
+  double last_acc = NAN, last_val = NAN;
   std::vector<double> curve_epoch, curve_train, curve_val;
   std::string tokenizer_tmp;
   if (!checkpoint_dir.empty()) {
@@ -466,6 +466,7 @@ int main(int argc, char** argv) {
     curve_val.push_back(r.loss);
     loss_sum = 0, loss_n = 0, tokens_since = 0;
     last_acc = r.acc;
+    last_val = r.loss;
     train_clock.reset();  // the next window's training time starts after this evaluation
     return {{"val_loss", r.loss}, {"val_ppl", std::exp(r.loss)}};
   };
@@ -484,7 +485,7 @@ int main(int argc, char** argv) {
     throw;
   }
 
-  const double final_val = res.last_eval.value("val_loss", NAN);
+  const double final_val = last_val;  // the double itself (the trainer's eval record is a copy)
   json m{{"model", model},
          {"dataset", dataset},
          {"params", n_params},

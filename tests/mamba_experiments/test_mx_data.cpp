@@ -113,7 +113,7 @@ TEST(Bpe, TokenCacheIsWrittenThenHit) {
   bool hit = true;
   Corpus a = load_bpe_corpus("text", spec, &hit);
   EXPECT_FALSE(hit);
-  EXPECT_EQ(a.n_docs_train, 30);
+  EXPECT_EQ(a.n_docs_train, 1);  // one story per line, no separator, no blank line: one paragraph
   EXPECT_EQ(a.n_docs_valid, 2);
   EXPECT_GE(a.eos_id, 0);
   EXPECT_EQ(a.valid.back(), a.eos_id);
