@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   std::cout << std::left << std::setw(22) << "model" << std::setw(8) << "metric" << " seeds  final mean +- std  [min, max]\n";
   for (const auto& metric : metrics) {
     ssmlab::plot::PlotSpec spec;
-    spec.title = dataset + ": " + metric + " over seeds (mean +- std band, min/max lines)";
+    spec.title = dataset + ": " + metric + " over seeds (mean ± std band, min/max dashed)";
     spec.xlabel = "epoch";
     spec.ylabel = metric;
     spec.output = (fs::path(out_dir) / ("variance_" + dataset + "_" + metric + ".png")).string();
@@ -121,9 +121,13 @@ int main(int argc, char** argv) {
         for (auto& [e, v] : it->second) at[e].push_back(v);
       }
       if (at.empty()) continue;
-      ssmlab::plot::Series band{model + " mean +- std", {}, {}, {}, ssmlab::plot::Style::Band};
-      ssmlab::plot::Series lo{model + " min", {}, {}, {}, ssmlab::plot::Style::Lines};
-      ssmlab::plot::Series hi{model + " max", {}, {}, {}, ssmlab::plot::Style::Lines};
+      // one colour per model: the mean ± std band solid, its min and max dashed in the same colour
+      const int color = static_cast<int>(spec.series.size() / 3) + 1;
+      ssmlab::plot::Series band{model + " mean ± std", {}, {}, {}, ssmlab::plot::Style::Band};
+      ssmlab::plot::Series lo{model + " min / max", {}, {}, {}, ssmlab::plot::Style::Lines};
+      ssmlab::plot::Series hi{"", {}, {}, {}, ssmlab::plot::Style::Lines};
+      band.color = lo.color = hi.color = color;
+      lo.dashed = hi.dashed = true;
       for (auto& [e, v] : at) {
         band.x.push_back(e), band.y.push_back(ssmlab::stats::mean(v));
         band.err.push_back(v.size() > 1 ? ssmlab::stats::sample_std(v) : 0.0);

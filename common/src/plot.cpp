@@ -241,11 +241,11 @@ std::string gnuplot_script(const PlotSpec& spec) {
   for (size_t i = 0; i < spec.series.size(); ++i) {
     const Series& s = spec.series[i];
     std::string d = "$d" + std::to_string(i);
-    const int lc = static_cast<int>(i) + 1;
+    const int lc = s.color > 0 ? s.color : static_cast<int>(i) + 1;
     const bool hidden = hides_an_earlier_series(spec, i);
     const size_t m = i % 6;
     const int pt = hidden || (i / 6) % 2 == 1 ? kOpen[m] : kFilled[m];
-    const std::string line = " lw 2 lc " + std::to_string(lc) + (hidden ? " dt 2" : "");
+    const std::string line = " lw 2 lc " + std::to_string(lc) + (hidden || s.dashed ? " dt 2" : "");
     const std::string marker = " pt " + std::to_string(pt) + (hidden ? " ps 1.8" : " ps 1.2");
     const std::string title = " title " + gnuplot_string(s.title) + " noenhanced";
     switch (s.style) {

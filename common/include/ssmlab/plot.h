@@ -19,6 +19,8 @@ struct Series {
   std::vector<double> x, y;
   std::vector<double> err;   // symmetric error (ErrorBars: bars; Band: shaded mean ± err)
   Style style = Style::LinesPoints;
+  int color = 0;        // gnuplot line colour 1, 2, ...; 0 = by the series' position
+  bool dashed = false;  // a dashed line (e.g. min/max companions of a mean drawn in the same colour)
 };
 
 struct RefLine {
