@@ -8,7 +8,8 @@
 #   MODE=full   the original's comparison: WikiText-2, seq 128, vocab 20000, 5000/1000 windows,
 #               d 64, N 16, 2 layers, 10 epochs, batch 64, lr 1e-3, seeds 0-9, both models
 #               (a GPU job: ~1 s per step on 2 CPU cores), then the same on recall.
-# env: MODE, LOGS, PLOTS, BIN (OUT for checkpoints and the token cache)
+# env: MODE, LOGS, PLOTS, BIN (OUT for checkpoints and the token cache); full mode: MX_JOBS runs at a time
+#      (default 1) with MX_THREADS threads each (default 0 = all)
 set -euo pipefail
 MODE=${MODE:-quick}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +25,7 @@ fi
 LOG="$LOGS/mamba_experiments.jsonl"
 MODELS=(mamba_simple mamba_SSD_diag_exp)
 if [ "$MODE" = full ]; then
-  SEEDS=(0 1 2 3 4 5 6 7 8 9); JOBS=1; THREADS=0
+  SEEDS=(0 1 2 3 4 5 6 7 8 9); JOBS=${MX_JOBS:-1}; THREADS=${MX_THREADS:-0}
   SIZE=(--seq-len 128 --max-vocab 20000 --train-max-samples 5000 --val-max-samples 1000 --d-model 64 --n-state 16
         --n-layers 2 --epochs 10 --batch-size 64)
   RECALL=(--gap 16 --recall-vocab 16 --lr 1e-3); TEXT=(--lr 1e-3)
