@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   cli.add("models", &models, "models to draw (default: every model in the log)");
   cli.add("metric", &metrics, "metrics, one PNG each").one_of({"val_loss", "val_ppl", "train_loss", "val_acc"}).nonempty();
   cli.flag("require-all-models", &require_all, "error (exit 2) if a model lacks a seed another model has");
+  bool linear_y = false;
+  cli.flag("linear-y", &linear_y, "linear y axis for val_ppl too (default: logarithmic, the first epochs' perplexity dwarfs the rest)");
   auto opts = cli.parse_or_exit(argc, argv);
   if (log_path.empty()) log_path = (fs::path(opts.out_dir) / "logs" / "mamba_experiments.jsonl").string();
   if (out_dir.empty()) out_dir = (fs::path(opts.out_dir) / "plots").string();
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
     spec.title = dataset + ": " + metric + " over seeds (mean ± std band, min/max dashed)";
     spec.xlabel = "epoch";
     spec.ylabel = metric;
+    spec.logy = metric == "val_ppl" && !linear_y;
     spec.output = (fs::path(out_dir) / ("variance_" + dataset + "_" + metric + ".png")).string();
     for (auto& [model, seeds] : runs) {
       std::map<double, std::vector<double>> at;  // epoch -> values over seeds
