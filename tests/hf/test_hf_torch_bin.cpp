@@ -4,8 +4,6 @@
 // and archives with the wrong entries. Every failure must be an hf::Error naming the problem.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
-#include <zip.h>
 
 #include <cstring>
 #include <filesystem>
@@ -14,57 +12,20 @@
 
 #include "ssmlab/hf/torch_bin.h"
 #include "test_support.h"
+#include "zip_util.h"
 
 namespace fs = std::filesystem;
 using namespace ssmlab::hf;
 
 namespace {
 const std::string kFixtures = SSMLAB_SOURCE_DIR "/tests/fixtures";
-using Bytes = std::vector<uint8_t>;
-using Entries = std::vector<std::pair<std::string, Bytes>>;
+using Bytes = ssmlab::test::Bytes;
 
-Bytes file_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-// Every entry of a zip archive, in order (libzip, independently of the reader under test).
-Entries unzip(const std::string& path) {
-  int err = 0;
-  zip_t* z = zip_open(path.c_str(), ZIP_RDONLY, &err);
-  Entries out;
-  if (!z) return out;
-  for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0); ++i) {
-    zip_stat_t st;
-    zip_stat_index(z, static_cast<zip_uint64_t>(i), 0, &st);
-    Bytes b(st.size);
-    zip_file_t* f = zip_fopen_index(z, static_cast<zip_uint64_t>(i), 0);
-    if (st.size) zip_fread(f, b.data(), st.size);
-    zip_fclose(f);
-    out.emplace_back(st.name, b);
-  }
-  zip_discard(z);
-  return out;
-}
-// A stored (uncompressed) zip archive of `entries`, as bytes.
-Bytes zip_bytes(const Entries& entries) {
-  const fs::path p = fs::temp_directory_path() / ("ssmlab_torch_bin_" + std::to_string(::getpid()) + ".zip");
-  int err = 0;
-  zip_t* z = zip_open(p.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
-  for (const auto& [name, b] : entries) {
-    zip_source_t* s = zip_source_buffer(z, b.data(), b.size(), 0);
-    const zip_int64_t i = zip_file_add(z, name.c_str(), s, ZIP_FL_OVERWRITE);
-    zip_set_file_compression(z, static_cast<zip_uint64_t>(i), ZIP_CM_STORE, 0);
-  }
-  zip_close(z);
-  Bytes out = file_bytes(p.string());
-  fs::remove(p);
-  return out;
-}
-Bytes& entry(Entries& e, const std::string& suffix) {
-  for (auto& [n, b] : e)
-    if (n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) return b;
-  throw std::runtime_error("no entry " + suffix);
-}
+using ssmlab::test::file_bytes;
+using ssmlab::test::unzip;
+using ssmlab::test::zip_bytes;
+using Entries = ssmlab::test::ZipEntries;
+Bytes& entry(Entries& e, const std::string& suffix) { return ssmlab::test::zip_entry(e, suffix); }
 
 // ---- a small pickle writer (protocol 2 opcodes, as torch.save writes them)
 struct Pickle {
