@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)cli.help();
       return 0;
     }
-    (void)o.params.dump();
+    (void)o.params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // as the JSONL log writes it
     (void)o.plot_file("fuzz.png");
   } catch (const UsageError&) {
   }

@@ -126,6 +126,12 @@ put("tokenizer", json.dumps({
     "normalizer": {"type": "NFKD"}, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": False},
     "decoder": {"type": "ByteLevel"}, "truncation": None, "padding": None}).encode() + b"\0aaa")
 
+# --- tokenizer_text: text alone (the fixture tokenizers are built into the target) -------------------
+for text in TEXTS + ["we'll they're I'm", "123 4.5 ١٢٣ ⅷ", "\r\n\r\n  x", "<|endoftext|><mask> a <mask>b",
+                     "HELLO, World! [CLS] ß"]:
+    put("tokenizer_text", text)
+put("tokenizer_text", b"\xff\xfe\xc3(\xed\xa0\x80")
+
 # --- check_logs and check_rules ------------------------------------------------------------------
 logs = files("tests/fixtures/common/*.jsonl", "*/*.jsonl", "docs/results/bench_generate_cpu.jsonl")
 for p in logs:
