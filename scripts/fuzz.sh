@@ -54,6 +54,8 @@ printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOne
 
 # --- build -----------------------------------------------------------------------------------------
 start=$(date +%s)
+exec 9>"$B/.build.lock"
+flock 9   # several fuzz.sh at once (one per target) share build-fuzz/: one builds, the others wait
 if [ ! -f "$B/CMakeCache.txt" ]; then
   echo "[fuzz] configuring into $B/ ($CXX_BIN, SSMLAB_FUZZ=ON)"
   cmake -S . -B "$B" -DSSMLAB_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$CXX_BIN" \
@@ -63,6 +65,7 @@ echo "[fuzz] building the fuzz targets with $JOBS jobs (log: $B/build.log)"
 cmake --build "$B" -j "$JOBS" --target fuzz_targets >"$B/build.log" 2>&1 \
   || { grep -m 40 -E "error|Error" "$B/build.log" || tail -40 "$B/build.log"; exit 1; }
 echo "[fuzz] build done in $(( $(date +%s) - start )) s"
+flock -u 9
 
 mapfile -t TARGETS < <(grep -v '^#' "$B/fuzz_targets.txt" | awk '{print $1}')
 info() { awk -v t="$1" -v f="$2" '$1 == t {print $f}' "$B/fuzz_targets.txt"; }

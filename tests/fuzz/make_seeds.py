@@ -5,11 +5,17 @@ text files only), plus hand-written inputs for paths the fixtures do not reach. 
 the SHA-1 of their content, as libFuzzer names corpus files. Run from anywhere; then minimise with
 scripts/fuzz.sh --merge. Safetensors seeds are re-encoded with tiny shapes so that each stays a few
 KB (the fixtures' data buffers are 35-600 KB)."""
+import collections
 import glob
 import hashlib
+import io
 import json
 import os
+import pickle
 import struct
+import sys
+import types
+import zipfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CASES = os.path.join(ROOT, "..", "shared", "cases")
@@ -176,3 +182,87 @@ put("cli", json.dumps({"T": 8, "lr": 0.5, "dims": [1, 3], "dry_run": True, "rati
                        "_comment": "c", "seed": 3, "name": "x y"}) + "\0--T\n9\n--quiet")
 put("cli", json.dumps({"sizes": [1, 2], "models": ["transformer"], "big": 12, "steps": 5, "plot": "p.png"}) + "\0")
 put("cli", json.dumps({"T": -1}) + "\0--out\n")
+
+# --- vocab_merges: vocab.json NUL merges.txt NUL text ----------------------------------------------
+fx = json.loads(read(os.path.join(ROOT, "tests/fixtures/hf/tokenizer.json")))
+vocab = json.dumps(fx["model"]["vocab"], ensure_ascii=False).encode()
+merges = "\n".join(m if isinstance(m, str) else " ".join(m) for m in fx["model"]["merges"]).encode()
+put("vocab_merges", vocab + b"\0#version: 0.2\r\n" + merges + b"\0" + TEXTS[0].encode())
+put("vocab_merges", json.dumps({"a": 0, "b": 1, "ab": 2, "<|endoftext|>": 3}).encode() + b"\0a b\n\0ab ab<|endoftext|>")
+
+# --- torch_pickle (data.pkl) and torch_bin (the zip), written as torch.save lays them out --------------
+
+def fake_torch():
+    torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
+    def mk(name):
+        c = type(name, (), {}); c.__module__ = "torch"; c.__qualname__ = name; setattr(torch, name, c); return c
+    storages = {n: mk(n) for n in ["FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage", "LongStorage",
+                                   "IntStorage", "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage"]}
+    def _rebuild_tensor_v2(*a): pass
+    def _rebuild_parameter(*a): pass
+    for f in (_rebuild_tensor_v2, _rebuild_parameter):
+        f.__module__ = "torch._utils"; f.__qualname__ = f.__name__; setattr(utils, f.__name__, f)
+    torch._utils = utils
+    sys.modules["torch"] = torch; sys.modules["torch._utils"] = utils
+    return storages, utils
+
+STORAGES, UTILS = fake_torch()
+ESIZE = {"FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "DoubleStorage": 8, "LongStorage": 8, "IntStorage": 4,
+         "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1}
+
+class Ref:
+    def __init__(s, cls, key, loc, numel): s.cls, s.key, s.loc, s.numel = cls, key, loc, numel
+
+class Tensor:
+    def __init__(s, ref, off, size, stride, param=False): s.ref, s.off, s.size, s.stride, s.param = ref, off, size, stride, param
+    def __reduce__(s):
+        t = (UTILS._rebuild_tensor_v2, (s.ref, s.off, tuple(s.size), tuple(s.stride), False, collections.OrderedDict()))
+        if s.param:
+            class Inner:
+                def __reduce__(_): return t
+            return (UTILS._rebuild_parameter, (Inner(), True, collections.OrderedDict()))
+        return t
+
+class P(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Ref): return ("storage", STORAGES[obj.cls], obj.key, obj.loc, obj.numel)
+        return None
+
+def torch_bin(tensors, wrap=None, prefix="archive", protocol=2):
+    """tensors: name -> (storage class, key, numel, offset, size, stride, location)"""
+    sd = collections.OrderedDict()
+    refs = {}
+    for name, (cls, key, numel, off, size, stride, loc) in tensors.items():
+        ref = refs.setdefault(key, Ref(cls, key, loc, numel))
+        sd[name] = Tensor(ref, off, size, stride, param=name.endswith(".p"))
+    obj = {wrap: sd} if wrap else sd
+    buf = io.BytesIO(); P(buf, protocol=protocol).dump(obj)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(prefix + "/data.pkl", buf.getvalue())
+        z.writestr(prefix + "/byteorder", "little")
+        for key, r in refs.items():
+            z.writestr(prefix + "/data/" + key, bytes(i % 251 for i in range(r.numel * ESIZE[r.cls])))
+        z.writestr(prefix + "/version", "3\n")
+    return buf.getvalue(), out.getvalue()
+
+
+CASES_BIN = [
+    ({"w": ("FloatStorage", "0", 6, 0, [2, 3], [3, 1], "cpu"), "b.p": ("FloatStorage", "0", 6, 2, [2], [2], "cuda:0"),
+      "e": ("HalfStorage", "1", 4, 0, [2, 2], [1, 2], "cpu")}, None, "archive", 2),
+    ({"x": ("DoubleStorage", "0", 1, 0, [], [], "cpu"), "y": ("LongStorage", "1", 3, 0, [3], [1], "cpu"),
+      "z": ("BoolStorage", "2", 2, 1, [1, 1], [1, 1], "cpu"), "q": ("BFloat16Storage", "3", 0, 0, [0, 4], [4, 1], "cpu")},
+     "state_dict", "model", 2),
+    ({"i": ("IntStorage", "7", 4, 0, [2, 2], [2, 1], "cpu"), "s": ("ShortStorage", "8", 2, 0, [2], [1], "cpu"),
+      "c": ("CharStorage", "9", 2, 0, [2], [1], "cpu"), "u": ("ByteStorage", "10", 2, 0, [2], [1], "cpu")}, "model", "x", 4),
+]
+for tensors, wrap, prefix, proto in CASES_BIN:
+    pk, zb = torch_bin(tensors, wrap, prefix, proto)
+    put("torch_pickle", pk)
+    put("torch_bin", zb)
+for p in files("*/pytorch_model.bin", "*/*/pytorch_model.bin", "tests/fixtures/cases/*/pytorch_model.bin",
+               "tests/fixtures/cases/*/*/pytorch_model.bin"):
+    with zipfile.ZipFile(p) as z:
+        for n in z.namelist():
+            if n.endswith("data.pkl"):
+                put("torch_pickle", z.read(n))
