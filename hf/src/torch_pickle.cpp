@@ -6,10 +6,9 @@
 // Opcode numbers and semantics: CPython's Lib/pickle.py and Lib/pickletools.py.
 #include "ssmlab/hf/torch_bin.h"
 
+#include <cctype>
 #include <cstring>
-#include <limits>
 #include <map>
-#include <set>
 #include <unordered_map>
 
 namespace ssmlab::hf {
@@ -81,6 +80,7 @@ class Unpickler {
   std::vector<TorchPickledTensor> tensors_;  // created by _rebuild_tensor_v2 (name filled in later)
   std::vector<TorchPickledTensor> storages_; // one per persistent id: dtype, key, location, numel
   std::map<std::string, std::size_t> storage_by_key_;
+  std::size_t contained_ = 0;  // items added to lists and dicts (BINGET pushes without creating a value)
   unsigned op_ = 0;
   std::size_t op_pos_ = 0;
 
@@ -173,6 +173,10 @@ class Unpickler {
     if (it == memo_.end()) fail("memo index " + std::to_string(idx) + " was never stored");
     return it->second;
   }
+  void add_items(std::size_t n) {
+    contained_ += n;
+    if (contained_ > TorchBinLimits::kMaxObjects) fail("more than " + std::to_string(TorchBinLimits::kMaxObjects) + " items in lists and dicts");
+  }
   Value& expect(std::size_t id, Kind k, const char* what) {
     if (at(id).kind != k) fail(std::string(what) + " is a " + kind_name(at(id).kind) + ", expected a " + kind_name(k));
     return at(id);
@@ -262,7 +266,8 @@ class Unpickler {
   std::size_t reduce(std::size_t fn, std::size_t args_id) {
     const Value& f = at(fn);
     if (f.kind != Kind::Global) fail("REDUCE of a " + std::string(kind_name(f.kind)) + " (only allowed globals may be called)");
-    const std::vector<std::size_t> args = expect(args_id, Kind::Tuple, "REDUCE's arguments").items;
+    if (expect(args_id, Kind::Tuple, "REDUCE's arguments").items.size() > 7) fail("REDUCE with more than 7 arguments");
+    const std::vector<std::size_t> args = at(args_id).items;
     switch (static_cast<Global>(f.i)) {
       case Global::OrderedDict:
         if (!args.empty()) fail("collections.OrderedDict called with arguments");
@@ -410,23 +415,27 @@ class Unpickler {
         }
         case 's': {  // SETITEM
           const std::size_t v = pop(), k = pop();
+          add_items(1);
           expect(top(), Kind::Dict, "SETITEM's target").dict.emplace_back(k, v);
           break;
         }
         case 'u': {  // SETITEMS
           std::vector<std::size_t> kv = pop_mark();
           if (kv.size() % 2) fail("SETITEMS with an odd number of items");
+          add_items(kv.size() / 2);
           Value& d = expect(top(), Kind::Dict, "SETITEMS' target");
           for (std::size_t k = 0; k < kv.size(); k += 2) d.dict.emplace_back(kv[k], kv[k + 1]);
           break;
         }
         case 'a': {  // APPEND
           const std::size_t v = pop();
+          add_items(1);
           expect(top(), Kind::List, "APPEND's target").items.push_back(v);
           break;
         }
         case 'e': {  // APPENDS
           std::vector<std::size_t> vs = pop_mark();
+          add_items(vs.size());
           Value& l = expect(top(), Kind::List, "APPENDS' target");
           l.items.insert(l.items.end(), vs.begin(), vs.end());
           break;

@@ -238,6 +238,15 @@ TEST(TorchBin, MalformedPicklesAreClearErrors) {
   // stack and nesting limits
   EXPECT_ERROR_HAS(pickle_error(Pickle().op(std::string(5000, '(')).bytes()), "MARKs nested deeper than 1024");
   EXPECT_ERROR_HAS(pickle_error(Pickle().op(std::string(70000, 'N')).bytes()), "stack deeper than 65536");
+  // 2^22 items appended to one list without creating values (the memoized list, appended to itself)
+  {
+    std::string many = std::string("]q\0", 3);
+    std::string batch = "(";
+    for (int i = 0; i < 65000; ++i) batch += std::string("h\0", 2);
+    batch += "e";
+    for (int b = 0; b < 66; ++b) many += batch;
+    EXPECT_ERROR_HAS(pickle_error(Pickle().op(many).bytes()), "items in lists and dicts");
+  }
   // a MARK hides what is below it; tuple/setitems without a mark; STOP inside a mark
   EXPECT_ERROR_HAS(pickle_error(Pickle().op("N(\x85.").bytes()), "stack underflow");
   EXPECT_ERROR_HAS(pickle_error(Pickle().op("}Nu.").bytes()), "no MARK");

@@ -37,7 +37,7 @@ struct TorchBinLimits {
   static constexpr std::size_t kMaxStack = 1u << 16;         // values on the stack (pickle batches dict items by 1000)
   static constexpr std::size_t kMaxMarks = 1024;             // nested MARKs
   static constexpr std::size_t kMaxMemo = 1u << 23;          // largest memo index + 1 (torch memoizes ~9 per tensor)
-  static constexpr std::size_t kMaxObjects = 1u << 22;       // values created (~20 per tensor; ~100 bytes each)
+  static constexpr std::size_t kMaxObjects = 1u << 22;       // values created (~20 per tensor), and items in lists/dicts
   static constexpr std::size_t kMaxDims = 64;                // dimensions of one tensor
   static constexpr int kMaxWrapperDepth = 4;                 // {"state_dict": {"model": ...}} nesting
   static constexpr std::size_t kMaxEntries = 1u << 20;       // zip entries
