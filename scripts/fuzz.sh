@@ -9,8 +9,10 @@
 #       once under the sanitizers; exits non-zero on any crash, leak, UB, timeout or OOM.
 #       Exits 77 with a "SKIPPED" line when clang++ with libFuzzer is not installed.
 #   scripts/fuzz.sh --merge [TARGET|all]
-#       minimises tests/fuzz/corpus/<target>/ together with build-fuzz/corpus/<target>/ (libFuzzer
-#       -merge=1: the smallest set of inputs with the same coverage) into tests/fuzz/corpus/<target>/.
+#       minimises tests/fuzz/corpus/<target>/ together with build-fuzz/corpus/<target>/ into
+#       tests/fuzz/corpus/<target>/ (libFuzzer -merge=1 -use_counters=0: a small set of inputs with
+#       the same edge coverage; hit-count features would keep ~4x the inputs). The full corpus stays
+#       in build-fuzz/corpus/<target>/ for the next run.
 #   scripts/fuzz.sh --list    the targets
 # Targets and their -max_len / -dict come from build-fuzz/fuzz_targets.txt (tests/fuzz/CMakeLists.txt).
 # Environment: FUZZ_BUILD_DIR (build-fuzz), JOBS (nproc), CXX/CC (clang++/clang).
@@ -111,7 +113,7 @@ if [ "$mode" = merge ]; then
     mkdir -p "$B/corpus/$t" "tests/fuzz/corpus/$t"
     rm -rf "$B/merged/$t"; mkdir -p "$B/merged/$t"
     before=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
-    "$B/bin/fuzz_$t" "${COMMON[@]}" -max_len="$(info "$t" 2)" -merge=1 "$B/merged/$t" "tests/fuzz/corpus/$t" "$B/corpus/$t" \
+    "$B/bin/fuzz_$t" "${COMMON[@]}" -max_len="$(info "$t" 2)" -merge=1 -use_counters=0 "$B/merged/$t" "tests/fuzz/corpus/$t" "$B/corpus/$t" \
       >"$B/merge_$t.log" 2>&1 || { tail -20 "$B/merge_$t.log"; exit 1; }
     rm -f "tests/fuzz/corpus/$t"/*
     cp "$B/merged/$t"/* "tests/fuzz/corpus/$t"/
