@@ -14,6 +14,9 @@ PKGS=(build-essential cmake git pkg-config
 # libzip-dev: the zip archive of pytorch_model.bin (hf/src/torch_bin.cpp).
 # zlib1g-dev: CRC-32 of ssmlab's training checkpoints (models/trainer.cpp).
 # python3-venv: scripts/py-venv.sh (Hugging Face tokenizers for the differential tokenizer tests).
+# clang libclang-rt-dev llvm: scripts/fuzz.sh (libFuzzer, ASan and UBSan runtimes of Debian's clang 14;
+# llvm-symbolizer for readable sanitizer reports); test.sh replays the committed fuzz corpora with them.
+PKGS+=(clang libclang-rt-dev llvm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

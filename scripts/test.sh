@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite (CTest). Extra args go to ctest, e.g. -L duality.
+# Sets up, builds and runs the whole test suite (CTest), then replays the fuzz corpora
+# (scripts/fuzz.sh --replay). Extra args go to ctest, e.g. -L duality (and skip the replay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-deps.sh
@@ -8,5 +9,26 @@ source scripts/data-env.sh
 # The venv for the differential tokenizer tests (Hugging Face tokenizers from PyPI); without it
 # those tests are skipped with the reason, the rest still runs.
 ./scripts/py-venv.sh || echo "[test] warning: no Python venv with tokenizers: the differential tokenizer tests will be skipped" >&2
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@"
+set +e
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@")
+rc=$?
+set -e
+# Fuzz corpus replay (docs/reliability.md, "Fuzzing"): every committed input of tests/fuzz/corpus
+# and tests/fuzz/regressions once through its libFuzzer target under ASan + UBSan, built in
+# build-fuzz/ with clang++ (~3 min on 2 cores the first time). Only with the full suite (no ctest
+# arguments); SSMLAB_FUZZ_REPLAY=0 skips it. Without clang/libFuzzer it is skipped, loudly.
+if [ $# -eq 0 ] && [ "${SSMLAB_FUZZ_REPLAY:-1}" != 0 ]; then
+  set +e
+  ./scripts/fuzz.sh --replay
+  frc=$?
+  set -e
+  if [ $frc -eq 77 ]; then
+    echo "[test] WARNING: fuzz corpus replay SKIPPED (no clang++ with libFuzzer; see above)" >&2
+  elif [ $frc -ne 0 ]; then
+    echo "[test] fuzz corpus replay FAILED (scripts/fuzz.sh --replay)" >&2
+    rc=1
+  fi
+else
+  echo "[test] fuzz corpus replay not run (ctest arguments given, or SSMLAB_FUZZ_REPLAY=0): scripts/fuzz.sh --replay"
+fi
+exit $rc

@@ -156,6 +156,27 @@ std::string Cli::help() const {
 }
 
 namespace {
+// Boost.Program_options fills its message templates lazily, in what(): each %placeholder% (value,
+// original_token, canonical_option, ...) is replaced by the user's text until none is left
+// (error_with_option_name::replace_token), so a text that holds its own placeholder never ends:
+// `--threads %value%` hung every binary at 100 % CPU (found by tests/fuzz/fuzz_cli). Before what()
+// is called, every '%' in those texts becomes U+FF05 (a full-width percent sign, which no
+// placeholder contains); the templates themselves are Boost's.
+struct PoMessageGuard : po::error_with_option_name {
+  static void defuse(po::error_with_option_name& e) {
+    auto& subs = e.*(&PoMessageGuard::m_substitutions);
+    for (auto& kv : subs) {
+      std::string safe;
+      for (char c : kv.second) safe += c == '%' ? std::string("\xEF\xBC\x85") : std::string(1, c);
+      kv.second = safe;
+    }
+  }
+};
+std::string po_message(po::error& e) {
+  if (auto* named = dynamic_cast<po::error_with_option_name*>(&e)) PoMessageGuard::defuse(*named);
+  return e.what();
+}
+
 // Turns a --config JSON object into command-line tokens.
 std::vector<std::string> config_tokens(const std::string& path, const po::options_description& desc) {
   // Checked reader: a FIFO or /dev/zero given as --config is refused, not hung on or read forever;
@@ -256,10 +277,8 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
     throw UsageError("unexpected bare argument (flags start with --; see --help)");
   } catch (const po::unknown_option& e) {
     throw UsageError("unknown flag '" + e.get_option_name() + "' (see --help)");
-  } catch (const po::invalid_option_value& e) {
-    throw UsageError(std::string(e.what()));
-  } catch (const po::error& e) {
-    throw UsageError(std::string(e.what()));
+  } catch (po::error& e) {  // invalid_option_value and the rest: Boost's message, placeholders defused
+    throw UsageError(po_message(e));
   }
   for (auto& e : I.entries) e.validate();
   if (I.threads < 0) throw UsageError("--threads must be >= 0 (got " + std::to_string(I.threads) + ")");

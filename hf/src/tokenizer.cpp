@@ -622,6 +622,13 @@ Tokenizer Tokenizer::from_json(const std::string& text) {
       }
     }
     tk.add_tokens(std::move(added));
+    // A template's special ids go straight into encode()'s output: each must be a token of this
+    // tokenizer, or encode() returns ids >= vocab_size() that no embedding row holds (found by
+    // tests/fuzz/fuzz_tokenizer; `tokenizers` itself does not check them).
+    for (const auto& [is_sequence, id] : tk.template_single_)
+      if (!is_sequence && !tk.model_token(id) && !tk.added_by_id_.count(id))
+        throw Error("post_processor: TemplateProcessing special token id " + std::to_string(id) +
+                    " is neither in the vocabulary nor an added token");
     return tk;
   } catch (const json::exception& e) {  // a backstop: every access above is checked
     throw Error(std::string("tokenizer.json: unexpected structure: ") + e.what());

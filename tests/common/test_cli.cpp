@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "child_process.h"
 #include "ssmlab/cli.h"
 
 using ssmlab::Cli;
@@ -128,4 +129,27 @@ TEST(Cli, BadConfigFilesAreUsageErrors) {
   EXPECT_NE(error_of({"--config", "/no/such/file.json"}).find("cannot open"), std::string::npos);
   std::ofstream(bad) << R"({"T": -4})";
   EXPECT_EQ(error_of({"--config", bad}), "--T must be >= 1 (got -4)");  // validated like the command line
+}
+
+// Boost.Program_options replaced %value% (and its other placeholders) in its messages until none
+// was left, so a value holding its own placeholder hung the binary (`check_logs --threads %value%`
+// at 100 % CPU, found by tests/fuzz/fuzz_cli). In a child with a deadline, so that a regression
+// fails here instead of hanging the suite.
+TEST(Cli, ErrorMessagesEndWhenAValueHoldsBoostPlaceholders) {
+  const std::string cfg = ::testing::TempDir() + "/ssmlab_cli_placeholder.json";
+  std::ofstream(cfg) << R"({"T": "%value%"})";
+  auto r = ssmlab::test::run_in_child([&] {
+    const std::vector<std::vector<std::string>> cases = {
+        {"--T", "%value%"}, {"--T=x%value%y"}, {"--a", "%canonical_option%%value%%original_token%"},
+        {"--T-values", "1", "%value%"}, {"--model", "%value%"}, {"--config", cfg}, {"--T", "%prefix%%option%"}};
+    for (const auto& c : cases)
+      if (error_of(c).empty()) return 1;
+    return 0;
+  }, 20);
+  ASSERT_TRUE(r.finished) << "Cli::parse hung on a value holding a Boost placeholder";
+  EXPECT_TRUE(r.exited);
+  EXPECT_EQ(r.code, 0);
+  // the message still shows the value, with a full-width percent sign
+  EXPECT_NE(error_of({"--T", "%value%"}).find("\xEF\xBC\x85value\xEF\xBC\x85"), std::string::npos) << error_of({"--T", "%value%"});
+  EXPECT_NE(error_of({"--T", "12%"}).find("12\xEF\xBC\x85"), std::string::npos);
 }

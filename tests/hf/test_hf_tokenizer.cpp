@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -411,6 +412,16 @@ TEST(TokenizerErrors, MalformedJsonGivesClearErrors) {
   expect_error(R"({"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}],
                    "special_tokens": {}}, )" + pre + kBpeModel + "}",
                {"special_tokens", "no entry \"<s>\""});
+  // a template id outside the vocabulary and the added tokens: encode() returned it (>= vocab_size;
+  // found by tests/fuzz/fuzz_tokenizer)
+  const std::string tpl = R"({"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}},
+                   {"Sequence": {"id": "A"}}], "special_tokens": {"<s>": {"id": "<s>", "ids": [ID]}}}, )";
+  auto with_id = [&](const std::string& id) { return std::regex_replace(tpl, std::regex("ID"), id); };
+  expect_error(with_id("999999") + pre + kBpeModel + "}", {"post_processor", "999999", "neither in the vocabulary"});
+  expect_error(with_id("4") + pre + kBpeModel + "}", {"special token id 4"});
+  EXPECT_EQ(Tokenizer::from_json(with_id("2") + pre + kBpeModel + "}").encode("a").front(), 2);  // a vocab id
+  const std::string added = R"("added_tokens": [{"id": 4, "content": "<s>", "special": true}], )";
+  EXPECT_EQ(Tokenizer::from_json(with_id("4") + added + pre + kBpeModel + "}").encode("a").front(), 4);  // an added token
   expect_error(R"({"added_tokens": [{"id": 1}], )" + pre + kBpeModel + "}", {"added_tokens[0]", "has no \"content\""});
   expect_error(R"({"added_tokens": {"id": 1}, )" + pre + kBpeModel + "}", {"added_tokens", "must be a JSON array"});
   expect_error(R"({"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})", {"model.vocab", "non-negative"});
