@@ -1,7 +1,8 @@
 // exp4b_time_scaling_errorbars — exp4 over random trials: mean ± 95% CI (Student t), plotted.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp4b::Params p;
   ssmlab::Cli cli("exp4b_time_scaling_errorbars",
@@ -23,3 +24,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp6_chunked_ssd — Mamba-2 chunked SSD = recurrence = full kernel; timed over T.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp6::Params p;
   ssmlab::Cli cli("exp6_chunked_ssd",
@@ -24,3 +25,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }
