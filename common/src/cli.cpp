@@ -2,6 +2,7 @@
 #include "ssmlab/cli.h"
 
 #include "ssmlab/main_guard.h"
+#include "ssmlab/progress_meter.h"
 #include "ssmlab/safe_io.h"
 
 #include <sys/stat.h>
@@ -348,6 +349,7 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
   o.params["threads"] = o.threads;
   apply_threads(o.threads);
   keep_freed_memory_for_reuse();
+  set_progress_quiet(o.quiet);
   return o;
 }
 

@@ -14,7 +14,9 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("chunks", &p.chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
   cli.add("N", &p.N, "state size [states]").at_least(1);
   cli.add("repeats", &p.repeats, "timed samples per point (fastest reported)").at_least(1);
-  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s]").greater_than(0.0);
+  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)")
+      .greater_than(0.0)
+      .at_most(10.0);
   cli.add("max-T-full", &p.max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
   auto opts = cli.parse_or_exit(argc, argv);
   p.seed = opts.seed;
