@@ -138,11 +138,16 @@ static int ssmlab_main(int argc, char** argv) {
     const double eval_tokens = lengths_count(min_eval, max_eval, eval_len_step) * eval_batches * eval_batch_size * ex_tokens;
     const double heads = model.rfind("T_", 0) == 0 ? n_head : 0.0;
     const double rows = std::max(eval_batch_size, batch_size);
-    const double act = rows * ctx * (d_model * n_layer * 4 * 16 + heads * ctx * 4 * 2);
+    // the lengths first (the attention scores of one batch), then the width (activations)
     ssmlab::check_fits_in_memory("--max-eval-len " + std::to_string(max_eval) + " / --context-len " + std::to_string(context_len),
-                                 "the evaluation set and the activations of one batch", eval_tokens * 8 + act);
+                                 "the evaluation set and the attention scores of one batch",
+                                 eval_tokens * 8 + rows * ctx * heads * ctx * 4 * 2);
+    if (d_model > 0)
+      ssmlab::check_fits_in_memory("--d-model " + std::to_string(static_cast<long long>(d_model)) + " / --batch-size " +
+                                       std::to_string(batch_size) + " / --eval-batch-size " + std::to_string(eval_batch_size),
+                                   "the activations of one batch", rows * ctx * d_model * n_layer * 4 * 16);
   };
-  check_activations(static_cast<double>(mc.d_model), static_cast<double>(mc.n_layer), static_cast<double>(mc.n_head));
+  check_activations(0.0, 0.0, static_cast<double>(mc.n_head));
   const int eval_need = std::max(sy::max_example_tokens(espec, max_eval), sy::max_example_tokens(espec, progress_len));
   if (eval_context_len == 0) eval_context_len = eval_need;
   try {

@@ -181,6 +181,11 @@ TEST(ExitCodes, CheckLogsReportsAFailedResultOnceAsFinished) {
   rule.require.path = "metrics.id_string_acc";
   rule.require.op = ">=";
   rule.require.value = 0.5;
+  ssmlab::checks::Condition on_result;  // the rule holds for results (as the families' rules)
+  on_result.path = "record";
+  on_result.op = "==";
+  on_result.value = "result";
+  rule.when.push_back(on_result);
   rules.rules.push_back(rule);
   ssmlab::checks::Report report;
   ssmlab::checks::check_file(log, rules, report);
