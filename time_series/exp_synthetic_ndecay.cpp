@@ -226,17 +226,25 @@ static int ssmlab_main(int argc, char** argv) {
         dec_txt = ", decays {" + join(learnt) + "}, max rel err " + fmt(match.max_rel_err);
       }
       m["decays_recovered"] = recovered;
+      // A finite but absurd error is a divergence too (lr 1e30 ends at ~1e118 x Var(y) without a
+      // NaN): predicting 0 scores about Var(y), so 10^6 x Var(y) is far beyond any trained model.
+      const bool blew_up = !res.diverged && !(res.final_val_mse <= 1e6 * var_y);
       if (res.diverged) {  // a "failed" result saying why and where (docs/log-schema.md)
         m["failed_epoch"] = static_cast<int>(res.history.size()) + 1;
-        m["error"] = "non-finite training or validation MSE at epoch " + std::to_string(res.history.size() + 1) +
+        m["error"] = "diverged: non-finite training or validation MSE at epoch " + std::to_string(res.history.size() + 1) +
                      "; the parameters of the last finite epoch were kept. Try a lower --lr.";
+      } else if (blew_up) {
+        m["diverged"] = true;
+        m["failed_epoch"] = static_cast<int>(res.history.size());
+        m["error"] = "diverged: validation MSE " + fmt(res.final_val_mse) + " is more than 10^6 x Var(y) = " + fmt(var_y) +
+                     " after epoch " + std::to_string(res.history.size()) + ". Try a lower --lr.";
       }
-      const bool ok = !res.diverged;
+      const bool ok = !res.diverged && !blew_up;
       all_ok = all_ok && ok;
       std::string s = tag + ": val MSE " + fmt(res.final_val_mse) + " (" + fmt(res.final_val_mse / floor_ref, "%.3g") +
                       "x noise floor" + (at_floor ? ", at floor" : "") + ")" + dec_txt + ", " + fmt(wall, "%.1f") + " s" +
                       (res.converged_early ? ", converged at epoch " + std::to_string(res.history.size()) : "") +
-                      (res.diverged ? ", DIVERGED" : "");
+                      (res.diverged || blew_up ? ", DIVERGED" : "");
       run.write(m, s, ok);
     }
   }
