@@ -27,12 +27,17 @@ std::string format_duration(double s) {
 void ProgressMeter::update(double done_units, const std::string& step, const std::string& detail) {
   if (g_quiet) return;
   const double t = clock_.seconds();
-  if (t < quiet_s_ || (last_print_ >= 0 && t - last_print_ < every_s_)) return;
+  const bool have_eta = done_units > 0 && total_ > done_units;
+  const double eta = have_eta ? t * (total_ - done_units) / done_units : 0.0;
+  // Quiet at first, unless the estimate already says the run will be long (one large last step
+  // would otherwise pass without a line: exp5's T = 320 is 85 % of its work).
+  const bool long_run = have_eta && t + eta >= 2 * quiet_s_;
+  if ((t < quiet_s_ && !long_run) || (last_print_ >= 0 && t - last_print_ < every_s_)) return;
   last_print_ = t;
   std::string line = "[" + label_ + "] " + step;
   if (!detail.empty()) line += " (" + detail + ")";
   line += ", " + format_duration(t);
-  if (done_units > 0 && total_ > done_units) line += ", ETA " + format_duration(t * (total_ - done_units) / done_units);
+  if (have_eta) line += ", ETA " + format_duration(eta);
   std::cerr << line << std::endl;
 }
 

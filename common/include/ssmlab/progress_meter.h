@@ -1,6 +1,7 @@
 // progress_meter.h — "still working" lines with an ETA, on stderr, for loops that run longer than a
 // few seconds (the trainer has its own per-step line). Silent for the first `quiet_s` seconds (a
-// fast run prints nothing), then at most one line every `every_s` seconds:
+// fast run prints nothing) unless the ETA already says the run will last 2 x quiet_s, then at most
+// one line every `every_s` seconds:
 //
 //   [exp5_softmax_rank_growth] 3/6 (T=256), 4.1 s, ETA 5.2 s
 //
