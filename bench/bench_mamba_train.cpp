@@ -5,6 +5,8 @@
 //   bench_mamba_train --device cuda --d-model 768 --n-layer 24 --seq-len 2048 --batch 1 --bf16
 //                     (the 130M configuration of state-spaces/mamba-130m; vocab 50280)
 //   bench_mamba_train --device cpu --d-model 64 --n-layer 2 --seq-len 256 --vocab 256   (smoke size)
+//   bench_mamba_train --model T_rope --n-head 12 --d-model 768 --n-layer 12 --seq-len 2048 --batch 8 --bf16 --impls auto
+//                     (any registry model: the Transformers against the same step, same machine)
 //
 // Each implementation runs --warmup untimed steps, then --steps timed steps (or fewer if one step
 // exceeds --max-seconds). Random tokens: the step's cost does not depend on the data.
@@ -41,13 +43,13 @@ void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
 
-Measured measure(const std::string& impl_name, const sm::ModelConfig& base, const torch::Device& device, bool bf16,
+Measured measure(const std::string& model_name, const std::string& impl_name, const sm::ModelConfig& base, const torch::Device& device, bool bf16,
                  int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
                  const ssmlab::CommonOptions& opts) {
   torch::manual_seed(seed);
   auto mc = base;
   mc.kernel_impl = impl_name;
-  auto model = sm::make_model("mamba", mc);  // through the registry, like every other binary
+  auto model = sm::make_model(model_name, mc);  // through the registry, like every other binary
   model->to(device);
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-4));
   auto tokens = torch::randint(0, mc.vocab_size, {batch, seq_len + 1}, torch::TensorOptions().dtype(torch::kLong)).to(device);
@@ -103,16 +105,24 @@ Measured measure(const std::string& impl_name, const sm::ModelConfig& base, cons
 }  // namespace
 
 static int ssmlab_main(int argc, char** argv) {
-  long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5;
+  long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5, d_state = 16;
   double max_seconds = 120;
   bool bf16 = false;
   std::string device_flag = "auto";
   std::vector<std::string> impls = {"auto", "reference"};
+  std::string model_name = "mamba";
+  long n_head = 12;
+  double rotary_pct = 0.25;
   ssmlab::Cli cli("bench_mamba_train",
                   "Tokens/s of a MambaLM training step, fused kernels vs the reference scan/conv, in one run",
                   "bench", "bench.jsonl");
+  cli.add("model", &model_name, "registry model (mamba, mamba2, T_rope, T_nope, ...; the kernel impls matter for the SSMs)")
+      .one_of(sm::model_names());
+  cli.add("n-head", &n_head, "attention heads (Transformers)").at_least(1);
+  cli.add("rotary-pct", &rotary_pct, "fraction of each head's dims rotated (T_rope)").greater_than(0.0).at_most(1.0);
   cli.add("d-model", &d_model, "model width D (768 = mamba-130m)").at_least(1);
   cli.add("n-layer", &n_layer, "number of Mamba blocks (24 = mamba-130m)").at_least(1);
+  cli.add("d-state", &d_state, "SSM state size N (16 = mamba-130m; the synthetic paper Mamba uses 32)").at_least(1);
   cli.add("vocab", &vocab, "vocabulary size (50280 = GPT-NeoX tokenizer)").at_least(2);
   cli.add("seq-len", &seq_len, "tokens per row L").at_least(1);
   cli.add("batch", &batch, "rows per step").at_least(1);
@@ -136,24 +146,26 @@ static int ssmlab_main(int argc, char** argv) {
   o.vocab_size = vocab;
   o.d_model = d_model;
   o.n_layer = n_layer;
-  o.d_state = 16;
+  o.d_state = d_state;
+  o.n_head = n_head;
+  o.rotary_pct = rotary_pct;
   o.expand = 2;
   o.d_conv = 4;
-  sm::check_model_fits("mamba", o, ssmlab::physical_memory_bytes());  // exit 2 naming the flag, before allocating
+  sm::check_model_fits(model_name, o, ssmlab::physical_memory_bytes());  // exit 2 naming the flag, before allocating
   ssmlab::check_fits_in_memory("--batch " + std::to_string(batch) + " / --seq-len " + std::to_string(seq_len),
                                "logits and activations of one step",
                                static_cast<double>(batch) * seq_len * (static_cast<double>(vocab) * 4 * 3 +
                                                                        static_cast<double>(d_model) * n_layer * 4 * 40));
-  const int64_t params = sm::param_count("mamba", o);
+  const int64_t params = sm::param_count(model_name, o);
   ssmlab::RunLog run(opts, "bench_mamba_train");
   run.add_param("param_count", params);
-  ssmlab::progress(opts, "MambaLM " + std::to_string(params) + " params, B=" + std::to_string(batch) +
+  ssmlab::progress(opts, model_name + " LM " + std::to_string(params) + " params, B=" + std::to_string(batch) +
                              " L=" + std::to_string(seq_len) + " on " + device.str() + (bf16 ? " (bf16 autocast)" : ""));
   std::vector<Measured> results;
   nlohmann::json metrics = {{"param_count", params}, {"device", device.str()}};
   try {
     for (const auto& impl : impls) {
-      results.push_back(measure(impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts));
+      results.push_back(measure(model_name, impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts));
       const auto& m = results.back();
       metrics[m.impl] = {{"steps", m.steps},         {"seconds_per_step", m.seconds_per_step},
                          {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss},
@@ -170,8 +182,8 @@ static int ssmlab_main(int argc, char** argv) {
   for (const auto& m : results)
     std::printf("%-10s %8d %12.4f %14.1f %10.4f %10.4f %10.4f\n", m.impl.c_str(), m.steps, m.seconds_per_step,
                 m.tokens_per_s, m.forward_s, m.backward_s, m.optimizer_s);
-  char head[64];
-  std::snprintf(head, sizeof head, "MambaLM %.1fM train step", params / 1e6);
+  char head[96];
+  std::snprintf(head, sizeof head, "%s LM %.1fM train step", model_name.c_str(), params / 1e6);
   std::string summary = head;
   if (results.size() == 2 && results[1].tokens_per_s > 0) {
     const double ratio = results[0].tokens_per_s / results[1].tokens_per_s;

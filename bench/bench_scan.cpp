@@ -6,7 +6,8 @@
 //                                 iteration counts, < 1 min; prints the ratio table whose last line is
 //                                 "cpu_fused_speedup_fwdbwd: X".
 //   bench_scan [--threads T] [benchmark flags]   CPU shapes, plus the GPU shapes (B=8, D=1536, L=2048,
-//                                 N=16, fp32 and bf16) when built with CUDA and a GPU is present.
+//                                 N=16, fp32 and bf16; the CUDA kernel also at N=32 and 64) when built
+//                                 with CUDA and a GPU is present.
 // Counters: bytes_per_second from the minimum HBM/DRAM traffic (each input read once, each output
 // written once; B and C counted once per batch row), and hbm_frac = that rate / 3.35 TB/s (H100 SXM),
 // reported for CUDA runs only.
@@ -176,6 +177,15 @@ static int ssmlab_main(int argc, char** argv) {
         cu->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
         pairs.push_back({std::string("cuda_speedup_") + (bwd ? "fwdbwd_" : "fwd_") + dtype_name(dt),
                          bench_name(gpu, ScanImpl::Reference, bwd), bench_name(gpu, ScanImpl::Cuda, bwd)});
+      }
+      // d_state above 16: one launch per slice of 16 states (the synthetic paper Mamba has N = 32)
+      for (int64_t N : {32, 64}) {
+        const Shape big{8, 1536, 2048, N, dt, torch::kCUDA};
+        for (bool bwd : {false, true})
+          benchmark::RegisterBenchmark(bench_name(big, ScanImpl::Cuda, bwd).c_str(), BM_scan, big, ScanImpl::Cuda, bwd)
+              ->UseManualTime()
+              ->Unit(benchmark::kMillisecond)
+              ->MinTime(0.5);
       }
     }
   }

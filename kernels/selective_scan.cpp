@@ -1,8 +1,11 @@
 // selective_scan.cpp — the dispatch behind selective_scan.h, and the input checks of the fused kernels.
 //
-// Auto: CUDA tensors (fp32/bf16, N <= 16, D / G a multiple of 32) → CUDA kernels when this binary was
+// Auto: CUDA tensors (fp32/bf16, N <= 256, D / G a multiple of 32) → CUDA kernels when this binary was
 //       built with SSMLAB_WITH_CUDA;
 //       CPU tensors in fp32/fp64 → the fused CPU kernel; anything else → the reference.
+#include <iostream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -86,6 +89,27 @@ ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const
 }
 #endif
 
+namespace {
+// The reference scan on a GPU is tens of times slower than the kernel: say so once per reason, on stderr.
+void warn_reference_on_gpu(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B,
+                           const torch::Tensor& C) {
+  std::ostringstream why;
+  const auto dt = u.scalar_type();
+  if (!cuda_scan_built())
+    why << "this build has no CUDA kernels (SSMLAB_WITH_CUDA off)";
+  else if (dt != torch::kFloat32 && dt != torch::kBFloat16)
+    why << "the CUDA kernel takes fp32 and bf16, not " << c10::toString(dt);
+  else
+    why << "the CUDA kernel needs 1 <= d_state <= " << kCudaScanMaxStates << " and d_inner (and d_inner / groups) a multiple of 32; "
+        << "u is " << u.sizes() << ", A " << A.sizes() << ", B " << B.sizes() << ", C " << C.sizes();
+  static std::mutex mu;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(mu);
+  if (said.insert(why.str()).second)
+    std::cerr << "warning: selective_scan runs the slow reference scan on the GPU: " << why.str() << "\n";
+}
+}  // namespace
+
 ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                           const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                           const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
@@ -100,6 +124,7 @@ ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, co
       impl = ScanImpl::CpuFused;
     else
       impl = ScanImpl::Reference;
+    if (impl == ScanImpl::Reference && u.is_cuda()) warn_reference_on_gpu(u, A, B, C);
   }
   switch (impl) {
     case ScanImpl::CpuFused:

@@ -52,8 +52,21 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
     p.delta_bias = bf.defined() ? bf.data_ptr<float>() : nullptr;
     p.out = out.data_ptr(), p.last_state = last.data_ptr<float>();
     p.chunk_states = states.defined() ? states.data_ptr<float>() : nullptr;
-    check_cuda(kc::scan_fwd_launch(p, c10::cuda::getCurrentCUDAStream()), "forward launch");
-    ctx->save_for_backward({u, delta, Af, Bg, Cg, Df, z, bf, states});
+    Tensor y;  // N > kScanMaxN: the pre-gate y, summed over the state slices in fp32
+    if (N <= kc::kScanMaxN) {
+      check_cuda(kc::scan_fwd_launch(p, c10::cuda::getCurrentCUDAStream()), "forward launch");
+    } else {
+      y = torch::empty({Bt, Dd, L}, f32);  // written by the first slice
+      p.z = nullptr, p.out = nullptr, p.y_partial = y.data_ptr<float>();
+      for (int64_t n0 = 0; n0 < N; n0 += kc::kScanMaxN) {
+        p.n0 = int(n0);
+        p.D_skip = n0 == 0 && Df.defined() ? Df.data_ptr<float>() : nullptr;  // D·u once
+        check_cuda(kc::scan_fwd_launch(p, c10::cuda::getCurrentCUDAStream()), "forward launch (state slice)");
+      }
+      out.copy_(z.defined() ? y * torch::silu(z.to(torch::kFloat32)) : y);
+      if (!z.defined()) y = Tensor();  // the backward needs y only for dz
+    }
+    ctx->save_for_backward({u, delta, Af, Bg, Cg, Df, z, bf, states, y});
     ctx->saved_data["softplus"] = delta_softplus;
     ctx->saved_data["B_dim"] = B.dim();
     ctx->saved_data["C_dim"] = C.dim();
@@ -68,7 +81,7 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto s = ctx->get_saved_variables();
     const Tensor &u = s[0], &delta = s[1], &Af = s[2], &Bg = s[3], &Cg = s[4], &Df = s[5], &z = s[6], &bf = s[7],
-                 &states = s[8];
+                 &states = s[8], &y = s[9];
     if (!states.defined())
       throw std::runtime_error("selective_scan[cuda]: backward without saved chunk states (inputs did not require grad)");
     const c10::cuda::CUDAGuard guard(u.device());
@@ -97,7 +110,30 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
     p.dA = dA.data_ptr<float>(), p.dB = dB.data_ptr<float>(), p.dC = dC.data_ptr<float>();
     p.dD = dD.defined() ? dD.data_ptr<float>() : nullptr;
     p.ddelta_bias = dbias.defined() ? dbias.data_ptr<float>() : nullptr;
-    check_cuda(kc::scan_bwd_launch(p, c10::cuda::getCurrentCUDAStream()), "backward launch");
+    if (N <= kc::kScanMaxN) {
+      check_cuda(kc::scan_bwd_launch(p, c10::cuda::getCurrentCUDAStream()), "backward launch");
+    } else {
+      // One launch per slice of kScanMaxN states, on one stream: the z gate's backward here (g = dout ·
+      // silu(z) reaches y, dz from the saved pre-gate y), du and ddelta summed over the slices in fp32,
+      // dD from the first slice only; dA/dB/dC/dbias are summed by the kernel's atomics as always.
+      Tensor g = dout;
+      if (z.defined()) {
+        const Tensor zf = z.to(torch::kFloat32), sz = torch::sigmoid(zf), df = dout.to(torch::kFloat32);
+        g = (df * zf * sz).to(u.scalar_type()).contiguous();
+        dz.copy_(df * y * sz * (1 + zf * (1 - sz)));
+      }
+      Tensor du32 = torch::empty({Bt, Dd, L}, f32), dd32 = torch::empty({Bt, Dd, L}, f32);  // slice 0 writes
+      p.z = nullptr, p.dz = nullptr, p.dout = g.data_ptr();
+      p.du = du32.data_ptr(), p.ddelta = dd32.data_ptr(), p.accumulate_f32 = true;
+      for (int64_t n0 = 0; n0 < N; n0 += kc::kScanMaxN) {
+        p.n0 = int(n0);
+        p.D_skip = n0 == 0 && Df.defined() ? Df.data_ptr<float>() : nullptr;
+        p.dD = n0 == 0 && dD.defined() ? dD.data_ptr<float>() : nullptr;
+        check_cuda(kc::scan_bwd_launch(p, c10::cuda::getCurrentCUDAStream()), "backward launch (state slice)");
+      }
+      du.copy_(du32);
+      ddelta.copy_(dd32);
+    }
     auto dtype = [&](const char* k) { return static_cast<torch::ScalarType>(ctx->saved_data[k].toInt()); };
     if (ctx->saved_data["B_dim"].toInt() == 3) dB = dB.squeeze(1);
     if (ctx->saved_data["C_dim"].toInt() == 3) dC = dC.squeeze(1);
@@ -126,7 +162,8 @@ bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const to
     const int64_t G = x.dim() == 4 ? x.size(1) : 1;
     return G > 0 && Dd % G == 0 && (Dd / G) % cuda::kScanChannels == 0;
   };
-  return A.size(1) <= cuda::kScanMaxN && Dd % cuda::kScanChannels == 0 && groups_ok(B) && groups_ok(C);
+  return A.size(1) >= 1 && A.size(1) <= kCudaScanMaxStates && Dd % cuda::kScanChannels == 0 && groups_ok(B) &&
+         groups_ok(C);
 }
 
 ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
@@ -137,7 +174,7 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
   if (!u.is_cuda()) throw std::invalid_argument("selective_scan[cuda]: u is on " + u.device().str() + ", expected cuda");
   if (!cuda_scan_supports(u, A, B, C)) {
     std::ostringstream os;
-    os << "selective_scan[cuda]: needs N <= " << cuda::kScanMaxN << " (A is " << A.sizes() << ") and D / G a multiple of "
+    os << "selective_scan[cuda]: needs N <= " << kCudaScanMaxStates << " (A is " << A.sizes() << ") and D / G a multiple of "
        << cuda::kScanChannels << " (u is " << u.sizes() << ", B " << B.sizes() << ", C " << C.sizes() << ")";
     throw std::invalid_argument(os.str());
   }

@@ -24,7 +24,9 @@ ScanResult selective_scan_cpu(const torch::Tensor& u, const torch::Tensor& delta
 
 // selective_scan_cuda.cpp (built only with SSMLAB_WITH_CUDA): CUDA kernels (fp32/bf16 inputs).
 bool cuda_scan_built();
-// What the CUDA kernels take: N <= 16, D and D / G multiples of 32 (one warp of channels per block).
+// What the CUDA kernels take: 1 <= N <= kCudaScanMaxStates (16 states per launch, more in several launches;
+// the limit is mamba-ssm's), D and D / G multiples of 32 (one warp of channels per block).
+constexpr int64_t kCudaScanMaxStates = 256;
 bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C);
 ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                                const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,

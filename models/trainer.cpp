@@ -5,33 +5,115 @@
 #include <cstring>
 #include <filesystem>
 #include <iomanip>
+#include <map>
+#include <set>
 #include <sstream>
+#include <type_traits>
+
+#include <zlib.h>
 
 #include "ssmlab/atomic_file.h"
+#include "ssmlab/hf/safetensors.h"
+#include "ssmlab/safe_io.h"
 #include "ssmlab/timer.h"
 
 namespace ssmlab::models {
 
 namespace {
 constexpr char kMagic[8] = {'S', 'S', 'M', 'L', 'A', 'B', 'C', 'K'};
-// Version 2 (2026-11-30): the Transformer takes GPT-NeoX parameter names and Mamba-2 the
-// "backbone." prefix (one model stack), so version-1 checkpoints cannot be read into today's models.
-constexpr std::uint32_t kFormatVersion = 2;
-constexpr size_t kHeaderSize = 8 + 4 + 8 + 8;  // magic, version, payload size, FNV-1a 64
+// Version 3 (2026-12): the payload is a safetensors image (no pickle) and the checksum zlib's CRC-32.
+// Version 2 held a LibTorch archive (pickle inside) under a mis-seeded FNV-1a hash; version 1 the
+// Transformer/Mamba-2 parameter names from before the one-model-stack change. Neither is read.
+constexpr std::uint32_t kFormatVersion = 3;
+constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;  // magic, version (u32), payload size (u64), CRC-32 (u32); little-endian
 
-std::uint64_t fnv1a(const char* p, size_t n) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(p[i]);
-    h *= 1099511628211ull;
+std::uint32_t crc32_of(const uint8_t* p, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  while (n > 0) {  // zlib takes 32-bit lengths
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    c = crc32(c, p, chunk);
+    p += chunk;
+    n -= chunk;
   }
-  return h;
+  return static_cast<std::uint32_t>(c);
 }
-template <class T> void put(std::string& s, T v) { s.append(reinterpret_cast<const char*>(&v), sizeof(T)); }
-template <class T> T get(const std::string& s, size_t off) {
-  T v;
-  std::memcpy(&v, s.data() + off, sizeof(T));
+void put_le(std::string& s, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t get_le(const std::string& s, size_t off, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[off + i])) << (8 * i);
   return v;
+}
+
+// torch <-> safetensors element types (the hf/ conversions live in ssmlab_hf, which depends on us)
+hf::DType to_st_dtype(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat64: return hf::DType::F64;
+    case torch::kFloat32: return hf::DType::F32;
+    case torch::kFloat16: return hf::DType::F16;
+    case torch::kBFloat16: return hf::DType::BF16;
+    case torch::kInt64: return hf::DType::I64;
+    case torch::kInt32: return hf::DType::I32;
+    case torch::kInt16: return hf::DType::I16;
+    case torch::kInt8: return hf::DType::I8;
+    case torch::kUInt8: return hf::DType::U8;
+    case torch::kBool: return hf::DType::BOOL;
+    default: throw std::runtime_error(std::string("checkpoint: no stored type for ") + c10::toString(t));
+  }
+}
+torch::ScalarType to_torch(hf::DType d) {
+  switch (d) {
+    case hf::DType::F64: return torch::kFloat64;
+    case hf::DType::F32: return torch::kFloat32;
+    case hf::DType::F16: return torch::kFloat16;
+    case hf::DType::BF16: return torch::kBFloat16;
+    case hf::DType::I64: return torch::kInt64;
+    case hf::DType::I32: return torch::kInt32;
+    case hf::DType::I16: return torch::kInt16;
+    case hf::DType::I8: return torch::kInt8;
+    case hf::DType::U8: return torch::kUInt8;
+    case hf::DType::BOOL: return torch::kBool;
+  }
+  return torch::kFloat32;
+}
+hf::RawTensor raw(const std::string& name, const torch::Tensor& t0) {
+  const torch::Tensor t = t0.detach().to(torch::kCPU).contiguous();
+  hf::RawTensor r{name, to_st_dtype(t.scalar_type()), t.sizes().vec(), {}};
+  const auto* b = static_cast<const uint8_t*>(t.data_ptr());
+  r.bytes.assign(b, b + t.nbytes());
+  return r;
+}
+torch::Tensor from_view(const hf::TensorView& v) {  // a CPU copy (the view may be unaligned)
+  torch::Tensor t = torch::empty(v.shape, torch::TensorOptions().dtype(to_torch(v.dtype)));
+  if (v.nbytes()) std::memcpy(t.data_ptr(), v.data, v.nbytes());
+  return t;
+}
+
+// The key under which LibTorch's optimizers keep a parameter's state: the TensorImpl address,
+// as a string in LibTorch 1.x/2.0 (c10::guts::to_string, i.e. ostream <<) and as void* later.
+template <class Map>
+typename Map::key_type state_key(const torch::Tensor& p) {
+  using Key = typename Map::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+// Parameter names by TensorImpl, for the optimizer's parameter-group layout.
+std::map<const void*, std::string> param_names(torch::nn::Module& model) {
+  std::map<const void*, std::string> names;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) names[p.value().unsafeGetTensorImpl()] = p.key();
+  return names;
+}
+torch::optim::AdamW& as_adamw(torch::optim::Optimizer& opt) {
+  auto* a = dynamic_cast<torch::optim::AdamW*>(&opt);
+  if (!a) throw CheckpointError("checkpoints hold AdamW state only (the optimizer is not torch::optim::AdamW)");
+  return *a;
 }
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -99,29 +181,55 @@ std::string TrainResult::summary() const {
 }
 
 // ---- checkpoints ----------------------------------------------------------------------
+// Payload tensors: "model/<name>" (parameters and buffers), "adamw/<parameter>/{exp_avg,
+// exp_avg_sq,max_exp_avg_sq,step}" (only for parameters that have optimizer state), "rng/cpu",
+// "rng/cuda". Metadata "ssmlab" (JSON): next_step, meta, and the optimizer's groups (hyper-
+// parameters and the names of their parameters, in order).
 void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& opt,
                      int64_t next_step, const nlohmann::json& meta) {
-  torch::serialize::OutputArchive root, marc, oarc;
-  model.save(marc);
-  opt.save(oarc);
-  root.write("model", marc);
-  root.write("optimizer", oarc);
-  root.write("next_step", c10::IValue(next_step));
+  auto& adamw = as_adamw(opt);
+  std::vector<hf::RawTensor> tensors;
+  for (const auto& p : model.named_parameters(/*recurse=*/true)) tensors.push_back(raw("model/" + p.key(), p.value()));
+  for (const auto& b : model.named_buffers(/*recurse=*/true)) tensors.push_back(raw("model/" + b.key(), b.value()));
+  const auto names = param_names(model);
+  nlohmann::json groups = nlohmann::json::array();
+  auto& state = adamw.state();
+  using StateMap = std::decay_t<decltype(state)>;
+  for (const auto& g : adamw.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(g.options());
+    nlohmann::json j = {{"lr", o.lr()}, {"beta1", std::get<0>(o.betas())}, {"beta2", std::get<1>(o.betas())},
+                        {"eps", o.eps()}, {"weight_decay", o.weight_decay()}, {"amsgrad", o.amsgrad()},
+                        {"params", nlohmann::json::array()}};
+    for (const auto& p : g.params()) {
+      auto n = names.find(p.unsafeGetTensorImpl());
+      if (n == names.end()) throw std::runtime_error("checkpoint: the optimizer holds a tensor that is not a parameter of the model");
+      j["params"].push_back(n->second);
+      auto it = state.find(state_key<StateMap>(p));
+      if (it == state.end()) continue;
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      const std::string k = "adamw/" + n->second + "/";
+      tensors.push_back(raw(k + "step", torch::tensor(s.step(), torch::kInt64)));
+      tensors.push_back(raw(k + "exp_avg", s.exp_avg()));
+      tensors.push_back(raw(k + "exp_avg_sq", s.exp_avg_sq()));
+      if (s.max_exp_avg_sq().defined()) tensors.push_back(raw(k + "max_exp_avg_sq", s.max_exp_avg_sq()));
+    }
+    groups.push_back(j);
+  }
   const RngState rng = get_rng_state();
-  root.write("rng_cpu", rng.cpu);
-  if (rng.cuda.defined()) root.write("rng_cuda", rng.cuda.cpu());
-  root.write("meta", c10::IValue(meta.dump()));
-  std::ostringstream os;
-  root.save_to(os);
-  const std::string payload = os.str();
-  std::string bytes(kMagic, 8);
-  put<std::uint32_t>(bytes, kFormatVersion);
-  put<std::uint64_t>(bytes, payload.size());
-  put<std::uint64_t>(bytes, fnv1a(payload.data(), payload.size()));
-  bytes += payload;
+  tensors.push_back(raw("rng/cpu", rng.cpu));
+  if (rng.cuda.defined()) tensors.push_back(raw("rng/cuda", rng.cuda));
+  const nlohmann::json info = {{"next_step", next_step}, {"meta", meta}, {"optimizer", {{"type", "AdamW"}, {"groups", groups}}}};
+  const std::vector<uint8_t> payload = hf::encode_safetensors(tensors, {{"ssmlab", info.dump()}});
+  std::string header(kMagic, 8);
+  put_le(header, kFormatVersion, 4);
+  put_le(header, payload.size(), 8);
+  put_le(header, crc32_of(payload.data(), payload.size()), 4);
   if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
-  write_file_atomic(path, bytes);
+  write_file_atomic(path, [&](std::ostream& os) {
+    os.write(header.data(), static_cast<std::streamsize>(header.size()));
+    os.write(reinterpret_cast<const char*>(payload.data()), static_cast<std::streamsize>(payload.size()));
+  });
 }
 
 int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& opt,
@@ -136,48 +244,132 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
   }
   if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
     throw CheckpointError(where + " is not an ssmlab checkpoint (bad magic; empty or foreign file)");
+  if (bytes.size() < 12) throw CheckpointError(where + " is truncated (incomplete header)");
+  const auto version = static_cast<std::uint32_t>(get_le(bytes, 8, 4));
+  if (version < kFormatVersion)
+    throw CheckpointError(where + " has format version " + std::to_string(version) + ": written by an older ssmlab; retrain " +
+                          "(this build reads version " + std::to_string(kFormatVersion) + ")");
+  if (version > kFormatVersion)
+    throw CheckpointError(where + " has format version " + std::to_string(version) + ", newer than this build reads (" +
+                          std::to_string(kFormatVersion) + ")");
   if (bytes.size() < kHeaderSize) throw CheckpointError(where + " is truncated (incomplete header)");
-  const auto version = get<std::uint32_t>(bytes, 8);
-  if (version != kFormatVersion)
-    throw CheckpointError(where + " has format version " + std::to_string(version) + ", this build reads " +
-                          std::to_string(kFormatVersion) +
-                          (version < kFormatVersion ? " (checkpoints written before the one-model-stack change of 2026-11-30 "
-                                                      "use the old Transformer/Mamba-2 parameter names: retrain)"
-                                                    : ""));
-  const auto size = get<std::uint64_t>(bytes, 12);
-  const auto hash = get<std::uint64_t>(bytes, 20);
+  const std::uint64_t size = get_le(bytes, 12, 8);
+  const auto crc = static_cast<std::uint32_t>(get_le(bytes, 20, 4));
   const size_t have = bytes.size() - kHeaderSize;
   if (have < size)
     throw CheckpointError(where + " is truncated: " + std::to_string(have) + " of " + std::to_string(size) +
                           " payload bytes present");
   if (have > size) throw CheckpointError(where + " is corrupt: " + std::to_string(have - size) + " trailing bytes");
-  if (fnv1a(bytes.data() + kHeaderSize, size) != hash)
-    throw CheckpointError(where + " is corrupt: checksum mismatch");
+  const auto* payload = reinterpret_cast<const uint8_t*>(bytes.data()) + kHeaderSize;
+  if (crc32_of(payload, size) != crc) throw CheckpointError(where + " is corrupt: CRC-32 mismatch");
+
+  // Decode and check everything before anything is changed.
+  std::optional<hf::SafetensorsFile> st;
+  nlohmann::json info;
   try {
-    std::istringstream is(bytes.substr(kHeaderSize));
-    torch::serialize::InputArchive root, marc, oarc;
-    root.load_from(is, device);
-    root.read("model", marc);
-    model.load(marc);
-    root.read("optimizer", oarc);
-    opt.load(oarc);
-    c10::IValue step, m;
-    root.read("next_step", step);
-    RngState rng;
-    root.read("rng_cpu", rng.cpu);
-    rng.cpu = rng.cpu.cpu();
-    torch::Tensor cuda_state;
-    if (root.try_read("rng_cuda", cuda_state)) rng.cuda = cuda_state.cpu();
-    set_rng_state(rng);
-    if (meta) {
-      root.read("meta", m);
-      *meta = nlohmann::json::parse(m.toStringRef());
-    }
-    return step.toInt();
-  } catch (const c10::Error& e) {
-    throw CheckpointError(where + " does not match this model/optimizer or cannot be decoded: " +
-                          first_line(e.what_without_backtrace()));
+    st = hf::SafetensorsFile::from_bytes(std::vector<uint8_t>(payload, payload + size), where);
+    bytes.clear();
+    bytes.shrink_to_fit();
+    auto it = st->metadata().find("ssmlab");
+    if (it == st->metadata().end()) throw std::runtime_error("no 'ssmlab' metadata");
+    info = parse_json_limited(it->second, "metadata", 64);
+    if (!info.is_object() || !info.contains("next_step") || !info["next_step"].is_number_integer() ||
+        !info.contains("optimizer") || !info["optimizer"].is_object() || !info["optimizer"].contains("groups") ||
+        !info["optimizer"]["groups"].is_array())
+      throw std::runtime_error("metadata lacks next_step or optimizer groups");
+  } catch (const std::exception& e) {
+    throw CheckpointError(where + " has a valid header and checksum but an unreadable payload: " + first_line(e.what()));
   }
+  auto& adamw = as_adamw(opt);
+  std::vector<std::string> problems;
+  std::set<std::string> used;
+  auto check = [&](const std::string& key, const torch::Tensor& like) -> const hf::TensorView* {
+    const hf::TensorView* v = st->find(key);
+    if (!v) return problems.push_back("missing " + key), nullptr;
+    used.insert(key);
+    if (v->shape != like.sizes().vec() || to_torch(v->dtype) != like.scalar_type())
+      return problems.push_back(key + ": stored " + hf::dtype_name(v->dtype) + c10::str(c10::IntArrayRef(v->shape)) + " vs " +
+                                c10::toString(like.scalar_type()) + c10::str(like.sizes())),
+             nullptr;
+    return v;
+  };
+  std::vector<std::pair<torch::Tensor, const hf::TensorView*>> copies;  // model tensor <- stored view
+  for (const auto& p : model.named_parameters(true))
+    if (auto* v = check("model/" + p.key(), p.value())) copies.emplace_back(p.value(), v);
+  for (const auto& b : model.named_buffers(true))
+    if (auto* v = check("model/" + b.key(), b.value())) copies.emplace_back(b.value(), v);
+  // optimizer layout: the same groups of the same parameters, in order
+  const auto names = param_names(model);
+  const auto& groups = info["optimizer"]["groups"];
+  if (groups.size() != adamw.param_groups().size())
+    problems.push_back(std::to_string(groups.size()) + " optimizer groups stored, " + std::to_string(adamw.param_groups().size()) + " here");
+  struct Restore {
+    torch::Tensor param;
+    const hf::TensorView *step, *exp_avg, *exp_avg_sq, *max_exp_avg_sq;
+  };
+  std::vector<Restore> states;
+  for (size_t g = 0; problems.empty() && g < groups.size(); ++g) {
+    const auto& jg = groups[g];
+    const auto& params = adamw.param_groups()[g].params();
+    if (!jg.is_object() || !jg.contains("params") || !jg["params"].is_array() || jg["params"].size() != params.size()) {
+      problems.push_back("optimizer group " + std::to_string(g) + " holds other parameters");
+      break;
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto n = names.find(params[i].unsafeGetTensorImpl());
+      if (n == names.end() || !jg["params"][i].is_string() || jg["params"][i].get<std::string>() != n->second) {
+        problems.push_back("optimizer group " + std::to_string(g) + " parameter " + std::to_string(i) + " differs");
+        continue;
+      }
+      const std::string k = "adamw/" + n->second + "/";
+      if (!st->find(k + "step")) continue;  // no state yet (never stepped)
+      Restore r{params[i], check(k + "step", torch::tensor(int64_t{0})), check(k + "exp_avg", params[i]),
+                check(k + "exp_avg_sq", params[i]), nullptr};
+      if (st->find(k + "max_exp_avg_sq")) r.max_exp_avg_sq = check(k + "max_exp_avg_sq", params[i]);
+      states.push_back(r);
+    }
+  }
+  for (const auto& v : st->tensors())
+    if (!used.count(v.name) && v.name.rfind("rng/", 0) != 0) problems.push_back("unexpected " + v.name);
+  const hf::TensorView* rng_cpu = st->find("rng/cpu");
+  if (!rng_cpu || rng_cpu->dtype != hf::DType::U8) problems.push_back("missing rng/cpu");
+  if (!problems.empty()) {
+    std::string msg = where + " does not match this model/optimizer:";
+    for (size_t i = 0; i < problems.size() && i < 10; ++i) msg += " " + problems[i] + (i + 1 < problems.size() ? ";" : "");
+    if (problems.size() > 10) msg += " ... and " + std::to_string(problems.size() - 10) + " more";
+    throw CheckpointError(msg);
+  }
+  // Restore: weights, optimizer groups and state, RNG.
+  try {
+    torch::NoGradGuard ng;
+    for (auto& [t, v] : copies) t.copy_(from_view(*v));
+    auto& state = adamw.state();
+    using StateMap = std::decay_t<decltype(state)>;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(adamw.param_groups()[g].options());
+      const auto& jg = groups[g];
+      o.lr(jg.at("lr").get<double>()).betas(std::make_tuple(jg.at("beta1").get<double>(), jg.at("beta2").get<double>()));
+      o.eps(jg.at("eps").get<double>()).weight_decay(jg.at("weight_decay").get<double>()).amsgrad(jg.at("amsgrad").get<bool>());
+    }
+    for (const auto& r : states) {
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(from_view(*r.step).item<int64_t>());
+      const auto to_param = [&](const hf::TensorView* v) { return from_view(*v).to(r.param.device()); };
+      s->exp_avg(to_param(r.exp_avg));
+      s->exp_avg_sq(to_param(r.exp_avg_sq));
+      if (r.max_exp_avg_sq) s->max_exp_avg_sq(to_param(r.max_exp_avg_sq));
+      state[state_key<StateMap>(r.param)] = std::move(s);
+    }
+    RngState rng;
+    rng.cpu = from_view(*rng_cpu);
+    if (const auto* c = st->find("rng/cuda")) rng.cuda = from_view(*c);
+    set_rng_state(rng);
+    (void)device;  // the tensors are copied into the model's and the optimizer's own devices
+  } catch (const std::exception& e) {
+    throw CheckpointError(where + " cannot be restored: " + first_line(e.what()));
+  }
+  if (meta) *meta = info.contains("meta") ? info["meta"] : nlohmann::json::object();
+  return info["next_step"].get<int64_t>();
 }
 
 // ---- trainer --------------------------------------------------------------------------

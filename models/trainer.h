@@ -114,11 +114,17 @@ struct CheckpointError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Checkpoint file: "SSMLABCK" magic, format version, payload size and FNV-1a hash, then a
-// LibTorch archive {model, optimizer, next_step, rng_cpu, [rng_cuda], meta}.
+// Checkpoint file (format version 3; docs/reliability.md): a 24-byte little-endian header
+// ("SSMLABCK", u32 version, u64 payload size, u32 CRC-32 of the payload as zlib computes it), then
+// the payload, a safetensors image: model parameters and buffers, AdamW state per parameter, RNG
+// states, and JSON metadata (next_step, meta, optimizer hyper-parameters and group layout). No
+// pickle. The optimizer must be torch::optim::AdamW. Writes are atomic (write_file_atomic:
+// a directory, FIFO or device at `path` is refused; a failed write keeps the previous file).
 void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& opt,
                      int64_t next_step, const nlohmann::json& meta = nlohmann::json::object());
-// Loads into model/opt (on `device`), restores RNG states, returns next_step. Throws CheckpointError.
+// Loads into model/opt, restores RNG states, returns next_step. Throws CheckpointError (older
+// versions, corruption, a hostile payload, another model/optimizer layout), having changed nothing
+// unless the whole file was checked first.
 int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& opt,
                         const torch::Device& device, nlohmann::json* meta = nullptr);
 

@@ -124,13 +124,28 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask_in, AttnImpl impl) {
-  auto mask = mask_in.to(q.scalar_type());                                             // (1|B, H, Lq, Lk)
+  const int64_t Lq = q.size(2), Lk = k.size(2);
+  const bool plain_causal = !mask_in.defined();
+  if (plain_causal && Lq != Lk && Lq != 1)
+    throw std::invalid_argument("attention: an undefined mask means causal with Lq == Lk or Lq == 1 (got Lq " +
+                                std::to_string(Lq) + ", Lk " + std::to_string(Lk) + ")");
 #if TORCH_VERSION_MAJOR >= 2
-  if (impl != AttnImpl::Manual) return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+  if (impl != AttnImpl::Manual) {
+    if (plain_causal) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/Lq > 1);
+    return at::scaled_dot_product_attention(q, k, v, mask_in.to(q.scalar_type()), 0.0, false);
+  }
 #else
   if (impl == AttnImpl::Sdpa)
     throw std::invalid_argument("attention: scaled_dot_product_attention needs LibTorch >= 2.0");
 #endif
+  torch::Tensor mask = mask_in;                                                        // (1|B, H, Lq, Lk)
+  if (plain_causal) {
+    auto lo = q.options().dtype(torch::kLong);
+    auto qi = torch::arange(Lk - Lq, Lk, lo).unsqueeze(1), kj = torch::arange(0, Lk, lo).unsqueeze(0);
+    mask = torch::zeros({Lq, Lk}, q.options().dtype(torch::kFloat32))
+               .masked_fill(kj > qi, -std::numeric_limits<float>::infinity());      // (Lq, Lk)
+  }
+  mask = mask.to(q.scalar_type());
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale + mask;                 // (B, H, Lq, Lk)
   auto p = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());
@@ -263,7 +278,11 @@ torch::Tensor TransformerLMImpl::backbone(torch::Tensor h, InferenceCache* cache
   }
   torch::Tensor cos, sin;
   if (options.rotary_ndims() > 0) std::tie(cos, sin) = rope_cos_sin(pos, options.rotary_ndims(), options.rope_base());
-  auto mask = attention_bias(options, L, S, offset, h.options()).unsqueeze(0);           // (1, H, L, S)
+  // Plain causal attention (no position bias, no padding; a full block or one new token) leaves the mask
+  // undefined so that SDPA can take its causal flash path; everything else gets the additive bias.
+  const bool biased = options.pos() == PosEncoding::Alibi || options.pos() == PosEncoding::HardAlibi;
+  torch::Tensor mask;
+  if (biased || padded || (L != S && L != 1)) mask = attention_bias(options, L, S, offset, h.options()).unsqueeze(0);  // (1, H, L, S)
   if (padded) {  // pad keys are invisible; a pad query may see itself only (keeps its row finite)
     auto keys = torch::arange(0, S, cache->pad.options());                              // (S)
     auto key_ok = (keys.unsqueeze(0) >= cache->pad.unsqueeze(1)).view({B, 1, 1, S});    // (B, 1, 1, S)

@@ -110,6 +110,8 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& positi
 // Rotates the first R dims of x (B, H, L, P) with tables from rope_cos_sin (computed in fp32).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 // q (B, H, Lq, P), k, v (B, H, Lk, P), mask additive, broadcastable to (B, H, Lq, Lk) -> (B, H, Lq, P).
+// An undefined mask means plain causal attention without padding: Lq == Lk (query i sees keys <= i) or
+// Lq == 1 (the newest token sees every key); SDPA then runs with is_causal (flash/cuDNN backends on 2.x).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask, AttnImpl impl = AttnImpl::Auto);
 torch::Tensor activate(const torch::Tensor& x, Activation a);

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash ../shared/gpu/prepare-deps.sh
 # ICU headers/libraries for the tokenizer (the GPU image has the runtime only)
 ./scripts/gpu-icu.sh
+# libzip (pytorch_model.bin) and zlib's header (checkpoint CRC-32): see gpu-zip.sh
+./scripts/gpu-zip.sh
 mkdir -p .deps/include
 cp -r /usr/include/nlohmann .deps/include/
 # GoogleTest/GMock and Google Benchmark as Debian builds them (headers, static libs, CMake configs):

@@ -99,6 +99,19 @@ Records load(const std::string& log, const std::string& tag) {
   return r;
 }
 
+// The tag of the last synthetic_train record that belongs to a sweep (params.sweep-exp set).
+std::string newest_sweep_tag(const std::string& log) {
+  std::string tag;
+  for (auto& l : ssmlab::read_jsonl(log)) {
+    const json& v = l.value;
+    if (!v.is_object() || v.value("experiment", "") != "synthetic_train") continue;
+    auto p = v.find("params");
+    if (p == v.end() || !p->is_object() || !p->contains("sweep-exp")) continue;
+    if (auto t = str(*p, "tag"); !t.empty()) tag = t;
+  }
+  return tag;
+}
+
 void render(const plt::PlotSpec& spec, bool quiet) {
   bool any = false;
   for (auto& s : spec.series) any = any || !s.x.empty();
@@ -125,7 +138,6 @@ struct PlotCtx {
   std::string tag;
   std::string log;
   bool quiet = false;
-  int copy_max_train = 0, lookup_max_train = 0;
   double ema_alpha = 1.0;
 };
 
@@ -147,7 +159,6 @@ std::vector<json> select(const Records& r, const std::string& exp, const std::st
 plt::PlotSpec length_curve(const PlotCtx& c, const Records& r, const std::string& title, const std::string& file,
                            const std::string& exp, const std::string& task = "") {
   plt::PlotSpec s{title, "string length", "string accuracy", c.dir + "/" + file};
-  s.key = "top right";
   for (auto& m : c.models) {
     plt::Series ser;
     ser.title = m;
@@ -160,13 +171,21 @@ plt::PlotSpec length_curve(const PlotCtx& c, const Records& r, const std::string
   return s;
 }
 
+// The longest training string of an experiment's runs, as their records say (0 if none).
+int max_train_len(const Records& r, const std::string& exp) {
+  int n = 0;
+  for (const auto* group : {&r.results, &r.evals})
+    for (const json& v : *group)
+      if (v["params"].value("sweep-exp", "") == exp) n = std::max(n, static_cast<int>(num(v["params"], "max-train-len", 0)));
+  return n;
+}
+
 void draw_all(const PlotCtx& c) {
   Records r = load(c.log, c.tag);
   // (a) training efficiency: string accuracy at the progress length vs examples seen
   {
     plt::PlotSpec s{"(a) Copying: training efficiency", "training examples", "string accuracy", c.dir + "/synthetic_copy_training_efficiency.png"};
     s.logx = true;
-    s.key = "bottom right";
     for (auto& m : c.models) {
       plt::Series ser;
       ser.title = m;
@@ -182,20 +201,19 @@ void draw_all(const PlotCtx& c) {
     render(s, c.quiet);
   }
   // (b) length generalisation: final string accuracy vs length
-  render(length_curve(c, r, "(b) Copying: length generalisation (trained on lengths <= " + std::to_string(c.copy_max_train) + ")",
+  render(length_curve(c, r, "(b) Copying: length generalisation (trained on lengths <= " + std::to_string(max_train_len(r, "copy")) + ")",
                       "synthetic_copy_length_generalisation.png", "copy"),
          c.quiet);
   // lookup: one plot per key position
   for (std::string task : {"prefix_ngram", "suffix_ngram"})
     render(length_curve(c, r,
                         std::string("Lookup, ") + (task == "prefix_ngram" ? "prefix" : "suffix") +
-                            " key (trained on lengths <= " + std::to_string(c.lookup_max_train) + ")",
+                            " key (trained on lengths <= " + std::to_string(max_train_len(r, "lookup")) + ")",
                         "synthetic_lookup_" + task + ".png", "lookup", task),
            c.quiet);
   // duplicate n-gram: accuracy vs n (mean over the evaluated lengths)
   {
     plt::PlotSpec s{"Copying with duplicated n-grams", "n (n-gram size)", "string accuracy", c.dir + "/synthetic_duplicate_ngram.png"};
-    s.key = "bottom left";
     for (auto& m : c.models) {
       plt::Series ser;
       ser.title = m;
@@ -211,11 +229,8 @@ void draw_all(const PlotCtx& c) {
   {
     plt::PlotSpec loss{"All models (copy): training loss", "step", "masked cross-entropy (nats/token)", c.dir + "/synthetic_all_models_loss.png"};
     loss.logy = true;
-    loss.key = "top right";
     plt::PlotSpec prog{"All models (copy): accuracy during training", "step", "string accuracy (progress length)", c.dir + "/synthetic_all_models_accuracy.png"};
-    prog.key = "bottom right";
     plt::PlotSpec bars{"All models (copy): final accuracy, in-distribution lengths", "", "accuracy", c.dir + "/synthetic_all_models_final.png"};
-    bars.key = "top right";
     plt::Series bs{"string accuracy", {}, {}, {}, plt::Style::Bars}, bc{"char accuracy (teacher-forced)", {}, {}, {}, plt::Style::Points};
     int i = 0;
     for (auto& m : c.models) {
@@ -282,6 +297,8 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("tag", &tag, "label written into every run's params (default: a fresh id); plots use only this tag");
   cli.add("ema", &ema_alpha, "EMA weight of the newest point on the efficiency curve (1 = no smoothing)").greater_than(0.0).at_most(1.0);
   cli.plot_is_folder();
+  bool plot_only = false;
+  cli.flag("plot-only", &plot_only, "train nothing: redraw the plots from the --log records of --tag (default: the log's newest sweep tag)");
   auto opts = cli.parse_or_exit(argc, argv);
   ssmlab::check_output_dir("out", opts.out_dir);  // synthetic_runs/ and plots/ go there
   auto split = [](const std::string& a) {
@@ -292,6 +309,17 @@ static int ssmlab_main(int argc, char** argv) {
   };
   const std::vector<std::string> copy_extra = split(copy_args), lookup_extra = split(lookup_args);
   if (lookup_models.empty()) lookup_models = models;
+  if (plot_only) {
+    if (opts.log_path.empty() || !fs::exists(opts.log_path)) {
+      std::cerr << "error: --plot-only redraws from --log, and '" << opts.log_path << "' does not exist\n";
+      return 2;
+    }
+    if (tag.empty()) tag = newest_sweep_tag(opts.log_path);
+    if (tag.empty()) {
+      std::cerr << "error: --plot-only: " << opts.log_path << " holds no synthetic_sweep runs (no params.sweep-exp)\n";
+      return 1;
+    }
+  }
   if (tag.empty()) tag = "sweep-" + ssmlab::new_run_id().substr(0, 8);
   if (train_bin.empty()) train_bin = self_dir() + "/synthetic_train";
   if (!fs::exists(train_bin)) {
@@ -305,7 +333,7 @@ static int ssmlab_main(int argc, char** argv) {
   }
   ssmlab::RunLog run(opts, "synthetic_sweep");
   const std::string runs_dir = opts.out_dir + "/synthetic_runs", ckpt_dir = runs_dir + "/checkpoints";
-  fs::create_directories(runs_dir);
+  if (!plot_only) fs::create_directories(runs_dir);
   const std::string plots_dir = opts.plot_path.empty() ? opts.out_dir + "/plots" : opts.plot_path;
   fs::create_directories(plots_dir);
   const int threads_each = std::max(1, opts.threads / jobs);
@@ -378,23 +406,12 @@ static int ssmlab_main(int argc, char** argv) {
   pc.tag = tag;
   pc.log = opts.log_path;
   pc.quiet = opts.quiet;
-  pc.lookup_max_train = lookup_max_train;
   pc.ema_alpha = ema_alpha;
-  // the copy run's max-train-len, for the plot title: read from the preset, overridden by --copy-args
-  pc.copy_max_train = 20;
-  if (!train_config.empty()) {
-    try {
-      auto j = json::parse(ssmlab::read_file(train_config));
-      for (const char* k : {"max-train-len", "max_train_len"})
-        if (j.contains(k)) pc.copy_max_train = j[k].template get<int>();
-    } catch (...) {
-    }
+  if (plot_only) {
+    draw_all(pc);
+    if (!opts.quiet) std::cerr << "[sweep] plots of tag " << tag << " redrawn in " << plots_dir << "\n";
+    return 0;
   }
-  for (size_t i = 0; i + 1 < copy_extra.size(); ++i)
-    if (copy_extra[i] == "--max-train-len") pc.copy_max_train = std::stoi(copy_extra[i + 1]);
-  for (auto& a : copy_extra)
-    if (a.rfind("--max-train-len=", 0) == 0) pc.copy_max_train = std::stoi(a.substr(16));
-
   ssmlab::progress(opts, "[sweep] tag " + tag + ": " + std::to_string(queue.size()) + " runs queued, " +
                              std::to_string(jobs) + " at a time, " + std::to_string(threads_each) + " thread(s) each");
   ssmlab::Stopwatch clock;

@@ -116,7 +116,6 @@ int run(int argc, char** argv) {
     spec.xlabel = "state size N [states]";
     spec.ylabel = "validation MSE";
     spec.logy = true;
-    spec.key = "top right";
     spec.output = plot_dir + "/synthetic_decays_val_mse_vs_N.png";
     const int lo = all_N.empty() ? 1 : *all_N.begin(), hi = all_N.empty() ? 1 : *all_N.rbegin();
     for (auto& [model, byN] : final_mse) {
@@ -155,7 +154,6 @@ int run(int argc, char** argv) {
     spec.xlabel = "epoch";
     spec.ylabel = "validation MSE";
     spec.logy = log_val_curves;
-    spec.key = "top right";
     spec.output = plot_dir + "/synthetic_decays_val_curves_" + safe_file_name(model) + ".png";
     for (auto& [N, byE] : byN) {
       plot::Series s;

@@ -285,7 +285,6 @@ ExperimentResult exp6::run(const Params& p) {
 PlotSpec exp6::plot(const ExperimentResult& r, const std::string& output) {
   PlotSpec s;
   s.title = "Chunked SSD vs recurrence vs full kernel (time-varying, N = " + r.metrics["N"].dump() + ")";
-  s.key = "below";  // five series span the whole plot area
   s.xlabel = "sequence length T [steps]";
   s.ylabel = "wall time per call [s]";
   s.output = output;

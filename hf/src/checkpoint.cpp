@@ -1,5 +1,6 @@
 // checkpoint.cpp: safetensors / pytorch_model.bin -> torch tensors; strict loading by name.
 #include "ssmlab/hf/checkpoint.h"
+#include "ssmlab/hf/torch_bin.h"
 
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/safe_io.h"
@@ -174,53 +175,24 @@ TensorMap load_safetensors_index(const std::string& index_path) {
   return m;
 }
 
-namespace {
-void collect_state_dict(const c10::IValue& v, const std::string& path, TensorMap& out) {
-  if (!v.isGenericDict()) throw Error(path + ": the pickle does not hold a dict of tensors (a state dict)");
-  const auto dict = v.toGenericDict();
-  // {"state_dict": {...}} / {"model": {...}} wrappers
-  bool all_tensors = true;
-  for (const auto& e : dict)
-    if (!e.value().isTensor()) all_tensors = false;
-  if (!all_tensors) {
-    for (const char* k : {"state_dict", "model", "module"})
-      for (const auto& e : dict)
-        if (e.key().isString() && e.key().toStringRef() == k && e.value().isGenericDict()) {
-          collect_state_dict(e.value(), path, out);
-          return;
-        }
-  }
-  for (const auto& e : dict) {
-    if (!e.key().isString()) throw Error(path + ": state dict key is not a string");
-    if (!e.value().isTensor())
-      throw Error(path + ": state dict entry '" + e.key().toStringRef() + "' is not a tensor (" +
-                  e.value().tagKind() + ")");
-    out[e.key().toStringRef()] = e.value().toTensor().contiguous();
-  }
-}
-}  // namespace
-
+// Tensors of a checked pytorch_model.bin (torch_bin.h): each storage record becomes one CPU tensor
+// viewing the reader's buffer (kept alive by the deleters), and each state-dict entry a view of it
+// with the pickled offset, sizes and strides, made contiguous (a copy only when it is not already).
 TensorMap load_pytorch_bin(const std::string& path) {
-  std::vector<char> bytes;
-  try {
-    const std::string all = read_regular_file(path, kMaxAnyFileBytes, "pytorch_model.bin");
-    bytes.assign(all.begin(), all.end());
-  } catch (const std::runtime_error& e) {
-    throw Error(e.what());
-  }
-  if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K')
-    throw Error(path + ": not a zip archive; only torch.save's zip format (PyTorch >= 1.6) is supported, "
-                       "not the legacy tar/pickle format");
-  c10::IValue v;
-  try {
-    v = torch::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (msg.size() > 400) msg = msg.substr(0, 400) + "...";
-    throw Error(path + ": LibTorch could not unpickle the state dict: " + msg);
-  }
+  auto f = std::make_shared<const TorchBinFile>(TorchBinFile::open(path));
+  std::map<std::string, torch::Tensor> storages;
   TensorMap m;
-  collect_state_dict(v, path, m);
+  for (const auto& r : f->tensors()) {
+    auto it = storages.find(r.storage_key);
+    if (it == storages.end()) {
+      const auto numel = static_cast<int64_t>(r.storage_bytes / dtype_size(r.dtype));
+      const auto opts = torch::TensorOptions().dtype(to_torch_dtype(r.dtype));
+      torch::Tensor s = numel == 0 ? torch::empty({0}, opts)
+                                   : torch::from_blob(const_cast<uint8_t*>(r.storage_data), {numel}, [f](void*) {}, opts);
+      it = storages.emplace(r.storage_key, s).first;
+    }
+    m[r.name] = it->second.as_strided(r.shape, r.strides, r.storage_offset).contiguous();
+  }
   return m;
 }
 

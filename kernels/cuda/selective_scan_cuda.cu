@@ -1,7 +1,8 @@
 // selective_scan_cuda.cu — CUDA selective scan, forward and backward (twin of selective_scan_ref.cpp).
 //
-// One warp per block, one thread per (b, d) channel, all N ≤ 16 states in registers, a sequential walk
-// over L in chunks of kScanChunk = 32 timesteps.
+// One warp per block, one thread per (b, d) channel, 16 states in registers, a sequential walk over L in
+// chunks of kScanChunk = 32 timesteps. N > 16 runs one launch per slice of 16 states (ScanParams::n0); the
+// slices' y and du/ddelta are summed in fp32 and the z gate applied by the binding (selective_scan_cuda.cpp).
 //  - Each chunk is staged through shared memory with coalesced loads (u, delta → dt = softplus(delta + bias)
 //    computed once per element, B/C rows of the warp's group), then every lane scans its channel.
 //  - All of a chunk's loads are issued before any is used (load_chunk, then commit_chunk), and the forward
@@ -73,11 +74,11 @@ __device__ __forceinline__ void load_chunk(const ScanParams& p, ChunkLoads<T>& i
   const size_t row0 = (size_t(b) * p.dim + d0) * p.seqlen + t;
   load_rows(static_cast<const T*>(p.u), row0, p.seqlen, ok, in.u);
   load_rows(static_cast<const T*>(p.delta), row0, p.seqlen, ok, in.delta);
-  const T* Bp = static_cast<const T*>(p.B) + (size_t(b) * p.groups_B + gB) * p.dstate * p.seqlen + t;
-  const T* Cp = static_cast<const T*>(p.C) + (size_t(b) * p.groups_C + gC) * p.dstate * p.seqlen + t;
+  const T* Bp = static_cast<const T*>(p.B) + ((size_t(b) * p.groups_B + gB) * p.dstate + p.n0) * p.seqlen + t;
+  const T* Cp = static_cast<const T*>(p.C) + ((size_t(b) * p.groups_C + gC) * p.dstate + p.n0) * p.seqlen + t;
 #pragma unroll
   for (int n = 0; n < kN; ++n) {
-    const bool okn = ok && n < p.dstate;
+    const bool okn = ok && p.n0 + n < p.dstate;
     in.B[n] = okn ? Bp[size_t(n) * p.seqlen] : T{};
     in.C[n] = okn ? Cp[size_t(n) * p.seqlen] : T{};
   }
@@ -182,7 +183,7 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
   float A2[kN], h[kN];
 #pragma unroll
   for (int n = 0; n < kN; ++n) {
-    A2[n] = n < p.dstate ? p.A[size_t(ch.d) * p.dstate + n] * kLog2e : 0.f;
+    A2[n] = p.n0 + n < p.dstate ? p.A[size_t(ch.d) * p.dstate + p.n0 + n] * kLog2e : 0.f;
     h[n] = 0.f;
   }
   const float Dv = p.D_skip ? p.D_skip[ch.d] : 0.f;
@@ -195,10 +196,10 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = c * kT;
     if (p.chunk_states) {
-      float* cs = p.chunk_states + (bd * nchunks + c) * p.dstate;
+      float* cs = p.chunk_states + (bd * nchunks + c) * p.dstate + p.n0;
 #pragma unroll
       for (int n = 0; n < kN; ++n)
-        if (n < p.dstate) cs[n] = h[n];
+        if (p.n0 + n < p.dstate) cs[n] = h[n];
     }
     commit_chunk<T>(p, next, s, t0, lane, bias, false);
     __syncwarp();
@@ -210,7 +211,15 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
     const int t = t0 + lane;
     const bool ok = t < p.seqlen;
     const size_t row0 = (size_t(ch.b) * p.dim + ch.d0) * p.seqlen + t;
-    if (z) {
+    if (p.y_partial) {  // one slice of the states: the first writes y, the others add (all loads first)
+      if (ok) {
+        float prev[kW];
+#pragma unroll
+        for (int r = 0; r < kW; ++r) prev[r] = p.n0 ? p.y_partial[row0 + size_t(r) * p.seqlen] : 0.f;
+#pragma unroll
+        for (int r = 0; r < kW; ++r) p.y_partial[row0 + size_t(r) * p.seqlen] = prev[r] + s.aux[r][lane];
+      }
+    } else if (z) {
       T zr[kW];
       load_rows<T>(z, row0, p.seqlen, ok, zr);
 #pragma unroll
@@ -226,7 +235,7 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
   }
 #pragma unroll
   for (int n = 0; n < kN; ++n)
-    if (n < p.dstate) p.last_state[bd * p.dstate + n] = h[n];
+    if (p.n0 + n < p.dstate) p.last_state[bd * p.dstate + p.n0 + n] = h[n];
 }
 
 struct BwdTiles {
@@ -251,9 +260,10 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
   const size_t bd = size_t(ch.b) * p.dim + ch.d;
 #pragma unroll
   for (int n = 0; n < kN; ++n) {
-    A[n] = n < p.dstate ? p.A[size_t(ch.d) * p.dstate + n] : 0.f;
+    const bool okn = p.n0 + n < p.dstate;
+    A[n] = okn ? p.A[size_t(ch.d) * p.dstate + p.n0 + n] : 0.f;
     A2[n] = A[n] * kLog2e;
-    dh[n] = (p.dlast && n < p.dstate) ? p.dlast[bd * p.dstate + n] : 0.f;
+    dh[n] = (p.dlast && okn) ? p.dlast[bd * p.dstate + p.n0 + n] : 0.f;
     dA[n] = 0.f;
   }
   const float Dv = p.D_skip ? p.D_skip[ch.d] : 0.f;
@@ -282,13 +292,13 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
       }
     }
     __syncwarp();
-    const float* cs = p.chunk_states + (bd * nchunks + c) * p.dstate;
+    const float* cs = p.chunk_states + (bd * nchunks + c) * p.dstate + p.n0;
     for (int base = kHalf; base >= 0; base -= kHalf) {  // second half of the chunk first
       // 1. recompute the states from the chunk's saved start (the second half replays the first half too),
       //    keeping this half's states in s.h and every step's pre-gate y in s.y
       float h[kN];
 #pragma unroll
-      for (int n = 0; n < kN; ++n) h[n] = n < p.dstate ? cs[n] : 0.f;
+      for (int n = 0; n < kN; ++n) h[n] = p.n0 + n < p.dstate ? cs[n] : 0.f;
       for (int i = 0; i < base; ++i) s.y[lane][i] = scan_step(s.t, i, lane, A2, Dv, h);
 #pragma unroll
       for (int n = 0; n < kN; ++n) s.h[0][n][lane] = h[n];
@@ -334,7 +344,7 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
         s.dd[lane][i] = dd;
         const float sB = warp_transpose_sum16(dBv, lane);
         const float sC = warp_transpose_sum16(dCv, lane);
-        const int n = lane >> 1;
+        const int n = p.n0 + (lane >> 1);
         if (!(lane & 1) && n < p.dstate && t < p.seqlen) {
           atomicAdd(p.dB + ((size_t(ch.b) * p.groups_B + ch.gB) * p.dstate + n) * p.seqlen + t, sB);
           atomicAdd(p.dC + ((size_t(ch.b) * p.groups_C + ch.gC) * p.dstate + n) * p.seqlen + t, sC);
@@ -348,12 +358,32 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
         T* du = static_cast<T*>(p.du);
         T* ddelta = static_cast<T*>(p.ddelta);
         T* dz = static_cast<T*>(p.dz);
+        if (p.accumulate_f32) {  // one slice of N > kScanMaxN states: add this slice's part
+          float* du32 = static_cast<float*>(p.du);
+          float* dd32 = static_cast<float*>(p.ddelta);
+          const size_t idx0 = (size_t(ch.b) * p.dim + ch.d0) * p.seqlen + t;
+#pragma unroll 2
+          for (int r0 = 0; r0 < kW; r0 += 16) {  // issue 32 loads before the first add (the first slice writes)
+            float pu[16], pd[16];
+#pragma unroll
+            for (int r = 0; r < 16; ++r) {
+              pu[r] = p.n0 ? du32[idx0 + size_t(r0 + r) * p.seqlen] : 0.f;
+              pd[r] = p.n0 ? dd32[idx0 + size_t(r0 + r) * p.seqlen] : 0.f;
+            }
+#pragma unroll
+            for (int r = 0; r < 16; ++r) {
+              du32[idx0 + size_t(r0 + r) * p.seqlen] = pu[r] + s.dout[r0 + r][lane];
+              dd32[idx0 + size_t(r0 + r) * p.seqlen] = pd[r] + s.dd[r0 + r][lane];
+            }
+          }
+        } else {
 #pragma unroll 4
-        for (int r = 0; r < kW; ++r) {
-          const size_t idx = (size_t(ch.b) * p.dim + ch.d0 + r) * p.seqlen + t;
-          store(du, idx, s.dout[r][lane]);
-          store(ddelta, idx, s.dd[r][lane]);
-          if (z) store(dz, idx, s.dz[r][lane]);
+          for (int r = 0; r < kW; ++r) {
+            const size_t idx = (size_t(ch.b) * p.dim + ch.d0 + r) * p.seqlen + t;
+            store(du, idx, s.dout[r][lane]);
+            store(ddelta, idx, s.dd[r][lane]);
+            if (z) store(dz, idx, s.dz[r][lane]);
+          }
         }
       }
     }
@@ -361,21 +391,23 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
   }
 #pragma unroll
   for (int n = 0; n < kN; ++n)
-    if (n < p.dstate) atomicAdd(p.dA + size_t(ch.d) * p.dstate + n, dA[n]);
+    if (p.n0 + n < p.dstate) atomicAdd(p.dA + size_t(ch.d) * p.dstate + p.n0 + n, dA[n]);
   if (p.dD) atomicAdd(p.dD + ch.d, dD);
   if (p.ddelta_bias) atomicAdd(p.ddelta_bias + ch.d, dbias);
 }
 
 bool shape_ok(const ScanParams& p) {
-  return p.batch > 0 && p.dim > 0 && p.seqlen > 0 && p.dstate > 0 && p.dstate <= kN && p.dim % kW == 0 &&
-         p.groups_B > 0 && p.groups_C > 0 && (p.dim / p.groups_B) % kW == 0 && (p.dim / p.groups_C) % kW == 0 &&
-         p.dim % p.groups_B == 0 && p.dim % p.groups_C == 0;
+  return p.batch > 0 && p.dim > 0 && p.seqlen > 0 && p.dstate > 0 && p.n0 >= 0 && p.n0 < p.dstate &&
+         p.dim % kW == 0 && p.groups_B > 0 && p.groups_C > 0 && (p.dim / p.groups_B) % kW == 0 &&
+         (p.dim / p.groups_C) % kW == 0 && p.dim % p.groups_B == 0 && p.dim % p.groups_C == 0;
 }
+// All states in one launch, or one slice of them with the partial results summed by the caller.
+bool whole(const ScanParams& p) { return p.n0 == 0 && p.dstate <= kN; }
 
 }  // namespace
 
 cudaError_t scan_fwd_launch(const ScanParams& p, cudaStream_t stream) {
-  if (!shape_ok(p)) return cudaErrorInvalidValue;
+  if (!shape_ok(p) || !(whole(p) || (p.y_partial && !p.z))) return cudaErrorInvalidValue;
   const dim3 grid(p.batch * (p.dim / kW));
   if (p.bf16)
     scan_fwd_kernel<__nv_bfloat16><<<grid, kW, 0, stream>>>(p);
@@ -386,7 +418,7 @@ cudaError_t scan_fwd_launch(const ScanParams& p, cudaStream_t stream) {
 
 cudaError_t scan_bwd_launch(const ScanParams& p, cudaStream_t stream) {
   if (!shape_ok(p) || !p.chunk_states || !p.dout || !p.du || !p.ddelta || !p.dA || !p.dB || !p.dC ||
-      (p.z && !p.dz))
+      (p.z && !p.dz) || !(whole(p) || (p.accumulate_f32 && !p.z)))
     return cudaErrorInvalidValue;
   const dim3 grid(p.batch * (p.dim / kW));
   const int smem = static_cast<int>(sizeof(BwdTiles));

@@ -2,7 +2,7 @@
 // Pure CUDA: raw pointers, no ATen, so the .cu compiles wherever nvcc exists (CI checks it without a GPU).
 // The LibTorch binding (kernels/selective_scan_cuda.cpp) validates shapes and fills this struct.
 //
-// Legend: Bt batch, D channels, L length, N states (≤ kScanMaxN), G groups of B/C.
+// Legend: Bt batch, D channels, L length, N states (kScanMaxN per launch, see n0), G groups of B/C.
 // Layouts (all contiguous, L innermost):
 //   u, delta, z, out, du, ddelta, dz, dout : (Bt, D, L)   elem_t = float or bf16
 //   B, C : (Bt, G, N, L) elem_t (shared B/C is G = 1)      dB, dC : (Bt, G, N, L) float, zeroed, atomically summed
@@ -15,7 +15,7 @@
 
 namespace ssmlab::kernels::cuda {
 
-constexpr int kScanMaxN = 16;    // states held in registers per thread
+constexpr int kScanMaxN = 16;    // states per launch, held in registers per thread (larger N: several launches)
 constexpr int kScanChunk = 32;   // timesteps per shared-memory tile (and per saved state)
 constexpr int kScanChannels = 32;  // channels per block (one warp): D / G must be a multiple
 
@@ -23,6 +23,14 @@ struct ScanParams {
   int batch = 0, dim = 0, seqlen = 0, dstate = 0, groups_B = 1, groups_C = 1;
   bool bf16 = false;           // elem_t: false → float, true → __nv_bfloat16
   bool delta_softplus = false;
+  // State slice of this launch: states n0 .. n0 + kScanMaxN - 1 of dstate (A, B, C, states, dA, dB, dC are
+  // indexed with the full dstate). N > kScanMaxN runs one launch per slice on one stream; then the
+  // per-slice partial results are summed in fp32 (y_partial, accumulate_f32) and the z gate is applied
+  // by the caller (z = nullptr here), D_skip/dD given to the first slice only.
+  int n0 = 0;
+  float* y_partial = nullptr;  // forward: when set, y (pre-gate, + D·u if D_skip) goes here instead of out:
+                               // written by the slice with n0 = 0, added by the others
+  bool accumulate_f32 = false; // backward: du, ddelta are float*, written by slice 0 and added by the others
   // forward inputs
   const void* u = nullptr;
   const void* delta = nullptr;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../test_support.h"
+#include "zip_util.h"
 #include "models/generation.h"
 #include "models/mamba.h"
 #include "models/registry.h"
@@ -166,6 +167,92 @@ TEST(Checkpoint, PytorchBinMatchesSafetensors) {
   EXPECT_THROW(load_pytorch_bin(bad.string()), Error);
   fs::remove(bad);
   EXPECT_THROW(load_checkpoint_tensors(fs::temp_directory_path().string()), Error);
+}
+
+// pytorch_model.bin through ssmlab's own reader (torch_bin.h; issue 14)
+namespace {
+const std::string kCases = std::string(SSMLAB_SOURCE_DIR) + "/tests/fixtures/cases";
+// Runs `generate` on `dir`; returns its exit status (-signal when killed) and stdout+stderr.
+std::pair<int, std::string> run_generate(const std::string& dir) {
+  const std::string cmd = std::string(SSMLAB_BIN_DIR) + "/generate --model " + dir + " --prompt Hello --max-new-tokens 3 --quiet 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (f && std::fgets(buf, sizeof buf, f)) out += buf;
+  const int st = f ? ::pclose(f) : -1;
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st), out};
+}
+}  // namespace
+
+TEST(Checkpoint, PytorchBinEveryTensorEqualsTheSafetensorsFixture) {
+  TensorMap bin = load_checkpoint_tensors(kFixtures + "/mamba_orig");
+  TensorMap st = load_checkpoint_tensors(kFixtures + "/mamba");
+  ASSERT_EQ(bin.size(), st.size() + 1);  // + lm_head.weight, tied (one storage) in the .bin, left out of the safetensors
+  for (const auto& [name, t] : bin) {
+    std::string n = name == "lm_head.weight" ? "backbone.embeddings.weight" : name;
+    if (n.rfind("backbone.embedding.", 0) == 0) n.replace(0, 19, "backbone.embeddings.");
+    ASSERT_TRUE(st.count(n)) << n;
+    EXPECT_TRUE(t.is_contiguous() && t.device().is_cpu()) << name;
+    EXPECT_EQ(t.scalar_type(), st.at(n).scalar_type()) << name;
+    EXPECT_TRUE(torch::equal(t, st.at(n))) << name;
+  }
+}
+
+TEST(Checkpoint, PytorchBinSavedFromCudaLoadsOnTheCpu) {
+  TensorMap cuda = load_checkpoint_tensors(kCases + "/bin_storages_on_cuda");
+  TensorMap cpu = load_checkpoint_tensors(kFixtures + "/mamba_orig");
+  ASSERT_EQ(cuda.size(), cpu.size());
+  for (const auto& [name, t] : cpu) {
+    ASSERT_TRUE(cuda.count(name)) << name;
+    EXPECT_TRUE(cuda.at(name).device().is_cpu());
+    EXPECT_TRUE(torch::equal(cuda.at(name), t)) << name;
+  }
+  const auto [code, out] = run_generate(kCases + "/bin_storages_on_cuda");
+  EXPECT_EQ(code, 0) << out;
+}
+
+TEST(Checkpoint, PytorchBinNonContiguousStridesBecomeContiguousTensors) {
+  // the real file with one tensor's sizes and strides edited into a transposed view of its storage:
+  // A_log (128, 16) strides (16, 1) -> (16, 128) strides (1, 16)
+  auto e = ssmlab::test::unzip(kFixtures + "/mamba_orig/pytorch_model.bin");
+  auto& pkl = ssmlab::test::zip_entry(e, "/data.pkl");
+  const std::string from("K\x00K\x80K\x10\x86q\x19K\x10K\x01\x86", 14), to("K\x00K\x10K\x80\x86q\x19K\x01K\x10\x86", 14);
+  std::string s(pkl.begin(), pkl.end());
+  const auto at = s.find(from);
+  ASSERT_NE(at, std::string::npos);
+  s.replace(at, from.size(), to);
+  pkl.assign(s.begin(), s.end());
+  const fs::path dir = ssmlab::test::fresh_temp_dir("ssmlab_bin_strided");
+  ssmlab::test::write_zip((dir / "pytorch_model.bin").string(), e);
+  TensorMap t = load_pytorch_bin((dir / "pytorch_model.bin").string());
+  TensorMap ref = load_checkpoint_tensors(kFixtures + "/mamba_orig");
+  const auto& a = t.at("backbone.layers.0.mixer.A_log");
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{16, 128}));
+  EXPECT_TRUE(a.is_contiguous());
+  EXPECT_TRUE(torch::equal(a, ref.at("backbone.layers.0.mixer.A_log").t()));
+  // tied weights share one storage record: both entries hold the same values
+  EXPECT_TRUE(torch::equal(t.at("lm_head.weight"), t.at("backbone.embedding.weight")));
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(Checkpoint, HostilePytorchBinIsACleanErrorInGenerate) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"bin_pickle_tuple2_empty_stack", "data.pkl: stack underflow (opcode 0x86 at byte 2)"},
+      {"bin_negative_storage_offset", "tensor 'backbone.embedding.weight': negative storage offset -1000"}};
+  for (const auto& [name, needle] : cases) {
+    const std::string dir = kCases + "/hostile/" + name;
+    try {
+      load_checkpoint_tensors(dir);
+      ADD_FAILURE() << name << " loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+    if (!fs::exists(std::string(SSMLAB_BIN_DIR) + "/generate")) continue;
+    const auto [code, out] = run_generate(dir);
+    EXPECT_EQ(code, 1) << name << ": " << out;  // an exit, not a signal
+    EXPECT_NE(out.find("error: "), std::string::npos) << out;
+    EXPECT_NE(out.find(needle), std::string::npos) << out;
+  }
 }
 
 namespace {

@@ -66,6 +66,11 @@ std::vector<CudaCase> cases() {
     v.push_back({mk(1, 32, 1, 16, 0, true, true, true, true), dt});       // L = 1
     v.push_back({mk(2, 128, 257, 4, 2, true, true, true, true), dt});     // grouped, N = 4
     v.push_back({mk(1, 64, 1134, 1, 0, true, false, true, true), dt});    // N = 1, long odd length
+    // N > 16: one launch per slice of 16 states, partial y and du/ddelta summed in fp32, z gate outside
+    v.push_back({mk(2, 64, 300, 32, 0, true, true, true, true), dt});     // the paper's Mamba d_state
+    v.push_back({mk(1, 32, 77, 20, 0, true, true, true, true), dt});      // a partial last slice
+    v.push_back({mk(2, 128, 129, 64, 2, false, true, false, true), dt});  // grouped, no z
+    v.push_back({mk(1, 32, 40, 256, 0, true, false, true, false), dt});   // mamba-ssm's largest
   }
   return v;
 }
@@ -75,6 +80,16 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaScanParity, ::testing::ValuesIn(cases()),
 
 TEST(CudaScan, ClearErrors) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA GPU (or built without SSMLAB_WITH_CUDA)";
+  {  // d_state above the limit: a clear error naming it
+    ScanCase big = mk(1, 32, 8, 257, 0, false, false, false, false);
+    auto xb = make_inputs(big, torch::kFloat32, torch::kCUDA);
+    try {
+      selective_scan(xb.u, xb.delta, xb.A, xb.B, xb.C, {}, {}, {}, false, false, ScanImpl::Cuda);
+      ADD_FAILURE() << "no error for N = 257";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("N <= 256"), std::string::npos) << e.what();
+    }
+  }
   ScanCase c = mk(1, 48, 8, 16, 0, false, false, false, false);  // D = 48 is not a multiple of 32
   auto x = make_inputs(c, torch::kFloat32, torch::kCUDA);
   try {

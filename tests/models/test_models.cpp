@@ -318,6 +318,26 @@ TEST(Transformer, SdpaEqualsManual) {
   }
 }
 
+TEST(Transformer, UndefinedMaskIsPlainCausalAttention) {
+  // The mask-free path (SDPA's is_causal where it exists, a causal mask built here otherwise) against the
+  // explicit additive mask, for a full block, for one new token, and with gradients.
+  torch::manual_seed(9);
+  sm::TransformerOptions o(16, 1, 4, 11);
+  auto q = torch::randn({2, 4, 7, 4}, torch::requires_grad()), k = torch::randn({2, 4, 7, 4}), v = torch::randn({2, 4, 7, 4});
+  auto bias = sm::attention_bias(o, 7, 7, 0, q.options()).unsqueeze(0);                     // (1, H, 7, 7)
+  std::vector<sm::AttnImpl> impls{sm::AttnImpl::Manual};
+  if (sm::kHaveSdpa) impls.push_back(sm::AttnImpl::Sdpa);
+  for (auto impl : impls) {
+    auto a = sm::attention(q, k, v, {}, impl), b = sm::attention(q, k, v, bias, impl);
+    expect_close(a, b, 1e-6, "full block");
+    auto ga = torch::autograd::grad({a.sum()}, {q})[0], gb = torch::autograd::grad({b.sum()}, {q})[0];
+    expect_close(ga, gb, 1e-6, "dq");
+    auto q1 = q.narrow(2, 6, 1);  // the newest token sees every key
+    expect_close(sm::attention(q1, k, v, {}, impl), sm::attention(q1, k, v, bias.narrow(2, 6, 1), impl), 1e-6, "one token");
+    EXPECT_THROW(sm::attention(q.narrow(2, 0, 3), k, v, {}, impl), std::invalid_argument);  // 3 queries, 7 keys: ambiguous
+  }
+}
+
 TEST(Transformer, KVCacheEqualsFullForward) {
   for (const char* name : {"T_rope", "T_nope", "T_alibi", "T_hard_alibi"}) {
     torch::manual_seed(6);

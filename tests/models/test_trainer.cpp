@@ -8,7 +8,15 @@
 
 #include "models/registry.h"
 #include "models/trainer.h"
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "../common/child_process.h"
 #include "ssmlab/atomic_file.h"
+#include "ssmlab/hf/safetensors.h"
 #include "test_support.h"
 #include "tiny_models.h"
 
@@ -199,17 +207,183 @@ TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
   std::string flipped = good;
   flipped[flipped.size() - 100] ^= 0x5a;
   expect_error(flipped, "corrupt");
+  // a version-2 file (LibTorch archive, FNV-1a) and a future version
+  std::string v2 = good;
+  v2[8] = 2;
+  expect_error(v2, "written by an older ssmlab; retrain");
+  std::string v9 = good;
+  v9[8] = 9;
+  expect_error(v9, "newer than this build reads");
   // A checkpoint of another architecture: clear mismatch error.
   auto other = sm::make_model("lstm", tiny());
   sm::Trainer to(other, small_tc(2), quiet_opts(), nullptr);
   sm::save_checkpoint(path, *other, to.optimizer(), 2);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : m->parameters()) before.push_back(p.detach().clone());
   try {
     sm::load_checkpoint(path, *m, t.optimizer(), torch::kCPU);
     ADD_FAILURE() << "loaded an LSTM checkpoint into a Transformer";
   } catch (const sm::CheckpointError& e) {
     EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
   }
+  const auto after = m->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i])) << "a refused checkpoint changed the model";
   EXPECT_THROW(sm::load_checkpoint((dir / "missing").string(), *m, t.optimizer(), torch::kCPU), sm::CheckpointError);
+  ssmlab::test::remove_tree(dir);
+}
+
+namespace {
+// A checkpoint file: a version-3 header over `payload`, with a correct CRC-32 (computed by
+// python3's zlib, independently of ssmlab) unless `crc` is given.
+std::string le(uint64_t v, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+  return s;
+}
+uint32_t python_crc32(const std::string& bytes, const fs::path& dir) {
+  const fs::path f = dir / "payload.bin";
+  std::ofstream(f, std::ios::binary) << bytes;
+  const std::string cmd = "python3 -c \"import zlib,sys; print(zlib.crc32(open(sys.argv[1],'rb').read()))\" " + f.string();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[64] = {0};
+  if (!p || !std::fgets(buf, sizeof buf, p)) return 0;
+  ::pclose(p);
+  fs::remove(f);
+  return static_cast<uint32_t>(std::stoul(buf));
+}
+}  // namespace
+
+TEST(Trainer, CheckpointHeaderCarriesAStandardCrc32) {
+  auto dir = temp_dir("crc");
+  const std::string path = (dir / "ck.bin").string();
+  auto m = sm::make_model("mamba", tiny());
+  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  ASSERT_TRUE(t.fit(copy_batch, sm::lm_loss(m)).ok);
+  sm::save_checkpoint(path, *m, t.optimizer(), 2, {{"note", "crc"}});
+  const std::string b = ssmlab::read_file(path);
+  ASSERT_GT(b.size(), 24u);
+  EXPECT_EQ(b.substr(0, 8), "SSMLABCK");
+  EXPECT_EQ(b.substr(8, 4), le(3, 4));
+  EXPECT_EQ(b.substr(12, 8), le(b.size() - 24, 8));
+  const std::string payload = b.substr(24);
+  EXPECT_EQ(b.substr(20, 4), le(python_crc32(payload, dir), 4)) << "CRC-32 differs from python3 zlib.crc32";
+  // the payload is plain safetensors: parameters, AdamW state, RNG and the JSON metadata
+  const auto st = ssmlab::hf::SafetensorsFile::from_bytes(std::vector<uint8_t>(payload.begin(), payload.end()), "payload");
+  for (const auto& p : m->named_parameters()) {
+    EXPECT_NE(st.find("model/" + p.key()), nullptr) << p.key();
+    EXPECT_NE(st.find("adamw/" + p.key() + "/exp_avg_sq"), nullptr) << p.key();
+  }
+  EXPECT_NE(st.find("rng/cpu"), nullptr);
+  const auto info = nlohmann::json::parse(st.metadata().at("ssmlab"));
+  EXPECT_EQ(info["next_step"], 2);
+  EXPECT_EQ(info["meta"]["note"], "crc");
+  EXPECT_EQ(info["optimizer"]["groups"].size(), t.optimizer().param_groups().size());
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(Trainer, HostilePayloadUnderAValidHeaderAndCrcIsACleanError) {
+  auto dir = temp_dir("hostile");
+  const std::string path = (dir / "ck.bin").string();
+  auto m = sm::make_model("T_rope", tiny());
+  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::save_checkpoint(path, *m, t.optimizer(), 2);
+  const std::string good = ssmlab::read_file(path);
+  auto with_payload = [&](const std::string& payload) {
+    return std::string("SSMLABCK") + le(3, 4) + le(payload.size(), 8) + le(python_crc32(payload, dir), 4) + payload;
+  };
+  auto expect_error = [&](const std::string& bytes, const std::string& needle) {
+    ssmlab::write_file_atomic(path, bytes);
+    try {
+      sm::load_checkpoint(path, *m, t.optimizer(), torch::kCPU);
+      ADD_FAILURE() << "no error for case '" << needle << "'";
+    } catch (const sm::CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(with_payload(std::string(4096, '\xff')), "valid header and checksum but an unreadable payload");
+  expect_error(with_payload(""), "unreadable payload");
+  std::string lying = good.substr(24);  // a safetensors header length past the end
+  lying[7] = 0x7f;
+  expect_error(with_payload(lying), "unreadable payload");
+  // well-formed safetensors, wrong contents: no metadata; metadata that is not JSON; wrong shapes
+  auto st = [](const std::vector<ssmlab::hf::RawTensor>& t, const std::map<std::string, std::string>& md) {
+    const auto b = ssmlab::hf::encode_safetensors(t, md);
+    return std::string(b.begin(), b.end());
+  };
+  expect_error(with_payload(st({}, {})), "no 'ssmlab' metadata");
+  expect_error(with_payload(st({}, {{"ssmlab", "[[[["}})), "unreadable payload");
+  expect_error(with_payload(st({}, {{"ssmlab", "{\"next_step\": \"x\"}"}})), "lacks next_step");
+  const std::string info = R"({"next_step": 1, "meta": {}, "optimizer": {"type": "AdamW", "groups": []}})";
+  expect_error(with_payload(st({{"model/bogus", ssmlab::hf::DType::F32, {1}, {0, 0, 0, 0}}}, {{"ssmlab", info}})), "does not match");
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(Trainer, CheckpointOntoAFifoDirectoryOrDeviceIsRefused) {
+  auto dir = temp_dir("special");
+  auto m = sm::make_model("lstm", tiny());
+  sm::Trainer t(m, small_tc(1), quiet_opts(), nullptr);
+  const fs::path sub = dir / "sub", fifo = dir / "fifo", dev = dir / "null";
+  fs::create_directory(sub);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // a private node with /dev/null's numbers (root); never the real /dev/null
+  const bool have_dev = ::mknod(dev.c_str(), S_IFCHR | 0666, ::makedev(1, 3)) == 0;
+  std::vector<fs::path> targets{sub, fifo};
+  if (have_dev) targets.push_back(dev);
+  for (const auto& target : targets) {
+    auto r = ssmlab::test::run_in_child([&] {
+      try {
+        sm::save_checkpoint(target.string(), *m, t.optimizer(), 1);
+      } catch (const std::runtime_error& e) {
+        const bool named = std::string(e.what()).find(target.string()) != std::string::npos;
+        if (!named) std::fprintf(stderr, "message: %s\n", e.what());
+        return named ? 0 : 1;
+      }
+      return 2;
+    }, 20);
+    EXPECT_TRUE(r.finished) << target << ": hung";
+    EXPECT_TRUE(r.exited && r.code == 0) << target << ": code " << r.code;
+  }
+  struct stat sb {};
+  EXPECT_TRUE(fs::is_directory(sub));
+  ASSERT_EQ(::lstat(fifo.c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISFIFO(sb.st_mode));
+  if (have_dev) {
+    ASSERT_EQ(::lstat(dev.c_str(), &sb), 0);
+    EXPECT_TRUE(S_ISCHR(sb.st_mode)) << "the device node was replaced";
+  }
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(Trainer, FileSizeLimitDuringACheckpointKeepsThePreviousOne) {
+  auto dir = temp_dir("efbig");
+  const std::string path = (dir / "ck.bin").string();
+  auto m = sm::make_model("mamba", tiny());
+  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  ASSERT_TRUE(t.fit(copy_batch, sm::lm_loss(m)).ok);
+  sm::save_checkpoint(path, *m, t.optimizer(), 1);
+  const std::string previous = ssmlab::read_file(path);
+  ASSERT_GT(previous.size(), 8192u);
+  auto r = ssmlab::test::run_in_child([&] {
+    struct rlimit rl {4096, 4096};  // as `ulimit -f 4`
+    if (::setrlimit(RLIMIT_FSIZE, &rl) != 0) return 10;
+    try {
+      sm::save_checkpoint(path, *m, t.optimizer(), 2);
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      const bool ok = msg.find(path) != std::string::npos && msg.find(std::strerror(EFBIG)) != std::string::npos;
+      if (!ok) std::fprintf(stderr, "message: %s\n", msg.c_str());
+      return ok ? 0 : 1;
+    }
+    return 2;
+  }, 30);
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(r.signal, 0) << "killed by signal " << r.signal << " (SIGXFSZ is 25)";
+  EXPECT_TRUE(r.exited && r.code == 0) << "code " << r.code;
+  EXPECT_EQ(ssmlab::read_file(path), previous);
+  auto m2 = sm::make_model("mamba", tiny());
+  sm::Trainer t2(m2, small_tc(2), quiet_opts(), nullptr);
+  EXPECT_EQ(sm::load_checkpoint(path, *m2, t2.optimizer(), torch::kCPU), 1);
+  for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().filename(), "ck.bin") << "left behind: " << e.path();
   ssmlab::test::remove_tree(dir);
 }
 

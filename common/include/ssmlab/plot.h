@@ -19,6 +19,8 @@ struct Series {
   std::vector<double> x, y;
   std::vector<double> err;   // symmetric error (ErrorBars: bars; Band: shaded mean ± err)
   Style style = Style::LinesPoints;
+  int color = 0;        // gnuplot line colour 1, 2, ...; 0 = by the series' position
+  bool dashed = false;  // a dashed line (e.g. min/max companions of a mean drawn in the same colour)
 };
 
 struct RefLine {
@@ -34,7 +36,10 @@ struct PlotSpec {
   std::vector<RefLine> refs;
   std::vector<std::string> xtic_labels;  // Bars: one label per x = 0, 1, ...
   int width = 960, height = 640;
-  std::string key = "top left";
+  // Legend position (gnuplot `set key` words). Outside the data by default; the canvas widens by
+  // the legend's width. Axes are fitted to the data, an axis whose values are all integers gets
+  // integer tics (the values themselves when there are at most 12), every series its own marker.
+  std::string key = "outside right top Left reverse";
 };
 
 bool gnuplot_available();

@@ -3,8 +3,11 @@
 //
 // Folder lookup order: model.safetensors, model.safetensors.index.json (shards),
 // pytorch_model.bin, pytorch_model.bin.index.json (shards). pytorch_model.bin (a zip holding a
-// pickled state dict, as torch.save writes it) is read with torch::pickle_load, which exists with
-// the same behaviour in LibTorch 1.13 and 2.x; no Python is involved.
+// pickled state dict, as torch.save writes it) is read and checked by TorchBinFile (torch_bin.h:
+// libzip and ssmlab's own restricted unpickler, no code execution, every tensor checked against its
+// storage record); this file only turns the checked records into CPU tensors, whatever device the
+// checkpoint was saved from. LibTorch's torch::pickle_load is not used: it crashes on malformed
+// pickles and does not check offsets and strides. No Python is involved.
 #pragma once
 
 #include <functional>

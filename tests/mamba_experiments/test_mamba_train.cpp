@@ -1,0 +1,202 @@
+// test_mamba_train.cpp — mamba_train and plot_variance_bands end to end: 30 steps of each model on
+// each data set lower the validation loss; the best-checkpoint folder reloads with the same
+// validation loss; a resumed run continues identically; --require-all-models fails on a missing
+// seed; bad input gives one "error:" line and exit 2.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data.h"
+#include "ssmlab/hf/tokenizer.h"
+#include "ssmlab/jsonl_log.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+const std::string kTrain = std::string(SSMLAB_BIN_DIR) + "/mamba_train";
+const std::string kBands = std::string(SSMLAB_BIN_DIR) + "/plot_variance_bands";
+const std::string kTok = std::string(SSMLAB_SOURCE_DIR) + "/tests/fixtures/hf/tokenizer.json";
+
+struct Cmd {
+  int rc = -1;
+  std::string out;
+};
+Cmd run_cmd(const std::string& cmd) {
+  Cmd r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+std::vector<json> records(const fs::path& log, const std::string& kind) {
+  std::vector<json> out;
+  for (auto& l : ssmlab::read_jsonl(log.string()))
+    if (l.value.is_object() && l.value.value("record", "") == kind) out.push_back(l.value);
+  return out;
+}
+int error_lines(const std::string& out) {
+  int n = 0;
+  std::istringstream is(out);
+  std::string line;
+  while (std::getline(is, line)) n += line.rfind("error:", 0) == 0;
+  return n;
+}
+
+class MambaTrainBase : public ::testing::Test {
+ public:
+  void SetUp() override {
+    dir = ssmlab::test::fresh_temp_dir("mx_train");
+    std::ofstream(dir / "ts_train.txt") << ssmlab::mx::generated_stories(200, 5);
+    std::ofstream(dir / "ts_valid.txt") << ssmlab::mx::generated_stories(30, 6);
+  }
+  void TearDown() override { ssmlab::test::remove_tree(dir); }
+  // Small sizes: width 32, one layer, windows of 32 tokens, batches of 8.
+  std::string base(const std::string& model, const std::string& dataset) const {
+    std::string c = kTrain + " --quiet --threads 1 --model " + model + " --dataset " + dataset +
+                    " --d-model 32 --n-layers 1 --n-state 8 --headdim 16 --seq-len 32 --batch-size 8 --lr 3e-3" +
+                    " --train-max-samples 240 --val-max-samples 32 --out " + dir.string();
+    if (dataset == "recall") c += " --gap 2 --recall-vocab 8";
+    if (dataset == "wikitext2") c += " --max-vocab 300 --allow-generated-text";
+    if (dataset == "tinystories")
+      c += " --tokenizer " + kTok + " --train-file " + (dir / "ts_train.txt").string() + " --valid-file " +
+           (dir / "ts_valid.txt").string();
+    return c;
+  }
+  fs::path dir;
+};
+using MambaTrain = MambaTrainBase;
+}  // namespace
+
+// One test per model, so that CTest runs them side by side; each trains on the three data sets.
+void thirty_steps_lower_the_loss(const MambaTrainBase& t, const std::string& model) {
+  const auto& dir = t.dir;
+  for (const std::string ds : {"recall", "wikitext2", "tinystories"}) {
+    {
+      const fs::path log = dir / (model + "_" + ds + ".jsonl");
+      auto r = run_cmd(t.base(model, ds) + " --max-steps 30 --log " + log.string());
+      ASSERT_EQ(r.rc, 0) << model << " " << ds << ": " << r.out;
+      auto res = records(log, "result");
+      ASSERT_EQ(res.size(), 1u);
+      const json& m = res[0]["metrics"];
+      EXPECT_LT(m["final_val_loss"].get<double>(), m["initial_val_loss"].get<double>() - 0.05) << model << " " << ds << " " << m.dump();
+      auto ep = records(log, "epoch");
+      ASSERT_GE(ep.size(), 2u);
+      for (auto& e : ep) {
+        const json& em = e["metrics"];
+        EXPECT_NEAR(em["val_ppl"].get<double>(), std::exp(em["val_loss"].get<double>()), 1e-9 * em["val_ppl"].get<double>());
+        if (em["step"].get<int>() > 0) {
+          EXPECT_TRUE(em.contains("train_loss"));
+          EXPECT_GT(em["tokens_per_s"].get<double>(), 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(MambaTrain, ThirtyStepsLowerTheLossMambaSimple) { thirty_steps_lower_the_loss(*this, "mamba_simple"); }
+TEST_F(MambaTrain, ThirtyStepsLowerTheLossMambaSsd) { thirty_steps_lower_the_loss(*this, "mamba_SSD_diag_exp"); }
+TEST_F(MambaTrain, ThirtyStepsLowerTheLossTransformer) { thirty_steps_lower_the_loss(*this, "transformer"); }
+
+TEST_F(MambaTrain, BestCheckpointReloadsWithTheSameValidationLoss) {
+  const fs::path ck = dir / "ck";
+  auto r = run_cmd(base("mamba_simple", "wikitext2") + " --epochs 3 --log " + (dir / "a.jsonl").string() +
+                   " --checkpoint-dir " + ck.string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  ASSERT_TRUE(fs::exists(ck / "best" / "config.json"));
+  ASSERT_TRUE(fs::exists(ck / "last.ckpt"));
+  std::ifstream bj(ck / "best.json");
+  const json best = json::parse(bj);
+  // the WordLevel tokenizer.json saved beside the model loads back
+  auto tk = ssmlab::hf::Tokenizer::from_file((ck / "best" / "tokenizer.json").string());
+  EXPECT_EQ(tk.token_to_id("<eos>").value_or(-1), 1);
+  auto e = run_cmd(base("mamba_simple", "wikitext2") + " --eval-checkpoint " + (ck / "best").string() + " --log " +
+                   (dir / "e.jsonl").string());
+  ASSERT_EQ(e.rc, 0) << e.out;
+  auto res = records(dir / "e.jsonl", "result");
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_NEAR(res[0]["metrics"]["val_loss"].get<double>(), best["val_loss"].get<double>(), 1e-5);
+}
+
+TEST_F(MambaTrain, ResumeContinuesIdentically) {
+  const std::string common = base("mamba_SSD_diag_exp", "recall") + " --max-steps 40 --eval-every 10 --ckpt-every 20";
+  auto a = run_cmd(common + " --log " + (dir / "a.jsonl").string() + " --checkpoint-dir " + (dir / "ca").string());
+  ASSERT_EQ(a.rc, 0) << a.out;
+  auto b1 = run_cmd(common + " --stop-at-step 20 --log " + (dir / "b.jsonl").string() + " --checkpoint-dir " + (dir / "cb").string());
+  ASSERT_EQ(b1.rc, 3) << b1.out;
+  auto b2 = run_cmd(common + " --resume --log " + (dir / "b.jsonl").string() + " --checkpoint-dir " + (dir / "cb").string());
+  ASSERT_EQ(b2.rc, 0) << b2.out;
+  auto ea = records(dir / "a.jsonl", "epoch"), eb = records(dir / "b.jsonl", "epoch");
+  ASSERT_EQ(ea.size(), eb.size());
+  for (size_t i = 0; i < ea.size(); ++i) {
+    EXPECT_EQ(ea[i]["metrics"]["step"], eb[i]["metrics"]["step"]);
+    EXPECT_EQ(ea[i]["metrics"]["val_loss"].get<double>(), eb[i]["metrics"]["val_loss"].get<double>()) << "step " << ea[i]["metrics"]["step"];
+  }
+  auto ra = records(dir / "a.jsonl", "result"), rb = records(dir / "b.jsonl", "result");
+  ASSERT_EQ(ra.size(), 1u);
+  ASSERT_EQ(rb.size(), 1u);
+  EXPECT_EQ(ra[0]["metrics"]["best_val_loss"].get<double>(), rb[0]["metrics"]["best_val_loss"].get<double>());
+}
+
+TEST_F(MambaTrain, VarianceBandsRequireAllModels) {
+  const fs::path log = dir / "runs.jsonl";
+  for (const std::string model : {"mamba_simple", "mamba_SSD_diag_exp"})
+    for (int seed : {0, 1}) {
+      if (model == "mamba_SSD_diag_exp" && seed == 1) continue;  // a missing seed
+      auto r = run_cmd(base(model, "recall") + " --epochs 2 --seed " + std::to_string(seed) + " --log " + log.string());
+      ASSERT_EQ(r.rc, 0) << r.out;
+    }
+  auto bad = run_cmd(kBands + " --quiet --log-path " + log.string() + " --dataset recall --out-dir " + (dir / "p").string() +
+                     " --require-all-models --log none");
+  EXPECT_EQ(bad.rc, 2) << bad.out;
+  EXPECT_EQ(error_lines(bad.out), 1) << bad.out;
+  EXPECT_NE(bad.out.find("mamba_SSD_diag_exp/seed 1"), std::string::npos) << bad.out;
+  auto ok = run_cmd(kBands + " --quiet --log-path " + log.string() + " --dataset recall --out-dir " + (dir / "p").string() +
+                    " --metric val_loss train_loss --log none");
+  EXPECT_EQ(ok.rc, 0) << ok.out;
+  EXPECT_TRUE(fs::exists(dir / "p" / "variance_recall_val_loss.png")) << ok.out;
+  EXPECT_TRUE(fs::exists(dir / "p" / "variance_recall_train_loss.png")) << ok.out;
+}
+
+TEST_F(MambaTrain, BadInputGivesOneErrorLineAndExitTwo) {
+  struct Case {
+    std::string cmd, needle;
+  };
+  const std::vector<Case> cases{
+      {"env -u SSMLAB_DATA_DIR " + kTrain + " --quiet --dataset wikitext2 --data-dir " + (dir / "nodata").string(),
+       (dir / "nodata" / "wikitext-2-raw" / "wiki.train.raw").string()},
+      {kTrain + " --quiet --dataset tinystories --data-dir " + (dir / "nodata").string(), "TinyStories-train.txt"},
+      {kTrain + " --quiet --dataset recall --seq-len 16 --gap 16", "--gap"},
+      {kTrain + " --quiet --dataset wikitext2 --allow-generated-text --max-vocab 0", "--max-vocab"},
+      {kTrain + " --quiet --dataset recall --resume", "--resume needs"},
+  };
+  for (auto& c : cases) {
+    auto r = run_cmd(c.cmd + " --log none --out " + dir.string());
+    EXPECT_EQ(r.rc, 2) << c.cmd << "\n" << r.out;
+    EXPECT_EQ(error_lines(r.out), 1) << r.out;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << r.out;
+  }
+  // a checkpoint folder of another architecture: resume refuses it, and --eval-checkpoint of a
+  // model whose vocabulary is too small for the data set is refused too
+  const fs::path ck = dir / "ck_t";
+  auto t = run_cmd(base("transformer", "recall") + " --max-steps 5 --log none --checkpoint-dir " + ck.string());
+  ASSERT_EQ(t.rc, 0) << t.out;
+  auto r = run_cmd(base("mamba_simple", "recall") + " --max-steps 5 --resume --log none --checkpoint-dir " + ck.string());
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_EQ(error_lines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("different model"), std::string::npos) << r.out;
+  auto e = run_cmd(base("transformer", "wikitext2") + " --log none --eval-checkpoint " + (ck / "best").string());
+  EXPECT_EQ(e.rc, 2) << e.out;
+  EXPECT_EQ(error_lines(e.out), 1) << e.out;
+}

@@ -1,0 +1,162 @@
+// test_figures — each family's figures, drawn by the binaries that draw them in
+// scripts/reproduce.sh, from fixture logs (time_series, synthetic, plot_logs) or small runs
+// (duality, whose binaries plot their own results). Every gnuplot script is checked against the
+// figure rules (plot.h): legend outside the data, no backslash in any title (a pre-escaped `T\_alibi`
+// drawn literally), integer tics on integer x axes, x axes fitted to the data, a marker per series.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "ssmlab/plot.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kBin = SSMLAB_BIN_DIR;
+const std::string kFix = std::string(SSMLAB_FIXTURES_DIR) + "/figures";
+
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, ""};
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path d = fs::path(::testing::TempDir()) / ("ssmlab_figures_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+// Checks one script against the rules; returns the problems found ("" = none).
+std::string check_script(const std::string& g) {
+  std::ostringstream bad;
+  if (g.find("set key outside") == std::string::npos) bad << "legend not outside the data; ";
+  // Titles, labels, legends: no backslash inside a quoted string (gnuplot draws it literally).
+  static const std::regex quoted("'((?:[^']|'')*)'");
+  for (auto it = std::sregex_iterator(g.begin(), g.end(), quoted); it != std::sregex_iterator(); ++it)
+    if ((*it)[1].str().find('\\') != std::string::npos) bad << "backslash in the string " << (*it)[0] << "; ";
+  const bool bars = g.find("with boxes") != std::string::npos;
+  if (!bars && g.find("set autoscale xfix") == std::string::npos) bad << "x axis not fitted to the data; ";
+  // Are all x values integers? (data blocks: "$dK << EOD" ... "EOD", x first on each line)
+  bool integral = true, in_data = false;
+  std::istringstream is(g);
+  std::map<std::string, int> marker_of;  // "lc N pt M" per titled series
+  for (std::string line; std::getline(is, line);) {
+    if (line.rfind("$d", 0) == 0 && line.find("<< EOD") != std::string::npos) { in_data = true; continue; }
+    if (line == "EOD") { in_data = false; continue; }
+    if (in_data) {
+      const double x = std::stod(line.substr(0, line.find(' ')));
+      integral = integral && x == std::floor(x);
+      continue;
+    }
+    const auto pt = line.find(" pt ");
+    if (pt != std::string::npos && line.find(" title ") != std::string::npos) {
+      const auto lc = line.find(" lc ");
+      const std::string key = line.substr(lc, line.find(' ', lc + 4) - lc) + line.substr(pt, line.find(' ', pt + 4) - pt);
+      if (marker_of[key]++) bad << "two series share colour and marker (" << key << "); ";
+    }
+  }
+  const bool logx = g.find("set logscale x") != std::string::npos;
+  if (!bars && integral && !logx &&
+      (g.find("set xtics") == std::string::npos || g.find("set format x '%.0f'") == std::string::npos))
+    bad << "integer x axis without integer tics; ";
+  return bad.str();
+}
+
+// Every PNG in `dir` is non-trivial (when gnuplot exists) and every script passes check_script.
+void expect_figures_follow_the_rules(const std::string& dir, size_t at_least) {
+  size_t scripts = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".gp") continue;
+    ++scripts;
+    const std::string g = slurp(e.path());
+    EXPECT_EQ(check_script(g), "") << e.path();
+    if (ssmlab::plot::gnuplot_available()) {
+      fs::path png = e.path();
+      png.replace_extension();  // x.png.gp -> x.png
+      EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 5000) << png;
+    }
+  }
+  EXPECT_GE(scripts, at_least) << dir;
+}
+}  // namespace
+
+TEST(FigureRules, CheckerCatchesEachRuleBroken) {
+  // The checker itself must be able to fail: a script written the old way breaks every rule.
+  const std::string old_style =
+      "set key top right box opaque\nset title 'T\\_alibi'\n$d0 << EOD\n1 1 0\n2 2 0\nEOD\n"
+      "plot $d0 using 1:2 with linespoints lw 2 pt 7 lc 1 title 'a', \\\n"
+      "     $d0 using 1:2 with linespoints lw 2 pt 7 lc 1 title 'b'\n";
+  const std::string why = check_script(old_style);
+  for (const char* rule : {"legend not outside", "backslash", "not fitted", "share colour and marker", "integer tics"})
+    EXPECT_NE(why.find(rule), std::string::npos) << rule << " in: " << why;
+}
+
+TEST(FigureRules, TimeSeriesFiguresFromAFixtureLog) {
+  if (!fs::exists(kBin + "/plot_runs")) GTEST_SKIP() << "plot_runs not built (needs LibTorch)";
+  const std::string dir = fresh_dir("ts");
+  auto [rc, out] = sh(kBin + "/plot_runs --task synthetic_decays --latest-only --log-val-curves --logs " + kFix +
+                      "/time_series.jsonl --plot_dir " + dir + " --quiet");
+  ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir, 6);  // MSE vs N + one curve per model
+  const std::string g = slurp(dir + "/synthetic_decays_val_mse_vs_N.png.gp");
+  EXPECT_NE(g.find("set xtics (1, 2, 4)"), std::string::npos) << "N tics at the swept values: " << g;
+  EXPECT_NE(g.find("'T_alibi (no N)'"), std::string::npos) << g;
+}
+
+TEST(FigureRules, SyntheticFiguresFromAFixtureLog) {
+  if (!fs::exists(kBin + "/synthetic_sweep")) GTEST_SKIP() << "synthetic_sweep not built (needs LibTorch)";
+  const std::string dir = fresh_dir("synthetic");
+  auto [rc, out] = sh(kBin + "/synthetic_sweep --plot-only --log " + kFix + "/synthetic.jsonl --plot " + dir + " --quiet");
+  ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir, 5);
+  // the title's training length comes from the log (the quick preset trains on lengths <= 8)
+  EXPECT_NE(slurp(dir + "/synthetic_copy_length_generalisation.png.gp").find("trained on lengths <= 8"), std::string::npos);
+  // a log without sweep records: a clear error, not empty figures
+  auto [rc2, out2] = sh(kBin + "/synthetic_sweep --plot-only --log " + kFix + "/time_series.jsonl --plot " + dir + " --quiet");
+  EXPECT_EQ(rc2, 1) << out2;
+  EXPECT_NE(out2.find("no synthetic_sweep runs"), std::string::npos) << out2;
+}
+
+TEST(FigureRules, DualityFiguresFromSmallRuns) {
+  const std::string dir = fresh_dir("duality");
+  for (const std::string cmd : {"exp3b_rank_vs_state_dim --N-values 1 2 3 4 --plot " + dir + "/exp3b.png",
+                                "exp4_time_scaling --T-values 64 128 256 --plot " + dir + "/exp4.png",
+                                "exp4b_time_scaling_errorbars --T-values 64 128 256 --n-trials 2 --n-repeats 2 --plot " + dir + "/exp4b.png",
+                                "exp5b_softmax_rank_growth --T-values 16 32 --plot " + dir + "/exp5b.png",
+                                "exp6_chunked_ssd --T-values 64 128 256 --plot " + dir + "/exp6.png"}) {
+    auto [rc, out] = sh(kBin + "/" + cmd + " --log none --quiet");
+    ASSERT_EQ(rc, 0) << cmd << "\n" << out;
+  }
+  expect_figures_follow_the_rules(dir, 6);  // exp5b draws two
+}
+
+TEST(FigureRules, PlotLogsFromAFixtureLog) {
+  const std::string dir = fresh_dir("plot_logs");
+  auto [rc, out] = sh(kBin + "/plot_logs " + kFix + "/duality_exp3b.jsonl --experiment exp3b_rank_vs_state_dim --record eval" +
+                      " --x metrics.N --y metrics.rank_mean --err metrics.rank_std --style errorbars --latest-only" +
+                      " --ref x --ref-title 'y = N' --output " + dir + "/rank.png --quiet");
+  ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir, 1);
+}
