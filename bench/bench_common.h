@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ssmlab/cli.h"
+#include "ssmlab/main_guard.h"
 
 namespace ssmlab::bench {
 
@@ -35,6 +36,14 @@ inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
       a.threads = std::atoi(argv[++i]);
     } else if (std::strncmp(argv[i], "--threads=", 10) == 0) {
       a.threads = std::atoi(argv[i] + 10);
+    } else if (std::strncmp(argv[i], "--benchmark_out=", 16) == 0) {
+      try {  // the report file is checked before any benchmark runs (exit 2, naming the file)
+        check_output_file("benchmark_out", argv[i] + 16);
+      } catch (const UsageError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        std::exit(2);
+      }
+      a.rest.push_back(argv[i]);
     } else if (std::strcmp(argv[i], "--help") == 0) {
       std::printf("%s", usage);
       std::exit(0);
@@ -42,8 +51,9 @@ inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
       a.rest.push_back(argv[i]);
     }
   }
-  if (a.threads < 1) {
-    std::fprintf(stderr, "error: --threads must be >= 1 (got %d)\n", a.threads);
+  if (a.threads < 1 || a.threads > max_threads()) {
+    std::fprintf(stderr, "error: --threads must be >= 1 and <= %d (4 x the hardware threads) (got %d)\n", max_threads(),
+                 a.threads);
     std::exit(2);
   }
   keep_freed_memory_for_reuse();  // as Cli::parse does for the other binaries (see ssmlab/cli.h)

@@ -11,9 +11,11 @@
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 
 #include "duality/recurrence.h"
 #include "duality/ssd.h"
+#include "ssmlab/main_guard.h"
 
 namespace d = ssmlab::duality;
 using Eigen::MatrixXd;
@@ -116,4 +118,18 @@ static void BM_ChunkedSsd(benchmark::State& st) {
 }
 BENCHMARK(BM_ChunkedSsd)->Apply(TvArgs);
 
-BENCHMARK_MAIN();
+// Not BENCHMARK_MAIN(): an unknown flag is a usage error (exit 2, as in every ssmlab binary, where
+// Google Benchmark's own main exits 1), and --benchmark_out names a file checked before any work.
+static int ssmlab_main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--benchmark_out=", 0) == 0) ssmlab::check_output_file("benchmark_out", a.substr(16));
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

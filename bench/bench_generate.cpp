@@ -8,6 +8,7 @@
 //
 // Decode tokens/s = rows × (new tokens − 1) / decode seconds (the first new token comes from the
 // prefill); prefill tokens/s = rows × prompt length / prefill seconds. One JSONL record per model.
+#include "ssmlab/main_guard.h"
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@
 
 namespace sm = ssmlab::models;
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   std::vector<std::string> models = {"mamba", "T_rope"};
   std::vector<long> batches = {1, 16};
   long prompt_len = 32, new_tokens = 256, repeats = 2;
@@ -98,3 +99,6 @@ int main(int argc, char** argv) {
   }
   return ok ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

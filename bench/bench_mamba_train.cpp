@@ -10,6 +10,9 @@
 //
 // Each implementation runs --warmup untimed steps, then --steps timed steps (or fewer if one step
 // exceeds --max-seconds). Random tokens: the step's cost does not depend on the data.
+#include "ssmlab/main_guard.h"
+#include <cmath>
+#include <stdexcept>
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -80,6 +83,9 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
   for (int i = 0; i < steps; ++i) {
     m.loss = one_step(false);
     ++m.steps;
+    if (!std::isfinite(m.loss))  // a timing of a diverged model means nothing: a failed result instead
+      throw std::runtime_error("[" + impl_name + "] non-finite loss (" + std::to_string(m.loss) + ") at timed step " +
+                               std::to_string(i + 1));
     sync(device);
     ssmlab::progress(opts, "[" + impl_name + "] step " + std::to_string(i + 1) + "/" + std::to_string(steps) + " " +
                                std::to_string(sw.seconds() / m.steps) + " s/step");
@@ -98,7 +104,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5, d_state = 16;
   double max_seconds = 120;
   bool bf16 = false;
@@ -145,6 +151,11 @@ int main(int argc, char** argv) {
   o.rotary_pct = rotary_pct;
   o.expand = 2;
   o.d_conv = 4;
+  sm::check_model_fits(model_name, o, ssmlab::physical_memory_bytes());  // exit 2 naming the flag, before allocating
+  ssmlab::check_fits_in_memory("--batch " + std::to_string(batch) + " / --seq-len " + std::to_string(seq_len),
+                               "logits and activations of one step",
+                               static_cast<double>(batch) * seq_len * (static_cast<double>(vocab) * 4 * 3 +
+                                                                       static_cast<double>(d_model) * n_layer * 4 * 40));
   const int64_t params = sm::param_count(model_name, o);
   ssmlab::RunLog run(opts, "bench_mamba_train");
   run.add_param("param_count", params);
@@ -186,3 +197,6 @@ int main(int argc, char** argv) {
   run.write(metrics, summary, true);
   return 0;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -11,6 +11,7 @@
 // Counters: bytes_per_second from the minimum HBM/DRAM traffic (each input read once, each output
 // written once; B and C counted once per batch row), and hbm_frac = that rate / 3.35 TB/s (H100 SXM),
 // reported for CUDA runs only.
+#include "ssmlab/main_guard.h"
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -139,7 +140,7 @@ std::string bench_name(const Shape& s, ScanImpl impl, bool backward) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   auto args = ssmlab::bench::parse_bench_args(
       argc, argv,
       "bench_scan [--quick] [--threads N] [google benchmark flags]\n"
@@ -193,3 +194,6 @@ int main(int argc, char** argv) {
   if (ratios.count("cpu_fused_speedup_fwdbwd")) std::printf("cpu_fused_speedup_fwdbwd: %.2f\n", ratios.at("cpu_fused_speedup_fwdbwd"));
   return 0;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

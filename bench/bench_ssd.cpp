@@ -6,6 +6,7 @@
 //   bench_ssd [--threads N] [google benchmark flags]
 // Names: BM_ssd/<sequential|chunked>/<fwd|fwdbwd>/B:/L:/H:/P:/N:/Q:/<device>. Ends with a ratio table
 // (bench_common.h).
+#include "ssmlab/main_guard.h"
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -86,7 +87,7 @@ std::string name(const Shape& s, bool chunked, bool backward) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   auto args = ssmlab::bench::parse_bench_args(
       argc, argv,
       "bench_ssd [--threads N] [google benchmark flags]\n"
@@ -106,3 +107,6 @@ int main(int argc, char** argv) {
   ssmlab::bench::run_with_ratio_table(args, pairs);
   return 0;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -14,6 +14,7 @@
 //   step    from the trainer every --log-every steps;   eval  the trainer's per-eval record
 //   epoch   model, dataset, epoch, step, train_loss, val_loss, val_ppl, val_acc, tokens_per_s
 //   result  one per run: initial/final/best val loss, params, steps, tokens/s
+#include "ssmlab/main_guard.h"
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -145,7 +146,7 @@ bool argv_has(int argc, char** argv, const std::string& flag) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   ssmlab::Cli cli("mamba_train",
                   "Trains one model on recall, WikiText-2, TinyStories or plain text and logs per-epoch\n"
                   "train_loss / val_loss / val_ppl / tokens/s; keeps the best checkpoint by validation loss.\n"
@@ -222,6 +223,15 @@ int main(int argc, char** argv) {
     return config_error("--resume needs --checkpoint-dir (or --checkpoint)");
   if (!checkpoint_dir.empty() && fs::exists(checkpoint_dir) && !fs::is_directory(checkpoint_dir))
     return config_error("--checkpoint-dir " + checkpoint_dir + " exists and is not a folder");
+  // output paths, before any work (exit 2 naming the flag; ssmlab/main_guard.h)
+  try {
+    ssmlab::check_output_dir("checkpoint-dir", checkpoint_dir);
+    ssmlab::check_output_file("checkpoint", tc.checkpoint);
+    if (save_plots) ssmlab::check_output_dir("plot-dir", plot_dir);
+    ssmlab::check_output_file("log", opts.log_path);
+  } catch (const ssmlab::UsageError& e) {
+    return config_error(e.what());
+  }
   const std::string reg = registry_name(model);
   sm::torch_set_threads(opts);
   sm::seed_everything(opts.seed);
@@ -505,7 +515,11 @@ int main(int argc, char** argv) {
   sum << model << " " << dataset << ": " << n_params << " params, " << res.steps_done << " steps, val_loss "
       << std::setprecision(5) << initial_val << " -> " << final_val << " (best " << best_val << " at step " << best_step
       << "), " << std::setprecision(4) << res.tokens_per_s << " tok/s";
-  if (!res.ok) sum << "; FAILED: " << res.error;
+  if (!res.ok) {  // a "failed" result saying why and where (docs/log-schema.md, "Failed runs")
+    sum << "; FAILED: " << res.error;
+    m["failed_step"] = res.failed_step;
+    m["error"] = res.error;
+  }
 
   if (save_plots && curve_epoch.size() >= 2) {
     ssmlab::plot::PlotSpec spec;
@@ -532,3 +546,6 @@ int main(int argc, char** argv) {
   ssmlab::progress(opts, sum.str());
   return res.ok && std::isfinite(final_val) ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

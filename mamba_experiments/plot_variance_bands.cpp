@@ -9,6 +9,7 @@
 // Keep one configuration per log (reproduce.d/40-mamba_experiments.sh writes a fresh one per mode).
 // Writes <out-dir>/variance_<dataset>_<metric>.png (+ .gp) and one "result" record (experiment
 // plot_variance_bands): seeds per model, missing (model, seed) pairs, final mean / std per model.
+#include "ssmlab/main_guard.h"
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -26,7 +27,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   ssmlab::Cli cli("plot_variance_bands",
                   "Mean +- std bands (and min/max) per epoch over seeds, one PNG per metric, from mamba_train's JSONL log.",
                   "mamba_experiments", "mamba_experiments.jsonl");
@@ -164,3 +165,6 @@ int main(int argc, char** argv) {
   run.write(result, summary.str(), missing == 0 || !require_all);
   return 0;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -2,9 +2,11 @@
 #include "registry.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
+#include "ssmlab/main_guard.h"
 #include "lstm.h"
 #include "selective_scan.h"
 #include "mamba.h"
@@ -109,6 +111,48 @@ LanguageModel make_model(const std::string& name, const ModelConfig& mc) {
   if (name == "mamba") return std::make_shared<MambaLMImpl>(mamba_options(mc));
   if (name == "mamba2") return std::make_shared<Mamba2LMImpl>(mamba2_options(mc));
   return std::make_shared<LSTMLMImpl>(lstm_options(mc));
+}
+
+void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint64_t available_bytes, bool training) {
+  try {
+    check_name(name);
+    kernels::scan_impl_from_string(mc.kernel_impl);
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("--model/--kernel-impl: ") + e.what());
+  }
+  auto d = [](int64_t v) { return std::to_string(v); };
+  if (is_transformer(name) && mc.d_model % mc.n_head != 0)
+    throw UsageError("--d-model " + d(mc.d_model) + " must be divisible by --n-head " + d(mc.n_head) + " (" + name + ")");
+  if (is_transformer(name) && mc.n_masked_heads > mc.n_head)
+    throw UsageError("--n-masked-heads " + d(mc.n_masked_heads) + " must be <= --n-head " + d(mc.n_head));
+  if (name == "mamba2") {
+    const double E = static_cast<double>(mc.expand) * static_cast<double>(mc.d_model);
+    if (E < 9e15) {
+      const int64_t e = mc.expand * mc.d_model;
+      if (e % mc.headdim != 0)
+        throw UsageError("--expand x --d-model = " + d(e) + " must be divisible by --headdim " + d(mc.headdim) + " (mamba2)");
+      if ((e / mc.headdim) % mc.ngroups != 0)
+        throw UsageError("the mamba2 head count " + d(e / mc.headdim) + " must be divisible by --ngroups " + d(mc.ngroups));
+    }
+  }
+  // A rough count in double first (the exact one overflows int64 for absurd widths), then the
+  // exact one; each parameter costs 4 bytes, and in training 16 (gradient and two AdamW moments).
+  const double D = static_cast<double>(mc.d_model), L = static_cast<double>(mc.n_layer);
+  const double F = mc.d_ff > 0 ? static_cast<double>(mc.d_ff) : 4 * D;
+  const double E = static_cast<double>(mc.expand) * D, N = static_cast<double>(mc.d_state);
+  double rough = static_cast<double>(mc.vocab_size) * D * 2;
+  if (is_transformer(name)) rough += L * (4 * D * D + 2 * D * F);
+  else if (name == "lstm") rough += L * 8 * D * D;
+  else rough += L * (3 * D * E + E * (2 * N + static_cast<double>(mc.d_conv) + 4) + E * E / 8);
+  const double per_param = training ? 16.0 : 4.0;
+  const std::string what = std::string(training ? "fp32 parameters, gradients and AdamW moments" : "fp32 parameters");
+  const std::string flags = "--d-model " + d(mc.d_model) + " / --n-layer " + d(mc.n_layer);
+  if (rough > 1e15)
+    check_fits_in_memory(flags, what + " of more than 1e15 parameters", rough * per_param, available_bytes);
+  const double n = static_cast<double>(param_count(name, mc));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g", n);
+  check_fits_in_memory(flags, what + " of " + buf + " parameters (" + name + ")", n * per_param, available_bytes);
 }
 
 int64_t param_count(const std::string& name, const ModelConfig& mc) {

@@ -50,6 +50,12 @@ void add_model_flags(Cli& cli, ModelConfig* mc);
 const std::vector<std::string>& model_names();
 // Throws std::invalid_argument for an unknown name or an inconsistent config.
 LanguageModel make_model(const std::string& name, const ModelConfig& mc);
+// Before building (a usage check, so exit 2 and not an allocation failure or a crash later): the
+// config is consistent (what make_model would refuse) and the model fits in `available_bytes`,
+// counting fp32 parameters, and when `training` their gradients and the two AdamW moments.
+// Throws UsageError naming the flag to change (--d-model, --n-head, --n-layer, ...).
+void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint64_t available_bytes,
+                      bool training = true);
 // Exact count without building the model (closed form per family; tested against count_params).
 int64_t param_count(const std::string& name, const ModelConfig& mc);
 

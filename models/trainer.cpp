@@ -391,23 +391,68 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, Commo
   opt_ = std::make_unique<torch::optim::AdamW>(groups, *make_opts(tc_.weight_decay));
 }
 
+namespace {
+// The highest "step" (window end) of the step records that run `run_id` wrote to `log_path`, or -1.
+int64_t last_logged_step(const std::string& log_path, const std::string& run_id) {
+  if (log_path.empty() || run_id.empty() || !std::filesystem::exists(log_path)) return -1;
+  int64_t last = -1;
+  for (const auto& l : read_jsonl(log_path)) {
+    const auto& r = l.value;
+    if (!r.is_object() || r.value("record", "") != "step" || r.value("run_id", "") != run_id) continue;
+    const auto it = r.find("metrics");
+    if (it == r.end() || !it->is_object() || !it->contains("step") || !(*it)["step"].is_number_integer()) continue;
+    last = std::max<int64_t>(last, (*it)["step"].get<int64_t>());
+  }
+  return last;
+}
+}  // namespace
+
 TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn) {
   TrainResult res;
   const bool use_ckpt = !tc_.checkpoint.empty();
   int64_t last_ckpt_step = -1;
+  // Resume logging rule (docs/log-schema.md, "Resumed runs"): the checkpoint's meta carries the
+  // loss sum and count of the log window in progress, so the first window after a resume averages
+  // the same steps as an uninterrupted run; and it carries the highest step already logged by the
+  // runs before (plus the run id of the run that wrote it, whose own step records after the
+  // checkpoint are found in the log), so windows and evaluations at or below that step are not
+  // logged again. Each window is then logged exactly once, with an uninterrupted run's value.
+  double window_loss = 0.0;
+  int64_t window_n = 0;
+  int64_t logged_through = -1;  // highest step record of this lineage (killed runs included)
   if (tc_.resume && use_ckpt) {
     if (std::filesystem::exists(tc_.checkpoint)) {
-      res.start_step = load_checkpoint(tc_.checkpoint, *model_, *opt_, device_);
+      nlohmann::json meta;
+      res.start_step = load_checkpoint(tc_.checkpoint, *model_, *opt_, device_, &meta);
       last_ckpt_step = res.start_step;
-      progress(opts_, "resumed from " + tc_.checkpoint + " at step " + std::to_string(res.start_step));
+      if (meta.is_object()) {
+        if (meta.contains("window_loss") && meta["window_loss"].is_number()) window_loss = meta["window_loss"].get<double>();
+        if (meta.contains("window_n") && meta["window_n"].is_number_integer()) window_n = meta["window_n"].get<int64_t>();
+        if (meta.contains("logged_through") && meta["logged_through"].is_number_integer())
+          logged_through = meta["logged_through"].get<int64_t>();
+        if (meta.contains("run_id") && meta["run_id"].is_string() && run_ && !opts_.log_path.empty()) {
+          try {
+            logged_through = std::max(logged_through, last_logged_step(opts_.log_path, meta["run_id"].get<std::string>()));
+          } catch (const std::exception& e) {
+            progress(opts_, std::string("note: --resume: cannot read the log to skip steps already logged: ") + e.what());
+          }
+        }
+      }
+      std::string note = "resumed from " + tc_.checkpoint + " at step " + std::to_string(res.start_step);
+      if (logged_through > res.start_step)
+        note += "; steps up to " + std::to_string(logged_through) + " were logged before and are not logged again";
+      progress(opts_, note);
     } else {
       progress(opts_, "note: --resume: no checkpoint at " + tc_.checkpoint + ", starting from step 0");
     }
   }
   auto write_ckpt = [&](int64_t next_step) {
     if (!use_ckpt) return;
-    save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step,
-                    {{"torch", torch_version_string()}, {"steps", tc_.steps}, {"program", opts_.program}});
+    nlohmann::json meta{{"torch", torch_version_string()}, {"steps", tc_.steps}, {"program", opts_.program},
+                        {"window_loss", window_loss},      {"window_n", window_n},
+                        {"logged_through", logged_through}};
+    if (run_) meta["run_id"] = run_->run_id();
+    save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step, meta);
     last_ckpt_step = next_step;
   };
   auto run_eval = [&](int64_t step) {
@@ -429,8 +474,8 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
 
   model_->train();
   Stopwatch clock;
-  double window_loss = 0.0, total_tokens = 0.0;
-  int64_t window_n = 0;
+  double total_tokens = 0.0;
+  const int64_t logged_through_at_start = logged_through;  // evaluations up to here were logged before
   int64_t step = res.start_step;
   for (; step < tc_.steps; ++step) {
     const double lr = lr_at(tc_, step);
@@ -462,6 +507,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
         os << "No checkpoint was written";
       os << ". Try a lower --lr or a tighter --grad-clip.";
       res.error = os.str();
+      res.failed_step = step;
       std::cerr << "error: " << res.error << std::endl;
       break;
     }
@@ -482,7 +528,8 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
            << std::setprecision(4) << res.tokens_per_s << " tok/s  ETA "
            << fmt_duration(per_step * static_cast<double>(tc_.steps - done));
       progress(opts_, line.str());
-      if (run_ && !opts_.log_path.empty()) {
+      if (run_ && !opts_.log_path.empty() && done > logged_through) {
+        logged_through = done;
         nlohmann::json m{{"step", done},          {"loss", res.final_loss}, {"lr", lr},
                          {"grad_norm", gnorm},    {"tokens_per_s", res.tokens_per_s},
                          {"elapsed_s", elapsed}};
@@ -491,7 +538,8 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
       window_loss = 0.0;
       window_n = 0;
     }
-    if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps) run_eval(done);
+    if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps && done > logged_through_at_start)
+      run_eval(done);
     if (use_ckpt && ((tc_.ckpt_every > 0 && done % tc_.ckpt_every == 0) || done == tc_.steps)) write_ckpt(done);
   }
   res.steps_done = step;

@@ -98,6 +98,7 @@ double lr_at(const TrainConfig& tc, int64_t step);
 struct TrainResult {
   bool ok = true;
   std::string error;                 // set when !ok (e.g. non-finite loss)
+  int64_t failed_step = -1;          // step at which the run stopped when !ok (-1: none)
   int64_t start_step = 0;            // > 0 after a resume
   int64_t steps_done = 0;            // next step index at exit
   double final_loss = 0.0;           // mean loss of the last log window

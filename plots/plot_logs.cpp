@@ -1,12 +1,13 @@
 // plot_logs — draws a line plot (error bars / bands, log axes, reference lines) from JSONL logs.
 // Example: plot_logs outputs/logs/duality.jsonl --experiment exp3b_rank_vs_state_dim \
 //            --x params.N --y metrics.rank --aggregate mean_std --style band --ref x --ref-title "y = N"
+#include "ssmlab/main_guard.h"
 #include <iostream>
 
 #include "log_plot.h"
 #include "ssmlab/cli.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   using namespace ssmlab::plot;
   LogQuery q;
   PlotSpec spec;
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   cli.flag("logy", &logy, "logarithmic y axis");
   cli.add("ref", &refs, "reference line(s), gnuplot expressions in x (e.g. x)");
   cli.add("ref-title", &ref_titles, "legend title(s) of the reference lines");
-  cli.add("output", &output, "PNG path").nonempty();
+  cli.add("output", &output, "PNG path").nonempty().check(ssmlab::output_file_check());
   auto opts = cli.parse_or_exit(argc, argv);
   spec.output = output;
   spec.logx = logx;
@@ -55,3 +56,6 @@ int main(int argc, char** argv) {
   if (!opts.quiet) std::cout << "plot_logs: wrote " << spec.output << "\n";
   return 0;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -8,8 +8,12 @@
 // The folder holds config.json, weights (model.safetensors, sharded safetensors or
 // pytorch_model.bin) and tokenizer.json. Greedy when --temperature is 0 (default). Decoding uses the
 // model's inference cache (models/generation.h): KV cache for Transformers, conv + SSM state for
-// Mamba (O(1) per token). The continuation is streamed to stdout; the closing line (stderr) reports
-// prefill time and decode tokens/s.
+// Mamba (O(1) per token). The prompt and continuation are streamed to stdout (incrementally: each
+// token's bytes once, complete UTF-8 characters only); the per-prompt and closing lines (stderr)
+// report prefill time and decode tokens/s. --quiet prints the continuation alone and hides those
+// lines; warnings (such as stopping at the model's position limit) and errors stay on stderr.
+#include "ssmlab/main_guard.h"
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -28,51 +32,59 @@ namespace models = ssmlab::models;
 
 namespace {
 
-constexpr const char* kReplacement = "\xEF\xBF\xBD";
-
 struct Stats {
   int64_t prompt_tokens = 0, new_tokens = 0;
   double prefill_s = 0, decode_s = 0;
+  std::string finish_reason;
 };
 
-// Generates for one prompt, streaming decoded text (held back while it ends in a partial character).
+// Generates for one prompt and streams the continuation to stdout as it is decoded: each token's
+// bytes are appended once (hf::DecodeStream), and only complete UTF-8 characters are printed, so
+// the work per token does not grow with the text. With --quiet only the continuation is printed
+// (no prompt echo); the summary and progress lines, on stderr, are what --quiet hides.
 Stats run_prompt(hf::Pretrained& p, const std::string& prompt, models::GenerationOptions opt, bool quiet) {
   Stats st;
   const auto ids = p.tokenizer->encode(prompt);
   if (ids.empty()) throw hf::Error("the prompt encodes to no tokens");
   st.prompt_tokens = static_cast<int64_t>(ids.size());
-  std::vector<int64_t> out;
-  std::size_t printed = 0;
-  if (!quiet) {
-    std::cout << prompt << std::flush;
-  }
+  if (!quiet) std::cout << prompt << std::flush;
+  hf::DecodeStream stream(*p.tokenizer, /*skip_special_tokens=*/true);
+  std::string text;        // the continuation decoded so far
+  std::size_t last_piece = 0;
+  std::size_t longest_stop = 0;
+  for (const auto& s : opt.stop_strings) longest_stop = std::max(longest_stop, s.size());
   ssmlab::Stopwatch sw;
   bool first = true;
   double t_first = 0;
+  int64_t n_out = 0;
   opt.on_token = [&](int64_t, int64_t tok) {
     if (first) {
       t_first = sw.seconds();
       first = false;
     }
-    out.push_back(tok);
-    if (quiet) return;
-    const std::string text = p.tokenizer->decode(out, /*skip_special_tokens=*/true);
-    const bool partial = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
-    if (!partial && text.size() > printed) {
-      std::cout << text.substr(printed) << std::flush;
-      printed = text.size();
-    }
+    ++n_out;
+    const std::string piece = stream.push(tok);
+    last_piece = piece.size();
+    if (piece.empty()) return;
+    std::cout << piece << std::flush;
+    if (!opt.stop_strings.empty()) text += piece;
   };
+  // Stop strings, checked incrementally: the generator calls this after on_token for each new
+  // token, and a stop string that appears now must end inside the newest piece, so the window of
+  // the newest piece plus the longest stop string's length is enough (earlier windows were checked).
+  if (!opt.stop_strings.empty())
+    opt.decode = [&](const std::vector<int64_t>&) {
+      const std::size_t window = last_piece + longest_stop + 4;
+      return text.size() > window ? text.substr(text.size() - window) : text;
+    };
   auto res = models::generate(*p.model, {ids}, opt);
   const double total = sw.seconds();
-  if (res.finish_reason[0] == "position_limit")
-    std::cerr << "\nwarning: stopped at the model's position limit (" << p.model->max_positions() << " tokens)\n";
-  if (!quiet) {
-    const std::string text = p.tokenizer->decode(out, true);
-    if (text.size() > printed) std::cout << text.substr(printed);
-    std::cout << "\n";
-  }
-  st.new_tokens = static_cast<int64_t>(out.size());
+  std::cout << stream.finish() << "\n" << std::flush;
+  st.finish_reason = res.finish_reason[0];
+  if (st.finish_reason == "position_limit")  // shown even with --quiet: the text is cut short
+    std::cerr << "warning: generation stopped at the model's position limit (" << p.model->max_positions()
+              << " tokens, prompt included), before --max-new-tokens\n";
+  st.new_tokens = n_out;
   st.prefill_s = t_first;
   st.decode_s = total - t_first;
   return st;
@@ -80,7 +92,7 @@ Stats run_prompt(hf::Pretrained& p, const std::string& prompt, models::Generatio
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   std::string model_dir, prompt, tokenizer_path;
   long max_new_tokens = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
@@ -142,7 +154,6 @@ int main(int argc, char** argv) {
   so.seed = opts.seed;
   if (!ignore_eos && p.config.eos_token_id >= 0) so.eos_token_ids = {p.config.eos_token_id};
   so.stop_strings = stops;
-  so.decode = [&](const std::vector<int64_t>& ids) { return p.tokenizer->decode(ids, true); };
 
   ssmlab::RunLog run(opts, "generate");
   run.add_param("arch", hf::arch_name(p.config.arch));
@@ -159,7 +170,8 @@ int main(int argc, char** argv) {
       total.decode_s += s.decode_s;
       ++prompts;
       const double tps = s.decode_s > 0 ? (s.new_tokens - 1) / s.decode_s : 0.0;
-      std::fprintf(stderr, "[%ld prompt tokens, prefill %.3f s; %ld new tokens, %.1f tokens/s]\n",
+      if (!opts.quiet)
+        std::fprintf(stderr, "[%ld prompt tokens, prefill %.3f s; %ld new tokens, %.1f tokens/s]\n",
                    static_cast<long>(s.prompt_tokens), s.prefill_s, static_cast<long>(s.new_tokens), tps);
       return true;
     } catch (const std::exception& e) {
@@ -172,6 +184,7 @@ int main(int argc, char** argv) {
     std::string line;
     if (!opts.quiet) std::cerr << "> " << std::flush;
     while (std::getline(std::cin, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF input (a Windows file or terminal)
       if (!line.empty()) ok = one(line) && ok;
       if (!opts.quiet) std::cerr << "> " << std::flush;
     }
@@ -185,6 +198,12 @@ int main(int argc, char** argv) {
   char summary[200];
   std::snprintf(summary, sizeof summary, "%s: %ld new tokens, decode %.1f tokens/s (prefill %.3f s)",
                 hf::arch_name(p.config.arch), static_cast<long>(total.new_tokens), tps, total.prefill_s);
-  run.write(m, summary, ok);
+  // Not run.write(), which prints the summary on stdout: here stdout holds only generated text,
+  // and the summary goes to stderr (hidden by --quiet).
+  if (!opts.log_path.empty()) ssmlab::append_jsonl(opts.log_path, run.make_record(m, summary, ok));
+  if (!opts.quiet) std::cerr << "[generate] " << (ok ? "" : "FAILED: ") << summary << "\n";
   return ok ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -9,6 +9,7 @@
 //              --dup-ngrams (no retraining: synthetic_train --resume at its final step)
 // Runs go through a small job queue (--jobs at a time, --threads split between them); each run's
 // output goes to <out>/synthetic_runs/<name>.log and a one-line summary is printed.
+#include "ssmlab/main_guard.h"
 #include <spawn.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -263,7 +264,7 @@ void draw_all(const PlotCtx& c) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   ssmlab::Cli cli("synthetic_sweep",
                   "Runs synthetic_train for several models (copy, lookup, duplicate n-gram) and redraws the\n"
                   "paper-style plots as each run finishes.",
@@ -295,9 +296,11 @@ int main(int argc, char** argv) {
   cli.add("jobs", &jobs, "runs at a time (--threads is split between them)").at_least(1);
   cli.add("tag", &tag, "label written into every run's params (default: a fresh id); plots use only this tag");
   cli.add("ema", &ema_alpha, "EMA weight of the newest point on the efficiency curve (1 = no smoothing)").greater_than(0.0).at_most(1.0);
+  cli.plot_is_folder();
   bool plot_only = false;
   cli.flag("plot-only", &plot_only, "train nothing: redraw the plots from the --log records of --tag (default: the log's newest sweep tag)");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::check_output_dir("out", opts.out_dir);  // synthetic_runs/ and plots/ go there
   auto split = [](const std::string& a) {
     std::vector<std::string> v;
     std::istringstream is(a);
@@ -477,3 +480,6 @@ int main(int argc, char** argv) {
             failed == 0);
   return failed == 0 ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

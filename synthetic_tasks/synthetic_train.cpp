@@ -12,6 +12,7 @@
 //                char_acc(_std), eos_acc, loss, train_loss, progress (the efficiency-curve length),
 //                final; greedy_* and agreement where greedy decoding ran
 //   eval         the trainer's per-eval summary;  result  one per run
+#include "ssmlab/main_guard.h"
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -31,6 +32,9 @@ namespace sy = ssmlab::synth;
 using nlohmann::json;
 
 namespace {
+
+// How many lengths sy::eval_lengths(lo, hi, step) returns (without building the list).
+double lengths_count(int lo, int hi, int step) { return hi < lo ? 0.0 : std::floor((hi - lo) / static_cast<double>(step)) + 2; }
 
 const std::vector<std::string> kModels{"T_rope", "T_nope", "T_alibi", "T_hard_alibi", "mamba", "mamba2", "lstm"};
 
@@ -56,7 +60,7 @@ void paper_arch(const std::string& model, sm::ModelConfig& mc) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   ssmlab::Cli cli("synthetic_train",
                   "Trains one model on a synthetic copy / n-gram lookup task (Jelassi et al. 2024) and\n"
                   "evaluates string and character accuracy per length, teacher-forced and greedy.",
@@ -109,6 +113,11 @@ int main(int argc, char** argv) {
   sm::add_train_flags(cli, &tc);
   auto opts = cli.parse_or_exit(argc, argv);
 
+  // ---- output paths, checked before any work (exit 2; ssmlab/main_guard.h) ----
+  ssmlab::check_output_dir("checkpoint-dir", checkpoint_dir);
+  if (!eval_only) ssmlab::check_output_file("checkpoint", tc.checkpoint);
+  ssmlab::check_output_dir("save-hf", save_hf);
+
   // ---- cross-flag checks (exit 2 with one line) ----
   if (!save_hf.empty()) {  // an unusable output folder is found before training, not after
     const fs::path target(save_hf), parent = fs::absolute(target).parent_path();
@@ -121,6 +130,24 @@ int main(int argc, char** argv) {
   if (progress_len == 0) progress_len = max_train;
   sy::TaskSpec tspec{sy::parse_task(train_task), n_gram, length_answer};
   sy::TaskSpec espec{sy::parse_task(eval_task), n_gram, length_answer};
+  // Memory of the evaluation set and of one batch's activations (attention scores for the
+  // Transformers), in double before any int arithmetic on the lengths can overflow.
+  auto check_activations = [&](double d_model, double n_layer, double n_head) {
+    const double ex_tokens = 2.0 * std::max(max_eval, progress_len) + 2.0 * n_gram + 8;  // an example, roughly
+    const double ctx = std::max<double>({ex_tokens, static_cast<double>(eval_context_len), static_cast<double>(context_len)});
+    const double eval_tokens = lengths_count(min_eval, max_eval, eval_len_step) * eval_batches * eval_batch_size * ex_tokens;
+    const double heads = model.rfind("T_", 0) == 0 ? n_head : 0.0;
+    const double rows = std::max(eval_batch_size, batch_size);
+    // the lengths first (the attention scores of one batch), then the width (activations)
+    ssmlab::check_fits_in_memory("--max-eval-len " + std::to_string(max_eval) + " / --context-len " + std::to_string(context_len),
+                                 "the evaluation set and the attention scores of one batch",
+                                 eval_tokens * 8 + rows * ctx * heads * ctx * 4 * 2);
+    if (d_model > 0)
+      ssmlab::check_fits_in_memory("--d-model " + std::to_string(static_cast<long long>(d_model)) + " / --batch-size " +
+                                       std::to_string(batch_size) + " / --eval-batch-size " + std::to_string(eval_batch_size),
+                                   "the activations of one batch", rows * ctx * d_model * n_layer * 4 * 16);
+  };
+  check_activations(0.0, 0.0, static_cast<double>(mc.n_head));
   const int eval_need = std::max(sy::max_example_tokens(espec, max_eval), sy::max_example_tokens(espec, progress_len));
   if (eval_context_len == 0) eval_context_len = eval_need;
   try {
@@ -140,6 +167,9 @@ int main(int argc, char** argv) {
     std::cerr << "error: --arch match needs --params > 0\n";
     return 2;
   }
+  if (arch == "match")  // 16 bytes per trained parameter (fp32 weights, gradients, two AdamW moments)
+    ssmlab::check_fits_in_memory("--params " + std::to_string(param_budget), "fp32 parameters, gradients and AdamW moments",
+                                 16.0 * static_cast<double>(param_budget));
   if (tc.checkpoint.empty() && !checkpoint_dir.empty())
     tc.checkpoint = checkpoint_dir + "/" + model + "_" + train_task + "_s" + std::to_string(opts.seed) + ".ckpt";
   if (eval_only && (tc.checkpoint.empty() || !std::filesystem::exists(tc.checkpoint))) {
@@ -160,7 +190,13 @@ int main(int argc, char** argv) {
   // ---- model ----
   mc.vocab_size = sy::kVocab;
   if (arch == "paper") paper_arch(model, mc);
-  if (arch == "match" && match_layers == 0) mc = sm::match_params(param_budget, model, mc);
+  if (arch == "match" && match_layers == 0) {
+    try {
+      mc = sm::match_params(param_budget, model, mc);
+    } catch (const std::exception& e) {
+      throw ssmlab::UsageError("--params " + std::to_string(param_budget) + ": " + e.what());
+    }
+  }
   if (arch == "match" && match_layers > 0) {
     // thin adapter over the library's exact counter: depth fixed, width scanned (transformers in
     // multiples of n_head), the closest count wins. match_params itself picks a depth ~ D/64,
@@ -179,6 +215,13 @@ int main(int argc, char** argv) {
       if (best < 0 || err < best_err) best = d, best_err = err;
     }
     mc.d_model = best;
+  }
+  // Shapes and sizes before anything is allocated (exit 2 naming the flag): the model with its
+  // AdamW state, and the evaluation set with one eval batch's attention scores.
+  {
+    const double avail = static_cast<double>(ssmlab::physical_memory_bytes());
+    sm::check_model_fits(model, mc, ssmlab::physical_memory_bytes(), !eval_only);
+    if (avail > 0) check_activations(mc.d_model, mc.n_layer, mc.n_head);
   }
   sm::LanguageModel net = sm::make_model(model, mc);
   const std::int64_t n_params = sm::count_params(*net);
@@ -238,7 +281,7 @@ int main(int argc, char** argv) {
     run.write(m, line.str(), true, "length_eval");
   };
 
-  json final_summary;
+  json final_summary = json::object();
   auto eval_fn = [&](std::int64_t step) -> json {
     const bool final = step >= tc.steps;
     const std::int64_t seen = examples_seen(step);
@@ -329,6 +372,10 @@ int main(int argc, char** argv) {
          {"eval_only", eval_only},
          {"n_gram", n_gram}};
   for (auto& [k, v] : final_summary.items()) m[k] = v;
+  if (!res.ok) {  // a diverged run: a "failed" result record saying why and where (docs/log-schema.md)
+    m["failed_step"] = res.failed_step;
+    m["error"] = res.error;
+  }
   std::ostringstream sum;
   sum << model << " " << train_task << "->" << eval_task << ": " << n_params << " params, " << res.steps_done << " steps ("
       << final_summary.value("examples_seen", 0) << " examples)";
@@ -354,3 +401,6 @@ int main(int argc, char** argv) {
   run.write(m, sum.str(), res.ok);
   return res.ok ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -8,6 +8,7 @@
 // learnt decays sorted, their relative error against the true λ's under the optimal matching,
 // wall time). The experiment's claim (time_series/checks.json): with N >= K (the number of true
 // decays) the validation MSE reaches the noise floor and the λ's are recovered; with N < K not.
+#include "ssmlab/main_guard.h"
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -35,7 +36,7 @@ std::string join(const std::vector<double>& v, const char* f = "%.4f") {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   using namespace ssmlab;
   using namespace ssmlab::ts;
 
@@ -225,14 +226,30 @@ int main(int argc, char** argv) {
         dec_txt = ", decays {" + join(learnt) + "}, max rel err " + fmt(match.max_rel_err);
       }
       m["decays_recovered"] = recovered;
-      const bool ok = !res.diverged;
+      // A finite but absurd error is a divergence too (lr 1e30 ends at ~1e118 x Var(y) without a
+      // NaN): predicting 0 scores about Var(y), so 10^6 x Var(y) is far beyond any trained model.
+      const bool blew_up = !res.diverged && !(res.final_val_mse <= 1e6 * var_y);
+      if (res.diverged) {  // a "failed" result saying why and where (docs/log-schema.md)
+        m["failed_epoch"] = static_cast<int>(res.history.size()) + 1;
+        m["error"] = "diverged: non-finite training or validation MSE at epoch " + std::to_string(res.history.size() + 1) +
+                     "; the parameters of the last finite epoch were kept. Try a lower --lr.";
+      } else if (blew_up) {
+        m["diverged"] = true;
+        m["failed_epoch"] = static_cast<int>(res.history.size());
+        m["error"] = "diverged: validation MSE " + fmt(res.final_val_mse) + " is more than 10^6 x Var(y) = " + fmt(var_y) +
+                     " after epoch " + std::to_string(res.history.size()) + ". Try a lower --lr.";
+      }
+      const bool ok = !res.diverged && !blew_up;
       all_ok = all_ok && ok;
       std::string s = tag + ": val MSE " + fmt(res.final_val_mse) + " (" + fmt(res.final_val_mse / floor_ref, "%.3g") +
                       "x noise floor" + (at_floor ? ", at floor" : "") + ")" + dec_txt + ", " + fmt(wall, "%.1f") + " s" +
                       (res.converged_early ? ", converged at epoch " + std::to_string(res.history.size()) : "") +
-                      (res.diverged ? ", DIVERGED" : "");
+                      (res.diverged || blew_up ? ", DIVERGED" : "");
       run.write(m, s, ok);
     }
   }
   return all_ok ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -11,6 +11,7 @@
 //                                            the log cannot leave --plot_dir).
 // Without --latest-only, points of several runs that share (model, N[, epoch]) are averaged
 // geometrically; with it, each model keeps only its newest run.
+#include "ssmlab/main_guard.h"
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -41,12 +42,13 @@ int run(int argc, char** argv) {
   Cli cli("plot_runs", "Draws the time_series plots from the JSONL log.", "time_series");
   cli.add("task", &task, "which plots: synthetic_decays").one_of({"synthetic_decays"});
   cli.add("logs", &logs, "JSONL logs to read (default <out>/logs/time_series.jsonl)");
-  cli.add("plot_dir", &plot_dir, "folder for the PNGs (default <out>/time_series)");
+  cli.add("plot_dir", &plot_dir, "folder for the PNGs (default <out>/time_series)").check(ssmlab::output_dir_check());
   cli.flag("latest-only", &latest_only, "keep only each model's newest run");
   cli.flag("log-val-curves", &log_val_curves, "logarithmic y axis on the validation curves");
   auto opts = cli.parse_or_exit(argc, argv);
   if (logs.empty()) logs.push_back(opts.out_dir + "/logs/time_series.jsonl");
   if (plot_dir.empty()) plot_dir = opts.out_dir + "/time_series";
+  ssmlab::check_output_dir("plot_dir", plot_dir);  // before reading anything (exit 2)
 
   // ---- read the records ----
   std::vector<Json> results, epochs;
@@ -177,7 +179,7 @@ int run(int argc, char** argv) {
 
 // Records come from a file anyone may have written: a field of the wrong type is an error
 // (exit 1 with the message), never an uncaught exception.
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
@@ -185,3 +187,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

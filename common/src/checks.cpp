@@ -252,13 +252,18 @@ void check_file(const std::string& path, const RuleSet& rules, Report& report) {
     }
     if (r.contains("wall_s") && r["wall_s"].is_number() && !(r["wall_s"].get<double>() >= 0))
       add(exp, "schema", "wall_s must be >= 0");
-    if (r.contains("metrics")) {
+    // A "failed" record is a finished run that says it failed (a diverged training run, a
+    // violated invariant): the one failure reported for it is its status and summary; its metrics
+    // (a diverged loss, missing accuracies) are not checked again against finiteness and rules.
+    const bool failed_record = r.contains("status") && r["status"].is_string() && r["status"].get<std::string>() == "failed";
+    if (r.contains("metrics") && !failed_record) {
       std::vector<std::string> bad;
       find_nonfinite(r["metrics"], "metrics", bad);
       for (auto& b : bad) add(exp, "finite metrics", printable(b) + " is NaN, inf or null");
     }
     // family invariants
     for (const auto& rule : rules.rules) {
+      if (failed_record) break;
       if (rule.experiment != exp) continue;
       bool applies = true;
       for (const auto& w : rule.when) applies = applies && evaluate(w, r).empty();

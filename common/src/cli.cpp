@@ -1,9 +1,14 @@
 // cli.cpp — Boost.Program_options behind ssmlab::Cli (see cli.h for the design).
 #include "ssmlab/cli.h"
 
+#include "ssmlab/main_guard.h"
+#include "ssmlab/progress_meter.h"
 #include "ssmlab/safe_io.h"
 
+#include <sys/stat.h>
+
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cmath>
 #include <iostream>
 #include <thread>
@@ -50,6 +55,7 @@ struct Cli::Impl {
     std::function<nlohmann::json()> value;  // current value, for the log
     bool is_flag = false;
     bool is_list = false;                   // takes one or more values
+    bool is_unsigned = false;               // an unsigned type: Boost would wrap "-1" around
   };
   std::string program, description, family, default_log;
   po::options_description own{"Options"};
@@ -104,6 +110,7 @@ void Cli::add_impl(const std::string& name, T* target, const std::string& help, 
   Impl::Entry e;
   e.name = name;
   e.is_list = detail::is_vector<T>::value;
+  e.is_unsigned = std::is_unsigned<typename elem<T>::type>::value;
   e.validate = [name, target, opt] {
     if constexpr (std::is_floating_point<typename elem<T>::type>::value) {
       if constexpr (detail::is_vector<T>::value) {
@@ -216,10 +223,22 @@ std::vector<std::string> config_tokens(const std::string& path, const po::option
       else throw UsageError("--config: unknown flag '" + k + "' in '" + path + "'");
     }
     if (key == "config") throw UsageError("--config: a config file cannot include another");
-    if (v.is_boolean()) {
+    // The value's JSON type must be what the flag takes: the command line refuses `--lr 0.1 0.2`
+    // and `--quiet maybe`, so the config file refuses their JSON forms instead of silently
+    // keeping the first element or reading any string as "true".
+    const auto& sem = *desc.find(key, false).semantic();
+    const bool is_switch = sem.max_tokens() == 0;
+    const bool takes_list = sem.max_tokens() > 1;
+    const std::string where = "--config: '" + k + "' in '" + path + "'";
+    if (is_switch) {
+      if (!v.is_boolean()) throw UsageError(where + " is a switch: its value must be true or false (got " + v.dump() + ")");
       if (v.get<bool>()) toks.push_back("--" + key);
       continue;
     }
+    if (v.is_boolean()) throw UsageError(where + " takes a value, not true/false");
+    if (v.is_array() && !takes_list)
+      throw UsageError(where + " takes one value, not a list (got " + v.dump() + ")");
+    if (v.is_array() && v.empty()) throw UsageError(where + " needs at least one value (got [])");
     toks.push_back("--" + key);
     if (v.is_array()) {
       for (auto& x : v) toks.push_back(scalar(k, x));
@@ -228,6 +247,29 @@ std::vector<std::string> config_tokens(const std::string& path, const po::option
     }
   }
   return toks;
+}
+}  // namespace
+
+namespace {
+// Boost reads "-1" into an unsigned option as 2^64 - 1; refuse a negative value instead.
+void refuse_negative_unsigned(const std::vector<std::string>& args, const std::vector<std::string>& unsigned_names,
+                              const std::string& source) {
+  auto negative = [](const std::string& v) {
+    size_t i = 0;
+    while (i < v.size() && std::isspace(static_cast<unsigned char>(v[i]))) ++i;
+    return i < v.size() && v[i] == '-';
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    for (const auto& n : unsigned_names) {
+      const std::string flag = "--" + n;
+      std::string value;
+      bool has = false;
+      if (args[i] == flag && i + 1 < args.size()) value = args[i + 1], has = true;
+      else if (args[i].rfind(flag + "=", 0) == 0) value = args[i].substr(flag.size() + 1), has = true;
+      if (has && negative(value))
+        throw UsageError(flag + " must be >= 0 (got " + value + ")" + source);
+    }
+  }
 }
 }  // namespace
 
@@ -261,6 +303,10 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
             (i + 1 == args.size() || (args[i + 1].rfind("--", 0) == 0 && args[i + 1].size() > 2)))
           throw UsageError("--" + e.name + " needs at least one value");
     }
+    std::vector<std::string> unsigned_names{"seed"};
+    for (auto& e : I.entries)
+      if (e.is_unsigned) unsigned_names.push_back(e.name);
+    refuse_negative_unsigned(args, unsigned_names, "");
     po::positional_options_description pos;
     if (!positional_.empty()) pos.add(positional_.c_str(), -1);
     po::store(po::command_line_parser(args).options(desc).positional(pos).style(style).run(), vm);
@@ -270,6 +316,7 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
     }
     if (vm.count("config")) {
       auto toks = config_tokens(vm["config"].as<std::string>(), desc);
+      refuse_negative_unsigned(toks, unsigned_names, " in --config '" + vm["config"].as<std::string>() + "'");
       po::store(po::command_line_parser(toks).options(desc).style(style).run(), vm);
     }
     po::notify(vm);
@@ -282,6 +329,11 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
   }
   for (auto& e : I.entries) e.validate();
   if (I.threads < 0) throw UsageError("--threads must be >= 0 (got " + std::to_string(I.threads) + ")");
+  if (I.threads > max_threads())
+    throw UsageError("--threads must be <= " + std::to_string(max_threads()) + " (4 x the " +
+                     std::to_string(hardware_threads()) +
+                     " hardware threads of this machine; more only oversubscribes the cores) (got " +
+                     std::to_string(I.threads) + ")");
   if (I.out.empty()) throw UsageError("--out must not be empty");
 
   CommonOptions o;
@@ -296,11 +348,27 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
   o.threads = I.threads == 0 ? hardware_threads() : I.threads;
   if (vm["log"].defaulted()) o.log_path = I.default_log.empty() ? "" : I.out + "/logs/" + I.default_log;
   else o.log_path = (I.log == "none" || I.log.empty()) ? "" : I.log;
+  // Outputs every binary shares, checked before any work (main_guard.h): the log file, and the
+  // plot file. --plot DIR is refused: plots are single files (give DIR/name.png).
+  if (!o.log_path.empty()) {
+    if (vm["log"].defaulted()) check_output_dir("out", I.out);
+    check_output_file("log", o.log_path);
+  }
+  if (o.plot) {
+    if (o.plot_path.empty()) check_output_dir("out", I.out);
+    if (plot_folder_) check_output_dir("plot", o.plot_path);
+    struct stat st {};
+    if (!plot_folder_ && !o.plot_path.empty() && ::stat(o.plot_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw UsageError("--plot '" + o.plot_path + "' is a directory: give the plot's file name (e.g. " +
+                       o.plot_path + (o.plot_path.back() == '/' ? "" : "/") + "plot.png)");
+    if (!plot_folder_) check_output_file("plot", o.plot_path);
+  }
   for (auto& e : I.entries) o.params[e.name] = e.value();
   o.params["seed"] = o.seed;
   o.params["threads"] = o.threads;
   apply_threads(o.threads);
   keep_freed_memory_for_reuse();
+  set_progress_quiet(o.quiet);
   return o;
 }
 

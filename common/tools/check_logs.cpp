@@ -1,6 +1,7 @@
 // check_logs — verifies JSONL logs: schema, finite metrics, and every family's invariants
 // (<family>/checks.json). Prints a table; exits 1 on any failure, naming file, line and rule,
 // 2 on a usage error found before checking (bad flag, missing file, missing or broken rules).
+#include "ssmlab/main_guard.h"
 #include <sys/stat.h>
 
 #include <iostream>
@@ -13,7 +14,7 @@
 #define SSMLAB_SOURCE_DIR "."
 #endif
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   std::vector<std::string> files, rule_files;
   std::string report_path, rules_dir = SSMLAB_SOURCE_DIR;
   ssmlab::Cli cli("check_logs", "Sanity-checks ssmlab JSONL logs: every line parses and carries the schema, metrics are finite,\n"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   cli.add("rules-dir", &rules_dir, "folder whose */checks.json hold the families' invariants (must hold at least one)");
   bool no_rules = false;
   cli.flag("no-rules", &no_rules, "do not load <rules-dir>/*/checks.json: schema, finite metrics, finished runs (and --rules) only");
-  cli.add("report", &report_path, "also write a markdown table to this path");
+  cli.add("report", &report_path, "also write a markdown table to this path").check(ssmlab::output_file_check());
   cli.positional("files");  // `check_logs a.jsonl b.jsonl`
   ssmlab::CommonOptions opts;
   try {
@@ -75,3 +76,6 @@ int main(int argc, char** argv) {
   std::cout << (report.ok() ? "check_logs: all checks passed" : "check_logs: FAILED") << std::endl;
   return report.ok() ? 0 : 1;
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp1_scalar_equivalence — scalar SSM recurrence vs the 1-semiseparable kernel M[t,s] = c b a^(t-s).
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp1::Params p;
   ssmlab::Cli cli("exp1_scalar_equivalence",
@@ -19,3 +20,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp2_diagonal_equivalence — N-state diagonal SSM = sum of N causal 1-SS heads; Vandermonde rank.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp2::Params p;
   ssmlab::Cli cli("exp2_diagonal_equivalence",
@@ -20,3 +21,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp3b_rank_vs_state_dim — semiseparable rank vs N over seeds (well-spaced decays), plotted.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp3b::Params p;
   ssmlab::Cli cli("exp3b_rank_vs_state_dim",
@@ -21,3 +22,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp4b_time_scaling_errorbars — exp4 over random trials: mean ± 95% CI (Student t), plotted.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp4b::Params p;
   ssmlab::Cli cli("exp4b_time_scaling_errorbars",
@@ -12,7 +13,9 @@ int main(int argc, char** argv) {
   cli.add("N", &p.N, "state size [states]").at_least(1);
   cli.add("n-trials", &p.n_trials, "random SSMs per T").at_least(2);
   cli.add("n-repeats", &p.n_repeats, "timed samples per trial (fastest taken)").at_least(1);
-  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s]").greater_than(0.0);
+  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)")
+      .greater_than(0.0)
+      .at_most(10.0);
   cli.flag("end-to-end", &p.end_to_end, "include building the kernel in its time");
   auto opts = cli.parse_or_exit(argc, argv);
   p.seed = opts.seed;
@@ -23,3 +26,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

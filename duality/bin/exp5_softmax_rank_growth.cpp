@@ -1,7 +1,8 @@
 // exp5_softmax_rank_growth — causal softmax attention's rank grows with T; the SSM's stays at N.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp5::Params p;
   ssmlab::Cli cli("exp5_softmax_rank_growth",
@@ -20,3 +21,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,9 +1,10 @@
 // exp5b_softmax_rank_growth — exp5 over seeds: rank mean ± std vs T, and the rank gap; two plots.
+#include "ssmlab/main_guard.h"
 #include <string>
 
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp5b::Params p;
   ssmlab::Cli cli("exp5b_softmax_rank_growth",
@@ -30,3 +31,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,7 +1,8 @@
 // exp6_chunked_ssd — Mamba-2 chunked SSD = recurrence = full kernel; timed over T.
+#include "ssmlab/main_guard.h"
 #include "duality/experiments.h"
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   namespace d = ssmlab::duality;
   d::exp6::Params p;
   ssmlab::Cli cli("exp6_chunked_ssd",
@@ -13,7 +14,9 @@ int main(int argc, char** argv) {
   cli.add("chunks", &p.chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
   cli.add("N", &p.N, "state size [states]").at_least(1);
   cli.add("repeats", &p.repeats, "timed samples per point (fastest reported)").at_least(1);
-  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s]").greater_than(0.0);
+  cli.add("min-sample-s", &p.min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)")
+      .greater_than(0.0)
+      .at_most(10.0);
   cli.add("max-T-full", &p.max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
   auto opts = cli.parse_or_exit(argc, argv);
   p.seed = opts.seed;
@@ -24,3 +27,6 @@ int main(int argc, char** argv) {
     return r.ok ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

@@ -1,5 +1,6 @@
 // run_and_log — the batch runner: one experiment (or all) R times over the given grids, every run
 // appended to the JSONL log.
+#include "ssmlab/main_guard.h"
 #include <iostream>
 #include <set>
 #include <string>
@@ -9,7 +10,7 @@
 
 namespace d = ssmlab::duality;
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   std::string experiment = "all";
   int repeats = 1;
   std::vector<int> exp2_n, exp3_t, exp3_seeds, exp4_t, exp5_t, exp6_t;
@@ -122,3 +123,6 @@ int main(int argc, char** argv) {
     return failed == 0 ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

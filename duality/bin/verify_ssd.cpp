@@ -1,4 +1,5 @@
 // verify_ssd — runs every duality experiment once with its defaults and prints a pass/fail table.
+#include "ssmlab/main_guard.h"
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -10,7 +11,7 @@
 
 namespace d = ssmlab::duality;
 
-int main(int argc, char** argv) {
+static int ssmlab_main(int argc, char** argv) {
   ssmlab::Cli cli("verify_ssd",
                   "Runs every duality experiment (exp1 ... exp6) once with its defaults, logs each result and\n"
                   "prints a pass/fail table. Exit status 1 if any experiment fails its own check.",
@@ -72,3 +73,6 @@ int main(int argc, char** argv) {
     return failed == 0 ? 0 : 1;
   });
 }
+
+// Exit 2 for a usage error, 1 for a failure while working, never a signal (ssmlab/main_guard.h).
+int main(int argc, char** argv) { return ssmlab::run_main(argc, argv, ssmlab_main); }

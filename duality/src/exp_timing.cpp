@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "ssmlab/progress_meter.h"
 #include "duality/experiments.h"
 #include "duality/recurrence.h"
 #include "duality/ssd.h"
@@ -52,7 +53,10 @@ ExperimentResult exp4::run(const Params& p) {
   nlohmann::json cases = nlohmann::json::array();
   std::vector<double> Ts, t_rec, t_ker;
   double max_err = 0;
+  ProgressMeter meter("exp4_time_scaling", static_cast<double>(p.T_values.size()));
   for (int T : p.T_values) {
+    meter.update(static_cast<double>(Ts.size()), std::to_string(Ts.size() + 1) + "/" + std::to_string(p.T_values.size()),
+                 "T=" + std::to_string(T));
     detail::Rng rng(p.seed * 1000003ULL + static_cast<std::uint64_t>(T));
     LtiProblem P(p.N, T, rng);
     P.build();
@@ -127,9 +131,13 @@ ExperimentResult exp4b::run(const Params& p) {
   nlohmann::json cases = nlohmann::json::array();
   std::vector<double> Ts, m_rec, m_ker;
   double max_err = 0;
+  ProgressMeter meter("exp4b_time_scaling_errorbars", static_cast<double>(p.T_values.size()) * p.n_trials);
+  double units = 0;
   for (int T : p.T_values) {
     std::vector<double> rec, ker;
     for (int trial = 0; trial < p.n_trials; ++trial) {
+      meter.update(units, "T=" + std::to_string(T) + " trial " + std::to_string(trial + 1) + "/" + std::to_string(p.n_trials));
+      units += 1;
       detail::Rng rng(p.seed * 1000003ULL + static_cast<std::uint64_t>(T) * 131ULL + static_cast<std::uint64_t>(trial));
       LtiProblem P(p.N, T, rng);
       P.build();
@@ -201,7 +209,10 @@ ExperimentResult exp6::run(const Params& p) {
   std::vector<double> Ts, t_rec, Ts_full, t_full;
   std::vector<std::vector<double>> t_chunk(p.chunks.size());
   double err_rec = 0, err_full = 0;
+  ProgressMeter meter("exp6_chunked_ssd", static_cast<double>(p.T_values.size()));
   for (int T : p.T_values) {
+    meter.update(static_cast<double>(Ts.size()), std::to_string(Ts.size() + 1) + "/" + std::to_string(p.T_values.size()),
+                 "T=" + std::to_string(T));
     detail::Rng rng(p.seed * 1000003ULL + static_cast<std::uint64_t>(T));
     MatrixXd A(p.N, T), B, C = detail::randn(rng, p.N, T);  // (N×T)
     detail::selective_params(rng, A, B);

@@ -1037,6 +1037,11 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_special
 // decoding
 // ---------------------------------------------------------------------------------------------
 std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
+  const std::string bytes = decode_bytes(ids, skip_special_tokens);
+  return byte_level_decoder_ ? utf8_lossy(bytes) : bytes;
+}
+
+std::string Tokenizer::decode_bytes(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
   std::vector<const std::string*> toks;
   for (int64_t id : ids) {
     const std::string* tok = nullptr;
@@ -1070,7 +1075,57 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
     }
     bytes += ok ? b : *tok;
   }
-  return utf8_lossy(bytes);
+  return bytes;
+}
+
+namespace {
+// Bytes at the end of `s` that begin a UTF-8 character but do not complete it yet (0 to 3).
+std::size_t incomplete_tail(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+    const unsigned char c = p[n - back];
+    if (c >= 0x80 && c <= 0xBF) continue;  // a continuation byte: look further back
+    std::size_t need = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c == 0xE0) need = 2, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC) need = 2;
+    else if (c == 0xED) need = 2, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF) need = 2;
+    else if (c == 0xF0) need = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) need = 3;
+    else if (c == 0xF4) need = 3, hi = 0x8F;
+    if (need < back) return 0;  // ASCII, an invalid byte, or a character that is complete
+    for (std::size_t k = 1; k < back; ++k) {  // what follows must be a valid prefix
+      const unsigned char b = p[n - back + k];
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return 0;
+    }
+    return back;
+  }
+  return 0;
+}
+}  // namespace
+
+std::string DecodeStream::push(int64_t id) {
+  std::string piece = tok_->decode_bytes({id}, skip_);
+  if (piece.empty()) return "";
+  if (!tok_->joins_with_spaces()) {
+    pending_ += piece;
+    const std::size_t keep = incomplete_tail(pending_);
+    std::string out = utf8_lossy(pending_.substr(0, pending_.size() - keep));
+    pending_.erase(0, pending_.size() - keep);
+    return out;
+  }
+  std::string out = (any_ ? " " : "") + piece;
+  any_ = true;
+  return out;
+}
+
+std::string DecodeStream::finish() {
+  std::string out = utf8_lossy(pending_);
+  pending_.clear();
+  return out;
 }
 
 }  // namespace ssmlab::hf

@@ -98,3 +98,59 @@ TEST(DualityCli, GoodRunExitsZero) {
   EXPECT_EQ(run("exp1_scalar_equivalence", "--T 32 --a 0.9 --seed 1").code, 0);
   EXPECT_EQ(run("exp2b_timevarying_diagonal", "--T 16 --N 4 --mode selective").code, 0);
 }
+
+// ---- issue 15: exit codes and output paths ----
+namespace {
+// Like run(), without the appended --log/--out: the command line is used as given.
+Run run_raw(const std::string& binary, const std::string& args) {
+  namespace fs = std::filesystem;
+  fs::path err = fs::temp_directory_path() / ("ssmlab_duality_cli_raw_" + std::to_string(::getpid()) + ".err");
+  std::string cmd = "timeout -s KILL 60 " + std::string(SSMLAB_BIN_DIR) + "/" + binary + " " + args + " >/dev/null 2>" + err.string();
+  int st = std::system(cmd.c_str());
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  fs::remove(err);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, ss.str()};
+}
+}  // namespace
+
+TEST(DualityCli, OutputPathsAreRefusedBeforeAnyWork) {
+  namespace fs = std::filesystem;
+  const std::string tmp = fs::temp_directory_path().string();
+  // --plot DIR: refused (a plot is one file), not PNG bytes on stdout and a stray DIR.gp
+  auto r = run_raw("exp5_softmax_rank_growth", "--log none --plot " + tmp);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--plot '" + tmp + "' is a directory"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp + ".gp"));
+  r = run_raw("exp1_scalar_equivalence", "--log /proc/x.jsonl");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("error: --log '/proc/x.jsonl'"), std::string::npos) << r.err;
+  r = run_raw("exp4_time_scaling", "--log none --plot /proc/xx/p.png");
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = run_raw("exp3_rank_vs_state_dim", "--out /proc/xx");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--out '/proc/xx'"), std::string::npos) << r.err;
+}
+
+TEST(DualityCli, UnboundedValuesAreRefused) {
+  // hung before: each sample looped for 1e300 s
+  auto r = run("exp4_time_scaling", "--min-sample-s 1e300");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--min-sample-s must be <= 10"), std::string::npos) << r.err;
+  r = run("exp1_scalar_equivalence", "--seed -1");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("--seed must be >= 0 (got -1)"), std::string::npos) << r.err;
+  r = run("exp1_scalar_equivalence", "--threads 5000");
+  EXPECT_EQ(r.code, 2) << r.err;
+}
+
+TEST(DualityCli, BenchDualityBadFlagIsExit2) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(std::string(SSMLAB_BIN_DIR) + "/bench_duality")) GTEST_SKIP() << "bench_duality not built";
+  auto r = run_raw("bench_duality", "--no-such-flag");
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = run_raw("bench_duality", "--benchmark_out=/proc/x.json");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("/proc/x.json"), std::string::npos) << r.err;
+}

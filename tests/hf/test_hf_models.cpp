@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -438,6 +440,43 @@ TEST(GenerateBinary, RunsOnFixtures) {
   EXPECT_EQ(std::system(interactive.c_str()), 0);
   const std::string bad = bin + " --model /nonexistent --prompt x > /dev/null 2>&1";
   EXPECT_NE(std::system(bad.c_str()), 0);
+}
+
+// Issue 15: --quiet hides the summary but not the text; the summary goes to stderr; CRLF input
+// loses its \r; stopping at the position limit (GPT-2 n_positions = 128 here) is said on stderr.
+TEST(GenerateBinary, QuietStreamsTextSummaryOnStderrCrlfAndPositionLimit) {
+  const std::string bin = std::string(SSMLAB_BIN_DIR) + "/generate";
+  if (!fs::exists(bin)) GTEST_SKIP() << bin << " not built";
+  const fs::path dir = ssmlab::test::fresh_temp_dir("generate_quiet");
+  auto run = [&](const std::string& args, const std::string& input = "") {
+    const std::string out = (dir / "out").string(), err = (dir / "err").string();
+    const std::string cmd = (input.empty() ? "" : "printf '" + input + "' | ") + bin + " --model " + kFixtures +
+                            "/gpt2 --ignore-eos --threads 1 --log none " + args + " >" + out + " 2>" + err;
+    const int st = std::system(cmd.c_str());
+    std::ifstream o(out), e(err);
+    std::stringstream so, se;
+    so << o.rdbuf();
+    se << e.rdbuf();
+    return std::make_tuple(WIFEXITED(st) ? WEXITSTATUS(st) : -1, so.str(), se.str());
+  };
+  auto [rc, out, err] = run("--prompt 'Hello world' --max-new-tokens 8");
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_EQ(out.rfind("Hello world", 0), 0u) << out;             // prompt echo, then the text
+  EXPECT_EQ(out.find("tokens/s"), std::string::npos) << out;      // no summary on stdout
+  EXPECT_NE(err.find("tokens/s"), std::string::npos) << err;
+  const std::string text = out.substr(11);
+  std::tie(rc, out, err) = run("--prompt 'Hello world' --max-new-tokens 8 --quiet");
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_EQ(out, text) << "--quiet prints the continuation alone";
+  EXPECT_EQ(err, "");
+  std::tie(rc, out, err) = run("--interactive --max-new-tokens 2", "Hello\\r\\nworld\\r\\n");  // echoes the prompts
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_EQ(out.find('\r'), std::string::npos);
+  EXPECT_EQ(out.rfind("Hello", 0), 0u) << out;
+  std::tie(rc, out, err) = run("--prompt 'Hello world' --max-new-tokens 200 --quiet");
+  EXPECT_EQ(rc, 0) << err;
+  EXPECT_NE(err.find("position limit (128 tokens"), std::string::npos) << err;
+  ssmlab::test::remove_tree(dir);
 }
 
 // With SSMLAB_EXPORT_DIR set (on the machine with transformers): trains a small model of every

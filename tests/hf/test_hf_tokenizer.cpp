@@ -481,3 +481,28 @@ TEST(TokenizerErrors, MutatedFilesNeverCrash) {
   EXPECT_GT(errors, 500);
   EXPECT_GT(loaded, 100);
 }
+
+// Issue 15: generate streams with DecodeStream, which must print only complete UTF-8 characters
+// and add up to decode() (the bytes of "é" come as two tokens; a lone continuation byte is invalid).
+TEST(TokenizerDecodeStream, CompleteCharactersOnlyAndSameTextAsDecode) {
+  // byte-level stand-ins: 0xC3 -> U+00C3 "Ã", 0xA9 -> U+00A9 "©", 0x20 -> U+0120
+  const Tokenizer tk = Tokenizer::from_json(
+      R"({"added_tokens": [{"id": 5, "content": "<|endoftext|>", "special": true}],
+          "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false}, "decoder": {"type": "ByteLevel"},
+          "model": {"type": "BPE", "vocab": {"a": 0, "\u00c3": 1, "\u00a9": 2, "\u0120": 3, "\u00c3\u00a9": 4},
+                    "merges": [["\u00c3", "\u00a9"]]}})");
+  const Ids ids{0, 1, 2, 3, 4, 5, 2, 0, 1};  // a, C3, A9, ' ', é, <eot>, lone A9, a, trailing C3
+  ssmlab::hf::DecodeStream stream(tk, /*skip_special_tokens=*/true);
+  std::vector<std::string> pieces;
+  for (int64_t id : ids) pieces.push_back(stream.push(id));
+  pieces.push_back(stream.finish());
+  EXPECT_EQ(pieces[0], "a");
+  EXPECT_EQ(pieces[1], "") << "the first byte of é is held back";
+  EXPECT_EQ(pieces[2], "\xC3\xA9");
+  EXPECT_EQ(pieces[6], "\xEF\xBF\xBD") << "a lone continuation byte is U+FFFD at once";
+  EXPECT_EQ(pieces[8], "");
+  EXPECT_EQ(pieces[9], "\xEF\xBF\xBD") << "an unfinished character at the end";
+  std::string all;
+  for (auto& p : pieces) all += p;
+  EXPECT_EQ(all, tk.decode(ids, true));
+}

@@ -426,3 +426,60 @@ TEST(TorchUtil, ResolveDevice) {
     EXPECT_TRUE(sm::resolve_device("auto").is_cuda());
   }
 }
+
+// Issue 15, the resume logging rule (docs/log-schema.md): a run checkpointed mid-window, killed
+// after it logged past its checkpoint, and resumed logs every step window exactly once, with the
+// value an uninterrupted run logs; evaluations are not repeated either.
+TEST(Trainer, ResumedRunLogsEachWindowOnceWithTheUninterruptedValues) {
+  at::set_num_threads(1);
+  auto dir = temp_dir("resume_log");
+  const std::string full_log = (dir / "full.jsonl").string(), cut_log = (dir / "cut.jsonl").string();
+  auto tc = small_tc(16);
+  tc.log_every = 4;
+  tc.eval_every = 8;
+  auto eval = [](int64_t) { return nlohmann::json{{"x", 1}}; };
+  // uninterrupted
+  torch::manual_seed(42);
+  auto m1 = sm::make_model("mamba", tiny());
+  ssmlab::RunLog run1(quiet_opts(full_log), "trainer_test");
+  ASSERT_TRUE(sm::Trainer(m1, tc, quiet_opts(full_log), &run1).fit(copy_batch, sm::lm_loss(m1), eval).ok);
+  // checkpoint every 6 steps: the one at 6 holds half of the window 5-8; "killed" in step 10,
+  // after the window ending at 8 and the evaluation at 8 were logged (both past the checkpoint).
+  tc.checkpoint = (dir / "m.ck").string();
+  tc.ckpt_every = 6;
+  torch::manual_seed(42);
+  auto m2 = sm::make_model("mamba", tiny());
+  {
+    ssmlab::RunLog run2(quiet_opts(cut_log), "trainer_test");
+    EXPECT_THROW(sm::Trainer(m2, tc, quiet_opts(cut_log), &run2).fit([](int64_t s) {
+      if (s == 10) throw std::runtime_error("killed");  // after logging steps 4 and 8, checkpoint at 6
+      return copy_batch(s);
+    }, sm::lm_loss(m2), eval), std::runtime_error);
+  }
+  tc.resume = true;
+  torch::manual_seed(7);
+  auto m3 = sm::make_model("mamba", tiny());
+  ssmlab::RunLog run3(quiet_opts(cut_log), "trainer_test");
+  auto res = sm::Trainer(m3, tc, quiet_opts(cut_log), &run3).fit(copy_batch, sm::lm_loss(m3), eval);
+  ASSERT_TRUE(res.ok) << res.error;
+  EXPECT_EQ(res.start_step, 6);
+  auto records = [](const std::string& path, const std::string& kind) {
+    std::vector<nlohmann::json> out;
+    for (auto& l : ssmlab::read_jsonl(path))
+      if (l.value.is_object() && l.value["record"] == kind) out.push_back(l.value["metrics"]);
+    return out;
+  };
+  const auto a = records(full_log, "step"), b = records(cut_log, "step");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), a.size()) << "each window logged exactly once";
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i]["step"], a[i]["step"]);
+    EXPECT_EQ(b[i]["loss"].get<double>(), a[i]["loss"].get<double>()) << "window ending at " << a[i]["step"];
+    EXPECT_EQ(b[i]["lr"].get<double>(), a[i]["lr"].get<double>());
+    EXPECT_EQ(b[i]["grad_norm"].get<double>(), a[i]["grad_norm"].get<double>());
+  }
+  const auto ea = records(full_log, "eval"), eb = records(cut_log, "eval");
+  ASSERT_EQ(eb.size(), ea.size()) << "evaluations logged once";
+  for (size_t i = 0; i < ea.size(); ++i) EXPECT_EQ(eb[i]["step"], ea[i]["step"]);
+  ssmlab::test::remove_tree(dir);
+}

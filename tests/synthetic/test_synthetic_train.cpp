@@ -176,6 +176,55 @@ TEST(SyntheticTrainCli, BadInputIsAClearErrorWithExit2) {
   }
 }
 
+// Issue 15: outputs and model sizes are checked before any work (exit 2 naming the flag).
+TEST(SyntheticTrainCli, OutputsAndSizesAreCheckedBeforeWork) {
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"--checkpoint /proc/x.ckpt", "--checkpoint '/proc/x.ckpt'"},
+      {"--checkpoint /tmp", "--checkpoint '/tmp' is a directory"},
+      {"--checkpoint-dir /etc/passwd", "--checkpoint-dir '/etc/passwd' is a regular file, expected a folder"},
+      {"--d-model 1000000", "--d-model 1000000 / --n-layer 4: needs about"},
+      {"--d-model 30 --n-head 4", "--d-model 30 must be divisible by --n-head 4"},
+      {"--arch match --params 1000000000000", "--params 1000000000000: needs about"},
+      {"--max-eval-len 1000000000", "--max-eval-len 1000000000"},
+  };
+  for (auto& c : cases) {
+    auto r = run_cmd("timeout -s KILL 60 " + kTrain + " --log none --steps 1 " + c.args);
+    EXPECT_EQ(r.rc, 2) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find("error: "), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
+  }
+  auto r = run_cmd(kTrain + " --steps 1 --log /proc/x.jsonl");
+  EXPECT_EQ(r.rc, 2) << r.out;
+}
+
+// Issue 15: a diverged run exits 1 (it aborted with nlohmann's type_error.306, rc 134) and writes a
+// "failed" result record saying why and at which step; check_logs reports it once, as finished.
+TEST(SyntheticTrainCli, DivergedRunWritesAFailedResultAndExits1) {
+  const std::string d = tmpdir("diverge");
+  const std::string log = d + "/s.jsonl";
+  auto r = run_cmd(kTrain + " --model T_rope --d-model 16 --n-layer 1 --steps 5 --lr 1e30 --eval-every 0 --threads 1"
+                   " --min-train-len 1 --max-train-len 4 --context-len 16 --min-eval-len 1 --max-eval-len 4 --log " + log);
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("non-finite"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("type_error"), std::string::npos) << r.out;
+  std::ifstream in(log);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);) last = nlohmann::json::parse(line);
+  ASSERT_TRUE(last.is_object()) << "empty log";
+  EXPECT_EQ(last["record"], "result");
+  EXPECT_EQ(last["status"], "failed");
+  ASSERT_TRUE(last["metrics"].contains("failed_step")) << last.dump();
+  EXPECT_GE(last["metrics"]["failed_step"].get<int>(), 0);
+  EXPECT_LT(last["metrics"]["failed_step"].get<int>(), 5);
+  EXPECT_NE(last["metrics"]["error"].get<std::string>().find("at step"), std::string::npos);
+  auto c = run_cmd(std::string(SSMLAB_BIN_DIR) + "/check_logs " + log);
+  EXPECT_EQ(c.rc, 1) << c.out;
+  EXPECT_NE(c.out.find("status \"failed\""), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("no \"result\" after it"), std::string::npos) << c.out;
+}
+
 TEST(SyntheticTrainCli, SaveHfWritesAHuggingFaceFolder) {
   // A training run exports its final model with hf::save_pretrained (loaded back in tests/hf).
   const std::string d = tmpdir("savehf");

@@ -298,3 +298,28 @@ TEST(Cli, RunLogsAndPlots) {
   }
   ssmlab::test::remove_tree(dir);
 }
+
+// Issue 15: a diverged (model, N) is a "failed" result saying why and when, and exit 1; an output
+// path that cannot be written is exit 2 before any work.
+TEST(Cli, DivergedRunIsAFailedResultAndExit1) {
+  namespace fs = std::filesystem;
+  const fs::path dir = ssmlab::test::fresh_temp_dir("ts_diverge");
+  const std::string log = (dir / "ts.jsonl").string();
+  auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
+                      " --optimizer adam --lr 1e30 --N_values 1 --epochs 2 --n_train 16 --n_val 8 --threads 1");
+  EXPECT_EQ(rc, 1) << out;
+  std::ifstream in(log);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);) last = nlohmann::json::parse(line);
+  ASSERT_TRUE(last.is_object());
+  EXPECT_EQ(last["record"], "result");
+  EXPECT_EQ(last["status"], "failed");
+  EXPECT_TRUE(last["metrics"].contains("failed_epoch")) << last.dump();
+  EXPECT_NE(last["metrics"].value("error", "").find("diverged"), std::string::npos) << last.dump();
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log /proc/x.jsonl");
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("--log '/proc/x.jsonl'"), std::string::npos) << out;
+  std::tie(rc, out) = sh(kBin + "/plot_runs --plot_dir /etc/passwd");
+  EXPECT_EQ(rc, 2) << out;
+  ssmlab::test::remove_tree(dir);
+}

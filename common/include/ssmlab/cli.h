@@ -114,6 +114,9 @@ class Cli {
   // Bare arguments fill the (vector) option `name`, e.g. `check_logs a.jsonl b.jsonl`.
   void positional(const std::string& name) { positional_ = name; }
 
+  // --plot names a folder of plots (synthetic_sweep) rather than one .png file: checked as a folder.
+  void plot_is_folder() { plot_folder_ = true; }
+
   // Overrides common defaults before parsing (e.g. a binary whose natural seed is 42).
   void set_default_seed(std::uint64_t s) { default_seed_ = s; }
 
@@ -130,6 +133,7 @@ class Cli {
   std::unique_ptr<Impl> impl_;
   std::uint64_t default_seed_ = 0;
   bool help_requested_ = false;
+  bool plot_folder_ = false;
   std::string positional_;
   template <class T> void add_impl(const std::string& name, T* target, const std::string& help, Option<T>* opt);
 };

@@ -56,6 +56,12 @@ class Tokenizer {
 
   std::vector<int64_t> encode(const std::string& text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const;
+  // decode()'s bytes before invalid UTF-8 is replaced by U+FFFD, so a streaming caller can append
+  // them token by token and print only complete characters (pretrained/generate.cpp): decode(ids)
+  // is the lossy UTF-8 reading of decode_bytes(ids). Without a decoder (joins_with_spaces()),
+  // decode() puts one space between the tokens decode_bytes({id}) returns.
+  std::string decode_bytes(const std::vector<int64_t>& ids, bool skip_special_tokens = false) const;
+  bool joins_with_spaces() const { return !byte_level_decoder_; }
 
   int64_t vocab_size() const;  // largest id + 1 (model vocabulary and added tokens)
   std::optional<int64_t> token_to_id(const std::string& token) const;
@@ -110,6 +116,23 @@ class Tokenizer {
   std::vector<std::string> special_contents_;
   std::vector<std::pair<std::string, int64_t>> patterns_raw_, patterns_norm_;  // (pattern, id)
   std::vector<std::pair<bool, int64_t>> template_single_;  // (is_sequence, special id)
+};
+
+// decode() one id at a time, for streaming generated text: push(id) returns the text that became
+// complete with this token (never a partial UTF-8 character; the work is proportional to the
+// token's bytes, not to the text so far), finish() the rest. The pieces concatenate to
+// decode(ids, skip_special_tokens).
+class DecodeStream {
+ public:
+  DecodeStream(const Tokenizer& tok, bool skip_special_tokens) : tok_(&tok), skip_(skip_special_tokens) {}
+  std::string push(int64_t id);
+  std::string finish();
+
+ private:
+  const Tokenizer* tok_;
+  bool skip_;
+  bool any_ = false;     // a token was emitted (for the space between tokens without a decoder)
+  std::string pending_;  // bytes of a character that is not complete yet
 };
 
 }  // namespace ssmlab::hf
