@@ -21,6 +21,7 @@
 
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
+#include "ssmlab/atomic_file.h"
 #include "ssmlab/plot.h"
 #include "ssmlab/stats.h"
 
@@ -150,6 +151,11 @@ static int ssmlab_main(int argc, char** argv) {
     }
     if (spec.series.empty()) {
       std::cerr << "warning: no " << metric << " values for " << dataset << "; no plot\n";
+      continue;
+    }
+    if (!ssmlab::plot::gnuplot_available()) {  // like plot_runs: the script, a warning, no failure
+      ssmlab::write_file_atomic(spec.output + ".gp", ssmlab::plot::gnuplot_script(spec));
+      std::cerr << "warning: gnuplot is not installed: " << spec.output << " not drawn (script " << spec.output << ".gp)\n";
       continue;
     }
     try {
