@@ -322,7 +322,7 @@ static int ssmlab_main(int argc, char** argv) {
   }
   if (tag.empty()) tag = "sweep-" + ssmlab::new_run_id().substr(0, 8);
   if (train_bin.empty()) train_bin = self_dir() + "/synthetic_train";
-  if (!fs::exists(train_bin)) {
+  if (!plot_only && !fs::exists(train_bin)) {  // --plot-only trains nothing
     std::cerr << "error: synthetic_train not found at " << train_bin << " (build it, or pass --train-bin)\n";
     return 2;
   }
