@@ -475,9 +475,13 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
   model_->train();
   Stopwatch clock;
   double total_tokens = 0.0;
+  // The rate of the current logging window (training steps only: evaluations and checkpoints in
+  // between are not counted), and the whole-run average beside it.
+  double window_tokens = 0.0, window_start = 0.0;
   const int64_t logged_through_at_start = logged_through;  // evaluations up to here were logged before
   int64_t step = res.start_step;
   for (; step < tc_.steps; ++step) {
+    if (window_tokens == 0.0) window_start = clock.seconds();
     const double lr = lr_at(tc_, step);
     for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     Batch b = batch_fn(step);
@@ -515,24 +519,29 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     res.losses.emplace_back(step, lv);
     window_loss += lv;
     ++window_n;
-    total_tokens += static_cast<double>(b.inputs.dim() >= 2 ? b.inputs.size(0) * b.inputs.size(1) : b.inputs.numel());
+    const double step_tokens = static_cast<double>(b.inputs.dim() >= 2 ? b.inputs.size(0) * b.inputs.size(1) : b.inputs.numel());
+    total_tokens += step_tokens;
+    window_tokens += step_tokens;
     const int64_t done = step + 1;
     const double elapsed = clock.seconds();
     res.tokens_per_s = total_tokens / std::max(elapsed, 1e-9);
     if (done % tc_.log_every == 0 || done == tc_.steps) {
       res.final_loss = window_loss / static_cast<double>(window_n);
       const double per_step = elapsed / static_cast<double>(done - res.start_step);
+      const double window_rate = window_tokens / std::max(elapsed - window_start, 1e-9);
+      window_tokens = 0.0;
       std::ostringstream line;
       line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss
            << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
-           << std::setprecision(4) << res.tokens_per_s << " tok/s  ETA "
+           << std::setprecision(4) << window_rate << " tok/s (run avg " << std::setprecision(4) << res.tokens_per_s
+           << ")  ETA "
            << fmt_duration(per_step * static_cast<double>(tc_.steps - done));
       progress(opts_, line.str());
       if (run_ && !opts_.log_path.empty() && done > logged_through) {
         logged_through = done;
         nlohmann::json m{{"step", done},          {"loss", res.final_loss}, {"lr", lr},
-                         {"grad_norm", gnorm},    {"tokens_per_s", res.tokens_per_s},
-                         {"elapsed_s", elapsed}};
+                         {"grad_norm", gnorm},    {"tokens_per_s", window_rate},
+                         {"tokens_per_s_avg", res.tokens_per_s}, {"elapsed_s", elapsed}};
         append_jsonl(opts_.log_path, run_->make_record(m, line.str(), true, "step"));
       }
       window_loss = 0.0;

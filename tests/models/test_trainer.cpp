@@ -2,6 +2,9 @@
 // non-finite loss handling, device resolution.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -83,6 +86,36 @@ TEST(Trainer, WarmupCosineSchedule) {
   EXPECT_NEAR(sm::lr_at(tc, 60), 0.55, 1e-12);                  // half way down the cosine
   EXPECT_NEAR(sm::lr_at(tc, 110), 0.1, 1e-12);
   for (int64_t s = 10; s < 109; ++s) EXPECT_GE(sm::lr_at(tc, s), sm::lr_at(tc, s + 1));
+}
+
+TEST(Trainer, StepRecordsReportTheWindowRateBesideTheRunAverage) {
+  // An evaluation that takes 0.6 s between two windows: the window after it reports the rate of its
+  // own training steps (tokens_per_s), the run average (tokens_per_s_avg) carries the pause.
+  torch::manual_seed(0);
+  at::set_num_threads(1);
+  auto dir = temp_dir("rate");
+  const std::string log = (dir / "log.jsonl").string();
+  auto opts = quiet_opts(log);
+  ssmlab::RunLog run(opts, "trainer_test");
+  auto model = sm::make_model("T_nope", tiny());
+  auto tc = small_tc(20);
+  tc.log_every = 10;
+  tc.eval_every = 10;
+  sm::Trainer trainer(model, tc, opts, &run);
+  ASSERT_TRUE(trainer.fit(map_batch, sm::lm_loss(model), [&](int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    return nlohmann::json{{"dummy", 1.0}};
+  }).ok);
+  std::vector<nlohmann::json> steps;
+  for (const auto& l : ssmlab::read_jsonl(log))
+    if (l.value["record"] == "step") steps.push_back(l.value["metrics"]);
+  ASSERT_EQ(steps.size(), 2u);
+  const auto& m = steps[1];  // steps 11-20, after the pause
+  ASSERT_TRUE(m.contains("tokens_per_s_avg")) << m.dump();
+  const double window = m["tokens_per_s"].get<double>(), avg = m["tokens_per_s_avg"].get<double>();
+  // 20 tiny steps take well under the 0.6 s pause, so the average is at most about half the window rate
+  EXPECT_GT(window, 2.0 * avg) << m.dump();
+  ssmlab::test::remove_tree(dir);
 }
 
 TEST(Trainer, LearnsAndLogs) {
