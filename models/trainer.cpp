@@ -10,42 +10,18 @@
 #include <sstream>
 #include <type_traits>
 
-#include <zlib.h>
 
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/hf/safetensors.h"
+#include "ssmlab/hf/train_checkpoint.h"
 #include "ssmlab/safe_io.h"
 #include "ssmlab/timer.h"
 
 namespace ssmlab::models {
 
 namespace {
-constexpr char kMagic[8] = {'S', 'S', 'M', 'L', 'A', 'B', 'C', 'K'};
-// Version 3 (2026-12): the payload is a safetensors image (no pickle) and the checksum zlib's CRC-32.
-// Version 2 held a LibTorch archive (pickle inside) under a mis-seeded FNV-1a hash; version 1 the
-// Transformer/Mamba-2 parameter names from before the one-model-stack change. Neither is read.
-constexpr std::uint32_t kFormatVersion = 3;
-constexpr size_t kHeaderSize = 8 + 4 + 8 + 4;  // magic, version (u32), payload size (u64), CRC-32 (u32); little-endian
-
-std::uint32_t crc32_of(const uint8_t* p, size_t n) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // zlib takes 32-bit lengths
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    c = crc32(c, p, chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<std::uint32_t>(c);
-}
-void put_le(std::string& s, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint64_t get_le(const std::string& s, size_t off, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[off + i])) << (8 * i);
-  return v;
-}
-
+// The file layout (magic, version, size, CRC-32, safetensors payload) is hf/train_checkpoint.h's,
+// torch-free so that it can be fuzzed; this file maps model, AdamW and RNG state to its tensors.
 // torch <-> safetensors element types (the hf/ conversions live in ssmlab_hf, which depends on us)
 hf::DType to_st_dtype(torch::ScalarType t) {
   switch (t) {
@@ -220,10 +196,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   if (rng.cuda.defined()) tensors.push_back(raw("rng/cuda", rng.cuda));
   const nlohmann::json info = {{"next_step", next_step}, {"meta", meta}, {"optimizer", {{"type", "AdamW"}, {"groups", groups}}}};
   const std::vector<uint8_t> payload = hf::encode_safetensors(tensors, {{"ssmlab", info.dump()}});
-  std::string header(kMagic, 8);
-  put_le(header, kFormatVersion, 4);
-  put_le(header, payload.size(), 8);
-  put_le(header, crc32_of(payload.data(), payload.size()), 4);
+  const std::string header = hf::train_checkpoint_header(payload);
   if (auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
   write_file_atomic(path, [&](std::ostream& os) {
@@ -242,43 +215,15 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
   } catch (const std::exception& e) {
     throw CheckpointError(where + " cannot be read: " + e.what());
   }
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
-    throw CheckpointError(where + " is not an ssmlab checkpoint (bad magic; empty or foreign file)");
-  if (bytes.size() < 12) throw CheckpointError(where + " is truncated (incomplete header)");
-  const auto version = static_cast<std::uint32_t>(get_le(bytes, 8, 4));
-  if (version < kFormatVersion)
-    throw CheckpointError(where + " has format version " + std::to_string(version) + ": written by an older ssmlab; retrain " +
-                          "(this build reads version " + std::to_string(kFormatVersion) + ")");
-  if (version > kFormatVersion)
-    throw CheckpointError(where + " has format version " + std::to_string(version) + ", newer than this build reads (" +
-                          std::to_string(kFormatVersion) + ")");
-  if (bytes.size() < kHeaderSize) throw CheckpointError(where + " is truncated (incomplete header)");
-  const std::uint64_t size = get_le(bytes, 12, 8);
-  const auto crc = static_cast<std::uint32_t>(get_le(bytes, 20, 4));
-  const size_t have = bytes.size() - kHeaderSize;
-  if (have < size)
-    throw CheckpointError(where + " is truncated: " + std::to_string(have) + " of " + std::to_string(size) +
-                          " payload bytes present");
-  if (have > size) throw CheckpointError(where + " is corrupt: " + std::to_string(have - size) + " trailing bytes");
-  const auto* payload = reinterpret_cast<const uint8_t*>(bytes.data()) + kHeaderSize;
-  if (crc32_of(payload, size) != crc) throw CheckpointError(where + " is corrupt: CRC-32 mismatch");
-
   // Decode and check everything before anything is changed.
   std::optional<hf::SafetensorsFile> st;
   nlohmann::json info;
   try {
-    st = hf::SafetensorsFile::from_bytes(std::vector<uint8_t>(payload, payload + size), where);
-    bytes.clear();
-    bytes.shrink_to_fit();
-    auto it = st->metadata().find("ssmlab");
-    if (it == st->metadata().end()) throw std::runtime_error("no 'ssmlab' metadata");
-    info = parse_json_limited(it->second, "metadata", 64);
-    if (!info.is_object() || !info.contains("next_step") || !info["next_step"].is_number_integer() ||
-        !info.contains("optimizer") || !info["optimizer"].is_object() || !info["optimizer"].contains("groups") ||
-        !info["optimizer"]["groups"].is_array())
-      throw std::runtime_error("metadata lacks next_step or optimizer groups");
-  } catch (const std::exception& e) {
-    throw CheckpointError(where + " has a valid header and checksum but an unreadable payload: " + first_line(e.what()));
+    hf::TrainCheckpointFile f = hf::parse_train_checkpoint(std::move(bytes), where);
+    st = std::move(f.tensors);
+    info = std::move(f.info);
+  } catch (const hf::Error& e) {
+    throw CheckpointError(e.what());
   }
   auto& adamw = as_adamw(opt);
   std::vector<std::string> problems;
