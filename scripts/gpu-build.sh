@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU machine (after ./scripts/gpu-deps.sh here, carry .deps): configure build-gpu/ once (Ninja,
+# On the GPU machine (after ./scripts/gpu-deps.sh here, carry build-gpudeps and unpack it): configure build-gpu/ once (Ninja,
 # Release, CUDA for sm_90, the .deps paths) and build the given targets, or everything. The configure
 # and build logs stay in build-gpu/ (the device tool brings back only a few files from $OUT).
 #   scripts/gpu-build.sh [target ...]

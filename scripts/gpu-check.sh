@@ -2,7 +2,7 @@
 # On the GPU machine (device tool): build everything with CUDA, run the whole test suite
 # (GPU tests included); the device facts and CTest's log go to ${OUT:-gpu-results}/ctest.log, the
 # configure and build logs to build-gpu/ (scripts/gpu-build.sh).
-# Prepare here first:  ./scripts/gpu-deps.sh   (then carry .deps)
+# Prepare here first:  ./scripts/gpu-deps.sh   (then carry build-gpudeps; tar -xJf build-gpudeps/deps.tar.xz there)
 #   run: source .deps/env.sh && ./scripts/gpu-check.sh [ctest args]
 set -uo pipefail
 cd "$(dirname "$0")/.."

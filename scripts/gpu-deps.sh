@@ -22,4 +22,9 @@ grep -q "deps/local" .deps/env.sh || cat >> .deps/env.sh <<'ENV'
 export CMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH:$PWD/.deps/local"
 export LD_LIBRARY_PATH="$PWD/.deps/local/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ENV
-echo "[gpu-deps] .deps ready: carry it and 'source .deps/env.sh' there"
+# The device tool carries at most 64 MiB (counted in disk blocks) with the working tree, and the
+# tree's many small fuzz-corpus files plus .deps (~54 MB, most of it ICU's data) exceed that: the
+# same folder as one xz archive (~10 MB) in build-gpudeps/ (git-ignored), unpacked there first.
+mkdir -p build-gpudeps
+tar -cJf build-gpudeps/deps.tar.xz .deps
+echo "[gpu-deps] .deps ready: run with carry [\"build-gpudeps\"] and 'tar -xJf build-gpudeps/deps.tar.xz && source .deps/env.sh' there"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Adds ICU to .deps/local for a GPU-machine build (run here, from the project root, after
-# scripts/gpu-deps.sh; carry .deps as usual). hf::Tokenizer needs ICU's common library (uc), and
+# scripts/gpu-deps.sh, which packs .deps for the device tool). hf::Tokenizer needs ICU's common library (uc), and
 # the GPU image has only the ICU 74 runtime, without headers: this copies Debian's ICU headers,
 # libicuuc and libicudata (about 38 MB). gpu-deps.sh's env.sh already puts .deps/local on
 # CMAKE_PREFIX_PATH (FindICU finds it there) and on LD_LIBRARY_PATH.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Adds libzip and zlib's header to .deps/local for a GPU-machine build (run here, from the project
-# root; scripts/gpu-deps.sh calls it; carry .deps as usual).
+# root; scripts/gpu-deps.sh calls it and packs .deps for the device tool).
 #  - libzip (hf/: pytorch_model.bin): the GPU image has no libzip at all, so Debian's headers
 #    (zip.h, zipconf.h) and libzip.so* are copied. At run time libzip.so.4 needs libz.so.1,
 #    libbz2.so.1.0 and libcrypto.so.3, which the image has (Python's zlib, bz2 and ssl modules use
