@@ -4,6 +4,8 @@
 // seed; bad input gives one "error:" line and exit 2.
 #include <gtest/gtest.h>
 
+#include "common/child_process.h"
+
 #include "ssmlab/plot.h"
 
 #include <sys/wait.h>
@@ -31,16 +33,9 @@ struct Cmd {
   int rc = -1;
   std::string out;
 };
-Cmd run_cmd(const std::string& cmd) {
-  Cmd r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+Cmd run_cmd(const std::string& cmd) {  // the shared helper, with a deadline for a busy machine
+  auto [rc, out] = ssmlab::test::run_command(cmd, 600);
+  return Cmd{rc, out};
 }
 std::vector<json> records(const fs::path& log, const std::string& kind) {
   std::vector<json> out;
