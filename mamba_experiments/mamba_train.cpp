@@ -161,7 +161,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::string plot_dir, checkpoint_dir, eval_checkpoint;
   std::vector<std::string> train_files, valid_files;
   int64_t seq_len = 128, gap = 16, recall_vocab = 16, max_vocab = 20000, train_max = 5000, val_max = 1000;
-  int64_t n_state = 0, n_layers = 0, epochs = 10, max_steps = 0, batch_size = 64, stop_at_step = 0;
+  int64_t n_state = 0, n_layers = 0, epochs = 10, max_steps = 0, batch_size = 64, stop_at_step = 0, patience = 0;
   bool save_plots = false, allow_generated = false;
   cli.add("model", &model, "mamba_simple | mamba_SSD_diag_exp | transformer (see above)")
       .one_of({"mamba_simple", "mamba_SSD_diag_exp", "transformer"});
@@ -191,6 +191,8 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("plot-dir", &plot_dir, "plots folder; the JSONL log goes to <plot-dir>/train_runs.jsonl unless --log is given");
   cli.add("checkpoint-dir", &checkpoint_dir, "this run's folder: best/ (Hugging Face folder), best.json, last.ckpt, run.json");
   cli.add("eval-checkpoint", &eval_checkpoint, "no training: validation loss of a saved folder on --dataset");
+  cli.add("patience", &patience, "early stopping: end the run after K evaluations in a row without a new best "
+                                 "validation loss (0 = off; the best checkpoint is kept)").at_least(int64_t{0});
   cli.add("stop-at-step", &stop_at_step, "testing: stop (exit 3) before step K, as if killed (0 = never)").at_least(int64_t{0});
   sm::ModelConfig mc;
   mc.d_model = 64;
@@ -397,6 +399,7 @@ static int ssmlab_main(int argc, char** argv) {
   int64_t loss_n = 0;
   ssmlab::Stopwatch train_clock;
   double last_acc = NAN, last_val = NAN;
+  int64_t evals_since_best = 0;  // --patience (counted from this process's start; a resume starts again at 0)
   std::vector<double> curve_epoch, curve_train, curve_val;
   std::string tokenizer_tmp;
   if (!checkpoint_dir.empty()) {
@@ -454,7 +457,9 @@ static int ssmlab_main(int argc, char** argv) {
     const double train_loss = loss_n > 0 ? loss_sum / static_cast<double>(loss_n) : NAN;
     const double tps = train_s > 0 ? tokens_since / train_s : 0.0;
     bool improved = false;
+    ++evals_since_best;
     if (std::isfinite(r.loss) && r.loss < best_val) {
+      evals_since_best = 0;
       best_val = r.loss;
       best_step = step;
       improved = true;
@@ -478,7 +483,13 @@ static int ssmlab_main(int argc, char** argv) {
     last_acc = r.acc;
     last_val = r.loss;
     train_clock.reset();  // the next window's training time starts after this evaluation
-    return {{"val_loss", r.loss}, {"val_ppl", std::exp(r.loss)}};
+    json out{{"val_loss", r.loss}, {"val_ppl", std::exp(r.loss)}};
+    if (patience > 0 && evals_since_best >= patience) {
+      out["stop_training"] = true;
+      ssmlab::progress(opts, "early stop: no better validation loss in " + std::to_string(patience) +
+                                 " evaluations (best " + std::to_string(best_val) + " at step " + std::to_string(best_step) + ")");
+    }
+    return out;
   };
 
   sm::TrainResult res;
@@ -507,6 +518,7 @@ static int ssmlab_main(int argc, char** argv) {
          {"final_val_ppl", std::exp(final_val)},
          {"best_val_loss", best_val},
          {"best_step", best_step},
+         {"stopped_early", res.stopped_early},
          {"data_source", source}};
   if (std::isfinite(initial_val)) m["initial_val_loss"] = initial_val;
   if (std::isfinite(last_acc)) m["final_val_acc"] = last_acc;

@@ -400,8 +400,9 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step, meta);
     last_ckpt_step = next_step;
   };
-  auto run_eval = [&](int64_t step) {
-    if (!eval_fn) return;
+  // Returns true when the evaluation asks to stop (EvalFn's "stop_training": true, e.g. patience).
+  auto run_eval = [&](int64_t step) -> bool {
+    if (!eval_fn) return false;
     const RngState rng = get_rng_state();  // evaluation must not perturb the training stream
     model_->eval();
     nlohmann::json m;
@@ -414,7 +415,9 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     if (!m.is_object()) m = nlohmann::json{{"value", m}};
     m["step"] = step;
     res.last_eval = m;
+    const bool stop = m.contains("stop_training") && m["stop_training"].is_boolean() && m["stop_training"].get<bool>();
     if (run_) run_->write(m, "eval at step " + std::to_string(step) + ": " + m.dump(), true, "eval");
+    return stop;
   };
 
   model_->train();
@@ -492,13 +495,19 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
       window_loss = 0.0;
       window_n = 0;
     }
-    if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps && done > logged_through_at_start)
-      run_eval(done);
+    if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps && done > logged_through_at_start &&
+        run_eval(done)) {
+      res.stopped_early = true;
+      progress(opts_, "stopping early at step " + std::to_string(done) + " (the evaluation asked to stop)");
+      write_ckpt(done);
+      step = done;
+      break;
+    }
     if (use_ckpt && ((tc_.ckpt_every > 0 && done % tc_.ckpt_every == 0) || done == tc_.steps)) write_ckpt(done);
   }
   res.steps_done = step;
   res.wall_s = clock.seconds();
-  if (res.ok) run_eval(step);
+  if (res.ok && !res.stopped_early) run_eval(step);
   return res;
 }
 

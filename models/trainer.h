@@ -85,7 +85,9 @@ struct Batch {
 };
 using BatchFn = std::function<Batch(int64_t step)>;
 using LossFn = std::function<torch::Tensor(const Batch&)>;                  // scalar loss
-using EvalFn = std::function<nlohmann::json(int64_t step)>;                // metrics object
+// Metrics object; "stop_training": true in it ends the run after this evaluation (checkpoint
+// written; TrainResult::stopped_early), e.g. early stopping on a validation loss.
+using EvalFn = std::function<nlohmann::json(int64_t step)>;
 
 // Masked next-token cross-entropy: sum(CE * mask) / sum(mask) over logits = model(inputs).
 torch::Tensor masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,
@@ -101,6 +103,7 @@ struct TrainResult {
   int64_t failed_step = -1;          // step at which the run stopped when !ok (-1: none)
   int64_t start_step = 0;            // > 0 after a resume
   int64_t steps_done = 0;            // next step index at exit
+  bool stopped_early = false;        // an evaluation returned "stop_training": true
   double final_loss = 0.0;           // mean loss of the last log window
   double tokens_per_s = 0.0;
   double wall_s = 0.0;

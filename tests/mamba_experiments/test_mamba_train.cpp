@@ -60,9 +60,9 @@ class MambaTrainBase : public ::testing::Test {
   }
   void TearDown() override { ssmlab::test::remove_tree(dir); }
   // Small sizes: width 32, one layer, windows of 32 tokens, batches of 8.
-  std::string base(const std::string& model, const std::string& dataset) const {
+  std::string base(const std::string& model, const std::string& dataset, const std::string& lr = "3e-3") const {
     std::string c = kTrain + " --quiet --threads 1 --model " + model + " --dataset " + dataset +
-                    " --d-model 32 --n-layers 1 --n-state 8 --headdim 16 --seq-len 32 --batch-size 8 --lr 3e-3" +
+                    " --d-model 32 --n-layers 1 --n-state 8 --headdim 16 --seq-len 32 --batch-size 8 --lr " + lr +
                     " --train-max-samples 240 --val-max-samples 32 --out " + dir.string();
     if (dataset == "recall") c += " --gap 2 --recall-vocab 8";
     if (dataset == "wikitext2") c += " --max-vocab 300 --allow-generated-text";
@@ -144,6 +144,31 @@ TEST_F(MambaTrain, ResumeContinuesIdentically) {
   ASSERT_EQ(ra.size(), 1u);
   ASSERT_EQ(rb.size(), 1u);
   EXPECT_EQ(ra[0]["metrics"]["best_val_loss"].get<double>(), rb[0]["metrics"]["best_val_loss"].get<double>());
+}
+
+// --patience K ends the run after K evaluations without a new best validation loss. An lr of 1e-300
+// underflows to no update in fp32, so every evaluation after the first repeats the same loss.
+TEST_F(MambaTrain, PatienceStopsARunThatNoLongerImproves) {
+  auto r = run_cmd(base("mamba_simple", "recall", "1e-300") + " --max-steps 50 --eval-every 5 --min-lr 0 --patience 2" +
+                   " --log " + (dir / "p.jsonl").string() + " --checkpoint-dir " + (dir / "cp").string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto ep = records(dir / "p.jsonl", "epoch");
+  ASSERT_EQ(ep.size(), 4u) << r.out;  // before training, steps 5 (first best), 10, 15 (second without a better one)
+  EXPECT_EQ(ep.back()["metrics"]["step"].get<int64_t>(), 15);
+  auto res = records(dir / "p.jsonl", "result");
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_TRUE(res[0]["metrics"]["stopped_early"].get<bool>());
+  EXPECT_EQ(res[0]["metrics"]["steps"].get<int64_t>(), 15);
+  EXPECT_EQ(res[0]["metrics"]["best_step"].get<int64_t>(), 5);
+  EXPECT_TRUE(fs::exists(dir / "cp" / "best" / "config.json"));
+  // and without --patience the same run goes to the end
+  auto f = run_cmd(base("mamba_simple", "recall", "1e-300") + " --max-steps 20 --eval-every 5 --min-lr 0" + " --log " +
+                   (dir / "f.jsonl").string());
+  ASSERT_EQ(f.rc, 0) << f.out;
+  auto rf = records(dir / "f.jsonl", "result");
+  ASSERT_EQ(rf.size(), 1u);
+  EXPECT_FALSE(rf[0]["metrics"]["stopped_early"].get<bool>());
+  EXPECT_EQ(rf[0]["metrics"]["steps"].get<int64_t>(), 20);
 }
 
 TEST_F(MambaTrain, VarianceBandsRequireAllModels) {
