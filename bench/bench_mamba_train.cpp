@@ -26,6 +26,7 @@
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
 #include "models/torch_util.h"
+#include "models/trainer.h"
 
 namespace sm = ssmlab::models;
 namespace sk = ssmlab::kernels;
@@ -37,6 +38,7 @@ struct Measured {
   int steps = 0;
   double seconds_per_step = 0, tokens_per_s = 0, loss = 0;
   double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step: the mean over the extra synchronised steps
+  bool fused_adamw = false;                                // the fused AdamW kernel ran (adamw_step)
 };
 
 void sync(const torch::Device& d) {
@@ -45,7 +47,7 @@ void sync(const torch::Device& d) {
 
 Measured measure(const std::string& model_name, const std::string& impl_name, const sm::ModelConfig& base, const torch::Device& device, bool bf16,
                  int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
-                 const ssmlab::CommonOptions& opts) {
+                 const ssmlab::CommonOptions& opts, bool allow_fused_adamw) {
   torch::manual_seed(seed);
   auto mc = base;
   mc.kernel_impl = impl_name;
@@ -70,7 +72,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
     if (split) { sync(device); m.forward_s += phase.seconds(); phase.reset(); }
     loss.backward();
     if (split) { sync(device); m.backward_s += phase.seconds(); phase.reset(); }
-    opt.step();
+    m.fused_adamw = sm::adamw_step(opt, allow_fused_adamw);  // the trainer's step (fused AdamW kernel on CUDA, LibTorch >= 2)
     if (split) { sync(device); m.optimizer_s += phase.seconds(); }
     return loss.item<double>();
   };
@@ -107,7 +109,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
 static int ssmlab_main(int argc, char** argv) {
   long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5, d_state = 16;
   double max_seconds = 120;
-  bool bf16 = false;
+  bool bf16 = false, unfused_adamw = false;
   std::string device_flag = "auto";
   std::vector<std::string> impls = {"auto", "reference"};
   std::string model_name = "mamba";
@@ -131,6 +133,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("max-seconds", &max_seconds, "stop an implementation's timed steps after this many seconds").greater_than(0.0);
   cli.add("device", &device_flag, "auto | cpu | cuda[:i]");
   cli.flag("bf16", &bf16, "bf16 autocast on CUDA (weights and optimizer in fp32)");
+  cli.flag("unfused-adamw", &unfused_adamw, "torch::optim::AdamW's per-parameter step instead of the fused CUDA kernel");
   cli.add("impls", &impls, "implementations to compare: auto (fused kernels) and/or reference");
   auto opts = cli.parse_or_exit(argc, argv);
   sm::torch_set_threads(opts);
@@ -165,12 +168,12 @@ static int ssmlab_main(int argc, char** argv) {
   nlohmann::json metrics = {{"param_count", params}, {"device", device.str()}};
   try {
     for (const auto& impl : impls) {
-      results.push_back(measure(model_name, impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts));
+      results.push_back(measure(model_name, impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts, !unfused_adamw));
       const auto& m = results.back();
       metrics[m.impl] = {{"steps", m.steps},         {"seconds_per_step", m.seconds_per_step},
                          {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss},
                          {"forward_s", m.forward_s},  {"backward_s", m.backward_s},
-                         {"optimizer_s", m.optimizer_s}};
+                         {"optimizer_s", m.optimizer_s}, {"fused_adamw", m.fused_adamw}};
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -80,6 +80,69 @@ typename Map::key_type state_key(const torch::Tensor& p) {
   }
 }
 
+}  // namespace
+
+// ---- one AdamW step: the fused CUDA kernel where LibTorch has it ------------------------
+// LibTorch >= 2.0 has at::_fused_adamw_ (one multi-tensor kernel for all parameters of a group; what
+// torch.optim.AdamW(fused=True) calls). It reads and writes the same state tensors as
+// torch::optim::AdamW (exp_avg, exp_avg_sq, the step count), so checkpoints and a later unfused
+// step see no difference. Same math as torch::optim::AdamW::step: p *= 1 - lr*wd; m, v moments;
+// p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+bool adamw_step(torch::optim::AdamW& opt, bool allow_fused) {
+#if TORCH_VERSION_MAJOR >= 2
+  bool fusable = allow_fused;
+  for (auto& g : opt.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(g.options());
+    if (o.amsgrad()) fusable = false;
+    for (const auto& p : g.params())
+      if (!p.is_cuda() || p.scalar_type() != torch::kFloat32 || (p.grad().defined() && p.grad().is_sparse())) fusable = false;
+  }
+  if (!fusable) {
+    opt.step();
+    return false;
+  }
+  torch::NoGradGuard ng;
+  auto& state = opt.state();
+  using StateMap = std::decay_t<decltype(state)>;
+  for (auto& g : opt.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(g.options());
+    std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+    std::map<int64_t, torch::Tensor> step_tensor;  // one device scalar per distinct step count
+    for (auto& p : g.params()) {
+      if (!p.grad().defined()) continue;  // as torch::optim::AdamW: no gradient, no update
+      const auto key = state_key<StateMap>(p);
+      auto it = state.find(key);
+      if (it == state.end()) {
+        auto s = std::make_unique<torch::optim::AdamWParamState>();
+        s->step(0);
+        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        it = state.emplace(key, std::move(s)).first;
+      }
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      s.step(s.step() + 1);
+      auto st = step_tensor.find(s.step());
+      if (st == step_tensor.end())
+        st = step_tensor.emplace(s.step(), torch::full({}, static_cast<double>(s.step()), p.options().dtype(torch::kFloat32))).first;
+      params.push_back(p);
+      grads.push_back(p.grad());
+      exp_avgs.push_back(s.exp_avg());
+      exp_avg_sqs.push_back(s.exp_avg_sq());
+      steps.push_back(st->second);
+    }
+    if (params.empty()) continue;
+    at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(), std::get<0>(o.betas()),
+                      std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  }
+  return true;
+#else
+  (void)allow_fused;
+  opt.step();  // LibTorch 1.x has no fused AdamW kernel
+  return false;
+#endif
+}
+
+namespace {
 // Parameter names by TensorImpl, for the optimizer's parameter-group layout.
 std::map<const void*, std::string> param_names(torch::nn::Module& model) {
   std::map<const void*, std::string> names;
@@ -122,6 +185,7 @@ void add_train_flags(Cli& cli, TrainConfig* tc) {
     return "must be auto, cpu, cuda or cuda:<i> (got '" + d + "')";
   });
   cli.flag("fp32", &tc->fp32, "disable bf16 autocast on CUDA");
+  cli.flag("unfused-adamw", &tc->unfused_adamw, "CUDA: torch::optim::AdamW's per-parameter step instead of the fused kernel");
 }
 
 // ---- loss and schedule ----------------------------------------------------------------
@@ -463,7 +527,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
       std::cerr << "error: " << res.error << std::endl;
       break;
     }
-    opt_->step();
+    adamw_step(*opt_, !tc_.unfused_adamw);
     res.losses.emplace_back(step, lv);
     window_loss += lv;
     ++window_n;

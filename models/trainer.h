@@ -70,6 +70,7 @@ struct TrainConfig {
   bool resume = false;           // continue from `checkpoint` if it exists
   std::string device = "auto";   // auto | cpu | cuda[:i] (resolve_device)
   bool fp32 = false;             // --fp32: disable the bf16 autocast used on CUDA (CPU is always fp32)
+  bool unfused_adamw = false;    // --unfused-adamw: no fused AdamW kernel on CUDA (adamw_step)
 };
 
 // Declares --steps --lr --min-lr --warmup --weight-decay --grad-clip --log-every --eval-every
@@ -88,6 +89,12 @@ using LossFn = std::function<torch::Tensor(const Batch&)>;                  // s
 // Metrics object; "stop_training": true in it ends the run after this evaluation (checkpoint
 // written; TrainResult::stopped_early), e.g. early stopping on a validation loss.
 using EvalFn = std::function<nlohmann::json(int64_t step)>;
+
+// One AdamW step. With allow_fused, on CUDA, with LibTorch >= 2 and every parameter fp32 (no
+// amsgrad): at::_fused_adamw_, one multi-tensor kernel per parameter group, on the optimizer's own
+// state (so checkpoints are unchanged); otherwise opt.step(). Returns whether the fused kernel ran.
+// Parity with opt.step(): tests/models/test_trainer.cpp (GPU label).
+bool adamw_step(torch::optim::AdamW& opt, bool allow_fused = true);
 
 // Masked next-token cross-entropy: sum(CE * mask) / sum(mask) over logits = model(inputs).
 torch::Tensor masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,

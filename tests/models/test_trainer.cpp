@@ -522,3 +522,50 @@ TEST(Trainer, ResumedRunLogsEachWindowOnceWithTheUninterruptedValues) {
   for (size_t i = 0; i < ea.size(); ++i) EXPECT_EQ(eb[i]["step"], ea[i]["step"]);
   ssmlab::test::remove_tree(dir);
 }
+
+// adamw_step: the fused CUDA kernel (LibTorch >= 2) against torch::optim::AdamW::step on the same
+// parameters, gradients and hyper-parameters (two groups: with and without weight decay), 6 steps.
+// Without CUDA (or on LibTorch 1.x) adamw_step must fall back to opt.step() and report it.
+TEST(Trainer, FusedAdamWMatchesTheLibTorchStep) {
+  const bool cuda = torch::cuda::is_available();
+  const torch::Device dev = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  torch::manual_seed(3);
+  const std::vector<std::vector<int64_t>> shapes{{33, 17}, {17}, {5, 4, 3}, {1}};
+  auto make = [&]() {
+    std::vector<torch::Tensor> ps;
+    torch::manual_seed(11);
+    for (const auto& s : shapes) ps.push_back(torch::randn(s).to(dev).requires_grad_(true));
+    return ps;
+  };
+  auto a = make(), b = make();
+  auto groups = [](const std::vector<torch::Tensor>& ps) {
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    g.emplace_back(std::vector<torch::Tensor>{ps[0], ps[2]},
+                   std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(3e-2).weight_decay(0.1).betas({0.9, 0.95})));
+    g.emplace_back(std::vector<torch::Tensor>{ps[1], ps[3]},
+                   std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(3e-2).weight_decay(0.0).betas({0.9, 0.95})));
+    return g;
+  };
+  torch::optim::AdamW oa(groups(a), torch::optim::AdamWOptions(3e-2)), ob(groups(b), torch::optim::AdamWOptions(3e-2));
+  bool fused_ran = false;
+  for (int step = 0; step < 6; ++step) {
+    torch::manual_seed(100 + step);
+    for (size_t i = 0; i < a.size(); ++i) {
+      auto g = torch::randn(shapes[i]).to(dev);
+      a[i].mutable_grad() = g.clone();
+      b[i].mutable_grad() = g.clone();
+    }
+    oa.step();
+    fused_ran = sm::adamw_step(ob, /*allow_fused=*/true);
+  }
+#if TORCH_VERSION_MAJOR >= 2
+  EXPECT_EQ(fused_ran, cuda);
+#else
+  EXPECT_FALSE(fused_ran);
+#endif
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double err = (a[i] - b[i]).abs().max().item<double>() / (a[i].abs().max().item<double>() + 1e-12);
+    EXPECT_LT(err, 1e-6) << "parameter " << i << (fused_ran ? " (fused)" : " (fallback)");
+  }
+  EXPECT_FALSE(sm::adamw_step(ob, /*allow_fused=*/false));  // explicitly unfused: the LibTorch step
+}
