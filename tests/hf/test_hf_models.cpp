@@ -563,3 +563,30 @@ TEST(LoadMemory, PeakRssUnderOneAndAHalfCheckpoints) {
   EXPECT_LT(growth_kb, 1.5 * file_kb);
   ssmlab::test::remove_tree(dir);
 }
+
+// export_logits writes the file scripts/check_hf_export.py reads; on the fixtures its logits are
+// transformers' own (references.json), so the checker would pass them.
+TEST(ExportLogitsBinary, MatchesTheTransformersReferences) {
+  const std::string bin = std::string(SSMLAB_BIN_DIR) + "/export_logits";
+  if (!fs::exists(bin)) GTEST_SKIP() << bin << " not built";
+  const fs::path dir = ssmlab::test::fresh_temp_dir("export_logits");
+  for (const char* m : {"gpt_neox", "mamba", "mamba2"}) {
+    const json& ref = references()["models"][m]["prompts"][0];
+    const fs::path out = dir / (std::string(m) + ".json");
+    const std::string cmd = bin + " --quiet --model " + kFixtures + "/" + m + " --prompt '" + ref["text"].get<std::string>() +
+                            "' --output-file " + out.string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream in(out);
+    const json got = json::parse(in);
+    ASSERT_EQ(got["prompts"].size(), 1u);
+    EXPECT_EQ(got["prompts"][0]["ids"], ref["ids"]) << m;
+    const auto a = rows(got["prompts"][0]["logits"]), b = rows(ref["logits"]);
+    ASSERT_EQ(a.sizes(), b.sizes()) << m;
+    EXPECT_LT((a - b).abs().max().item<double>(), kLogitTol) << m;
+  }
+  // a folder that is not a checkpoint: a clear failure, nothing written
+  const fs::path none = dir / "none.json";
+  EXPECT_NE(std::system((bin + " --quiet --model /nonexistent --output-file " + none.string() + " 2>/dev/null").c_str()), 0);
+  EXPECT_FALSE(fs::exists(none));
+  ssmlab::test::remove_tree(dir);
+}
