@@ -47,7 +47,7 @@ for size in $SIZES; do
     # 256-token windows, 32 per step (8192 tokens); one evaluation per ~half epoch on 200 validation
     # windows; early stop after 4 evaluations without a better validation loss.
     timeout $(( left - 20 )) $BIN/mamba_train --model $model $(flags $size $model) --dataset tinystories \
-      --data-dir "$DATA" --seq-len 256 --batch-size 32 --max-steps 3000 --eval-every 30 --patience 4 \
+      --data-dir "$DATA" --train-max-samples 0 --seq-len 256 --batch-size 32 --max-steps 3000 --eval-every 30 --patience 4 \
       --val-max-samples 200 --lr $(lr_of $size) --min-lr 6e-5 --warmup 60 --log-every 10 --device cuda \
       --seed 0 --out $W --log $LOG --checkpoint-dir $ck > $W/logs/${size}_$model.out 2>&1
     echo "$size/$model: exit $? after $(( $(date +%s) - T0 )) s: $(tail -1 $W/logs/${size}_$model.out)"
