@@ -8,7 +8,8 @@
 //   y_t    = <h_t, C_t> + D ⊙ u_t
 //   out    = y ⊙ silu(z)                           (z optional)
 //
-// Shapes (legend: Bt batch, D channels = d_inner, L sequence length, N state size, G groups):
+// Shapes (legend: Bt batch, D channels = d_inner, L sequence length, N state size, G groups; upstream's
+// D here is the inner width E of docs/glossary.md, not d_model):
 //   u, delta, z : (Bt, D, L)        A : (D, N)        D, delta_bias : (D)
 //   B, C        : (Bt, N, L)  or grouped (Bt, G, N, L), channel d uses group d / (D / G)
 // Returns out (Bt, D, L) in u's dtype, and, if asked, the last state (Bt, D, N) in fp32
