@@ -22,7 +22,6 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   ./scripts/gpu-build.sh mamba_train generate || exit 1
   echo "build: $(( $(date +%s) - T0 )) s"
 fi
-LOG=$W/logs/tinystories.jsonl
 
 # model -> size flags. 130m: Mamba d 768 x 24 (129.1M with the GPT-2 vocabulary, tied head); the
 # Transformer d 768 x 8 (133.8M: untied GPT-NeoX head); the MoE Transformer the same with 8 experts of
@@ -49,7 +48,7 @@ for size in $SIZES; do
     timeout $(( left - 20 )) $BIN/mamba_train --model $model $(flags $size $model) --dataset tinystories \
       --data-dir "$DATA" --train-max-samples 0 --seq-len 256 --batch-size 32 --max-steps 3000 --eval-every 30 --patience 4 \
       --val-max-samples 200 --lr $(lr_of $size) --min-lr 6e-5 --warmup 60 --log-every 10 --device cuda \
-      --seed 0 --out $W --log $LOG --checkpoint-dir $ck > $W/logs/${size}_$model.out 2>&1
+      --seed 0 --out $W --log $W/logs/tinystories_$size.jsonl --checkpoint-dir $ck > $W/logs/${size}_$model.out 2>&1
     echo "$size/$model: exit $? after $(( $(date +%s) - T0 )) s: $(tail -1 $W/logs/${size}_$model.out)"
     cp $ck/best.json $W/logs/${size}_${model}_best.json 2>/dev/null
     for s in 1 2 3 4 5; do
