@@ -151,6 +151,36 @@ std::string cut(const std::string& task, const std::string& generated) {
   return task == "phone_book" ? pt::phone_book_cut(generated) : pt::squad_cut(generated);
 }
 
+// Cli options may be given once; --model is repeatable here: every occurrence's values (--model A,
+// --model=B, --model C D) are gathered into one --model at the place of the first.
+std::vector<std::string> merge_model_flags(int argc, char** argv) {
+  std::vector<std::string> out, values;
+  std::ptrdiff_t at = -1;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--model" || a.rfind("--model=", 0) == 0) {
+      if (at < 0) at = static_cast<std::ptrdiff_t>(out.size());
+      if (a != "--model") values.push_back(a.substr(8));
+      while (i + 1 < argc && argv[i + 1][0] != '-') values.push_back(argv[++i]);
+      continue;
+    }
+    out.push_back(a);
+  }
+  if (at >= 0) {
+    values.insert(values.begin(), "--model");
+    out.insert(out.begin() + at, values.begin(), values.end());
+  }
+  return out;
+}
+
+// The context the checkpoint was trained for: max_position_embeddings (GPT-NeoX; RoPE itself has no
+// limit, so the model object reports none) or n_positions (GPT-2); Mamba: none (-1).
+int64_t context_limit(const hf::Pretrained& p) {
+  if (p.config.arch == hf::Arch::GPTNeoX) return p.config.neox.max_positions;
+  if (p.config.arch == hf::Arch::GPT2) return p.config.gpt2.n_positions;
+  return p.model->max_positions();
+}
+
 std::string model_label(const std::string& dir) {
   fs::path p(dir);
   if (p.filename().empty()) p = p.parent_path();
@@ -173,7 +203,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("model", &model_args, "checkpoint folder(s): repeatable, or a comma list").nonempty();
   cli.add("tokenizer", &tokenizer_path, "tokenizer.json (or its folder) for folders without one (state-spaces/mamba-*)");
   cli.add("eval-task", &c.task, "c4_copy | phone_book | squad").one_of({"c4_copy", "phone_book", "squad"});
-  cli.add("min-eval-len", &min_len, "first length (inclusive) [c4_copy: tokens; phone_book: entries; squad: paragraph tokens]").at_least(1);
+  cli.add("min-eval-len", &min_len, "first length (inclusive) [c4_copy: tokens; phone_book: entries; squad: paragraph tokens]").at_least(0);
   cli.add("max-eval-len", &max_len, "last length (inclusive; 0 = --min-eval-len)").at_least(0);
   cli.add("eval-len-step", &step, "step between lengths").at_least(1);
   cli.add("eval-lens", &lens, "explicit lengths (replace min/max/step)").at_least(1).sorted();
@@ -189,7 +219,10 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("failures", &failures_path, "side file (JSONL) for failed examples (default <out>/pretrained/failures.jsonl; 'none' = off)");
   cli.add("max-failures", &c.max_failures, "failed examples kept per (model, task, length)").at_least(0);
   cli.flag("allow-unknown-config", &allow_unknown, "ignore config.json keys ssmlab does not know");
-  auto opts = cli.parse_or_exit(argc, argv);
+  std::vector<std::string> args = merge_model_flags(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
+  auto opts = cli.parse_or_exit(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   at::set_num_threads(opts.threads);
   c.seed = opts.seed;
 
@@ -270,7 +303,7 @@ static int ssmlab_main(int argc, char** argv) {
     p.model->eval();
     const hf::Tokenizer& tok = *p.tokenizer;
     const std::string label = model_label(dir);
-    const int64_t max_pos = p.model->max_positions();
+    const int64_t max_pos = context_limit(p);
     ssmlab::progress(opts, label + ": " + p.config.summary());
     std::vector<int64_t> squad_tokens;
     for (const auto& para : data.squad) squad_tokens.push_back(static_cast<int64_t>(tok.encode(para.context).size()));

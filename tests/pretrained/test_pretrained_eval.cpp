@@ -83,9 +83,9 @@ int error_lines(const std::string& out) {
 }  // namespace
 
 TEST_F(PretrainedEval, C4CopyTwoModelsWithTheContextRule) {
-  // L = 50: prompt ~2 x 50 + answer ~50 tokens > 128 positions of the GPT-NeoX fixture: skipped;
+  // --model twice (repeatable). L = 50: prompt ~2 x 50 + answer ~50 tokens > 128 positions of the GPT-NeoX fixture: skipped;
   // Mamba has no position limit and runs it.
-  auto [rc, out] = run("--model " + kFix + "gpt_neox," + kFix + "mamba --eval-task c4_copy --eval-lens 4 50"
+  auto [rc, out] = run("--model " + kFix + "gpt_neox --model " + kFix + "mamba --eval-task c4_copy --eval-lens 4 50"
                        " --eval-num-batches 2 --eval-batch-size 2");
   ASSERT_EQ(rc, 0) << out;
   const auto evals = records("eval");
@@ -151,6 +151,24 @@ TEST_F(PretrainedEval, PhoneBookAndSquadRecords) {
   EXPECT_TRUE(m.contains("em") && m.contains("f1"));
   EXPECT_TRUE(m.contains("warning"));  // 5 < --squad-min-per-bucket 10
   EXPECT_NE(out2.find("warning:"), std::string::npos);
+}
+
+TEST_F(PretrainedEval, BatchedGenerationEqualsOneByOne) {
+  // The same 4 prompts per length (seeded by seed, task, length) in one batch of 4 (left-padded:
+  // their lengths differ) and in 4 batches of 1: the same continuations, hence the same failures.
+  auto gots = [&](const std::string& batching, const std::string& tag) {
+    const auto side = (dir / ("failures_" + tag + ".jsonl")).string();
+    auto [rc, out] = run("--model " + kFix + "gpt_neox," + kFix + "mamba --eval-task phone_book --eval-lens 3 4 " +
+                         batching + " --max-failures 4 --failures " + sq(side));
+    EXPECT_EQ(rc, 0) << out;
+    std::vector<std::string> g;
+    for (const auto& l : ssmlab::read_jsonl(side)) g.push_back(l.value["got"].get<std::string>() + " | " + l.value["finish_reason"].get<std::string>());
+    return g;
+  };
+  const auto batched = gots("--eval-num-batches 1 --eval-batch-size 4", "b4");
+  const auto single = gots("--eval-num-batches 4 --eval-batch-size 1", "b1");
+  EXPECT_FALSE(batched.empty());
+  EXPECT_EQ(batched, single);
 }
 
 TEST_F(PretrainedEval, BadInputIsAClearErrorWithExit2) {
