@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <algorithm>
+#include <cstdlib>
 
 #ifdef SSMLAB_TEST_HAVE_ZLIB
 #include <zlib.h>
@@ -296,4 +298,40 @@ TEST(HeldOut, TheLastMin200OrAFifthAreEvaluationOnly) {
   const auto train = hf::training_documents(docs), eval = hf::evaluation_documents(docs);
   EXPECT_EQ(train.size(), 10u);
   EXPECT_EQ(eval, (std::vector<std::string>{"10", "11"}));
+}
+
+// ---- the real files under SSMLAB_DATA_DIR (skipped without it) ---------------------------------
+namespace {
+std::string data_dir() {
+  const char* d = std::getenv("SSMLAB_DATA_DIR");
+  return d ? d : "";
+}
+}  // namespace
+
+TEST(RealData, C4SampleNamesAndSquadHalfDev) {
+  const std::string d = data_dir();
+  if (d.empty()) GTEST_SKIP() << "SSMLAB_DATA_DIR not set (source scripts/data-env.sh): real C4/names/SQuAD files not checked";
+  const auto c4 = hf::read_jsonl_documents(d + "/c4/c4-en-sample.jsonl");
+  EXPECT_EQ(c4.texts.size(), 1000u);
+  EXPECT_EQ(c4.bad_lines, 0);
+  EXPECT_EQ(hf::evaluation_documents(c4.texts).size(), 200u);
+  const auto names = pt::load_census_names(d + "/names");
+  ASSERT_EQ(names.first.size(), 2u);
+  EXPECT_EQ(names.first[0].names.size(), 1219u);  // dist.male.first
+  EXPECT_EQ(names.first[1].names.size(), 4275u);  // dist.female.first
+  EXPECT_EQ(names.last.names.size(), 88799u);
+  EXPECT_EQ(names.first[0].names[0], "James");
+  const auto squad = pt::read_squad(d + "/squad-v2/dev-v2.0-half.json");
+  EXPECT_EQ(squad.size(), 646u);
+  size_t questions = 0;
+  for (const auto& p : squad) questions += p.qas.size();
+  EXPECT_EQ(questions, 6078u);
+  // Buckets of 100 GPT-NeoX-20B tokens: every paragraph is in one, none is lost.
+  const auto tok = hf::Tokenizer::from_file(d + "/tokenizers/gpt-neox-20b/tokenizer.json");
+  std::vector<int64_t> tokens;
+  for (const auto& p : squad) tokens.push_back(static_cast<int64_t>(tok.encode(p.context).size()));
+  pt::Rng rng(0);
+  int64_t in_range = 0;
+  for (int64_t hi = 100; hi <= 1000; hi += 100) in_range += pt::squad_bucket(squad, tokens, hi - 100, hi, 30, rng).n_in_range;
+  EXPECT_EQ(in_range + std::count_if(tokens.begin(), tokens.end(), [](int64_t t) { return t > 1000; }), 646);
 }
