@@ -22,7 +22,7 @@ PLOTS=${PLOTS:-$OUT/plots}
 TOK=${PRETRAINED_TOKENIZER:-$SSMLAB_DATA_DIR/tokenizers/gpt-neox-20b/tokenizer.json}
 C4_LENS=${C4_LENS:-"25 50 100 150 200 300 400 500 600"}
 PHONE_LENS=${PHONE_LENS:-"20 40 60 80 100 120 140 160"}
-SQUAD_LENS=${SQUAD_LENS:-"100 150 200 250 300 400 500"}
+SQUAD_LENS=${SQUAD_LENS:-"100 150 200 250 300 350 500"}  # the half dev set has few paragraphs past ~400 tokens
 TASKS=${TASKS:-"c4_copy phone_book squad"}
 COMMON=(--model "$PRETRAINED_MODELS" --tokenizer "$TOK" --data-dir "$SSMLAB_DATA_DIR" --device "${DEVICE:-cuda}"
         --dtype "${DTYPE:-bf16}" --eval-batch-size "${BATCH:-32}" --eval-num-batches "${BATCHES:-3}" --log "$LOG" --out "$OUT")
