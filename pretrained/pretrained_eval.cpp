@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -149,6 +150,60 @@ int64_t budget(const std::string& task, int64_t prompt_tokens) {
 std::string cut(const std::string& task, const std::string& generated) {
   if (task == "c4_copy") return pt::c4_copy_cut(generated);
   return task == "phone_book" ? pt::phone_book_cut(generated) : pt::squad_cut(generated);
+}
+
+// The prompts of one length, generated greedily in batches of --eval-batch-size (one models::generate
+// call each: left-padded, cached, a row stops at its task's stop string or EOS), each row cut to its
+// own budget and by its task's rule, then scored. on_failure sees every prompt scored below 1;
+// progress (prompts done, rows of this batch) follows each batch.
+struct Scores {
+  double correct = 0, f1_sum = 0, gen_s = 0;
+  int64_t gen_tokens = 0;
+};
+Scores generate_and_score(const Config& c, hf::Pretrained& p, const std::vector<pt::Example>& examples,
+                          const std::vector<std::vector<int64_t>>& ids, pt::Normalization norm,
+                          const std::function<void(const pt::Example&, const std::string&, const std::string&)>& on_failure,
+                          const std::function<void(int64_t, int64_t)>& progress) {
+  const hf::Tokenizer& tok = *p.tokenizer;
+  models::GenerationOptions go;
+  go.stop_strings = {c.task == "phone_book" ? "\n" : "\n\n"};
+  go.decode = [&tok](const std::vector<int64_t>& t) {  // the newest tokens are enough to see a stop string
+    const size_t k = std::min<size_t>(t.size(), 4);
+    return tok.decode(std::vector<int64_t>(t.end() - static_cast<std::ptrdiff_t>(k), t.end()));
+  };
+  if (p.config.eos_token_id >= 0) go.eos_token_ids = {p.config.eos_token_id};
+  Scores sc;
+  const auto n = static_cast<int64_t>(examples.size());
+  for (int64_t b0 = 0; b0 < n; b0 += c.batch_size) {
+    const int64_t b1 = std::min(n, b0 + c.batch_size);
+    const std::vector<std::vector<int64_t>> batch(ids.begin() + b0, ids.begin() + b1);
+    go.max_new_tokens = 0;
+    for (const auto& row : batch) go.max_new_tokens = std::max(go.max_new_tokens, budget(c.task, static_cast<int64_t>(row.size())));
+    ssmlab::Stopwatch sw;
+    models::GenerationResult res;
+    {
+      torch::NoGradGuard ng;
+      res = models::generate(*p.model, batch, go);
+    }
+    sc.gen_s += sw.seconds();
+    for (size_t r = 0; r < batch.size(); ++r) {
+      auto out = res.tokens[r];
+      sc.gen_tokens += static_cast<int64_t>(out.size());
+      const auto own = static_cast<size_t>(budget(c.task, static_cast<int64_t>(batch[r].size())));
+      if (out.size() > own) out.resize(own);
+      const pt::Example& ex = examples[static_cast<size_t>(b0) + r];
+      const std::string got = cut(c.task, tok.decode(out));
+      double score = got == ex.answers[0] ? 1.0 : 0.0;
+      if (c.task == "squad") {
+        score = pt::max_exact_match(got, ex.answers, norm);
+        sc.f1_sum += pt::max_f1(got, ex.answers, norm);
+      }
+      sc.correct += score;
+      if (score < 1) on_failure(ex, got, res.finish_reason[r]);
+    }
+    progress(b1, b1 - b0);
+  }
+  return sc;
 }
 
 // Cli options may be given once; --model is repeatable here: every occurrence's values (--model A,
@@ -350,56 +405,23 @@ static int ssmlab_main(int argc, char** argv) {
       }
       if (m.contains("warning")) std::cerr << "warning: " << label << " squad length " << L << ": " << m["warning"].get<std::string>() << "\n";
 
-      // Generation in batches; each row keeps its own budget and is cut by its task's rule.
-      models::GenerationOptions go;
-      go.stop_strings = {c.task == "phone_book" ? "\n" : "\n\n"};
-      go.decode = [&tok](const std::vector<int64_t>& t) {  // the newest tokens are enough to see a stop string
-        const size_t k = std::min<size_t>(t.size(), 4);
-        return tok.decode(std::vector<int64_t>(t.end() - static_cast<std::ptrdiff_t>(k), t.end()));
-      };
-      if (p.config.eos_token_id >= 0) go.eos_token_ids = {p.config.eos_token_id};
-      double correct = 0, f1_sum = 0, gen_s = 0;
-      int64_t gen_tokens = 0, failures = 0;
+      int64_t failures = 0;
       const auto n = static_cast<int64_t>(set.examples.size());
-      for (int64_t b0 = 0; b0 < n; b0 += c.batch_size) {
-        const int64_t b1 = std::min(n, b0 + c.batch_size);
-        std::vector<std::vector<int64_t>> batch(ids.begin() + b0, ids.begin() + b1);
-        go.max_new_tokens = 0;
-        for (const auto& row : batch) go.max_new_tokens = std::max(go.max_new_tokens, budget(c.task, static_cast<int64_t>(row.size())));
-        ssmlab::Stopwatch sw;
-        models::GenerationResult res;
-        {
-          torch::NoGradGuard ng;
-          res = models::generate(*p.model, batch, go);
-        }
-        gen_s += sw.seconds();
-        for (int64_t r = 0; r < b1 - b0; ++r) {
-          auto out = res.tokens[static_cast<size_t>(r)];
-          gen_tokens += static_cast<int64_t>(out.size());
-          const auto own = static_cast<size_t>(budget(c.task, static_cast<int64_t>(batch[static_cast<size_t>(r)].size())));
-          if (out.size() > own) out.resize(own);
-          const pt::Example& ex = set.examples[static_cast<size_t>(b0 + r)];
-          const std::string got = cut(c.task, tok.decode(out));
-          double score = 0;
-          if (c.task == "squad") {
-            score = pt::max_exact_match(got, ex.answers, norm);
-            f1_sum += pt::max_f1(got, ex.answers, norm);
-          } else {
-            score = got == ex.answers[0] ? 1.0 : 0.0;
-          }
-          correct += score;
-          if (score < 1 && failures < c.max_failures && failures_path != "none") {
-            ++failures;
+      const Scores sc = generate_and_score(
+          c, p, set.examples, ids, norm,
+          [&](const pt::Example& ex, const std::string& got, const std::string& finish) {
+            if (failures_path == "none" || failures++ >= c.max_failures) return;
             const std::string tail = ex.prompt.size() > 300 ? "..." + ex.prompt.substr(ex.prompt.size() - 300) : ex.prompt;
-            ssmlab::append_jsonl(failures_path, {{"run_id", run.run_id()}, {"model", label},
-                                                 {"task", c.task}, {"length", L}, {"prompt_tail", tail},
-                                                 {"expected", ex.answers}, {"got", got},
-                                                 {"finish_reason", res.finish_reason[static_cast<size_t>(r)]}});
-          }
-        }
-        done_units += static_cast<double>(L) * static_cast<double>(b1 - b0) / static_cast<double>(n);
-        meter.update(done_units, label + " L=" + std::to_string(L), std::to_string(b1) + "/" + std::to_string(n) + " prompts");
-      }
+            ssmlab::append_jsonl(failures_path, {{"run_id", run.run_id()}, {"model", label}, {"task", c.task}, {"length", L},
+                                                 {"prompt_tail", tail}, {"expected", ex.answers}, {"got", got},
+                                                 {"finish_reason", finish}});
+          },
+          [&](int64_t done, int64_t rows) {
+            done_units += static_cast<double>(L) * static_cast<double>(rows) / static_cast<double>(n);
+            meter.update(done_units, label + " L=" + std::to_string(L), std::to_string(done) + "/" + std::to_string(n) + " prompts");
+          });
+      const double correct = sc.correct, f1_sum = sc.f1_sum, gen_s = sc.gen_s;
+      const int64_t gen_tokens = sc.gen_tokens;
       const double acc = correct / static_cast<double>(n);
       m["skipped"] = false;
       m["n_prompts"] = n;
