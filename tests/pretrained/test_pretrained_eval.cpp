@@ -151,6 +151,16 @@ TEST_F(PretrainedEval, PhoneBookAndSquadRecords) {
   EXPECT_TRUE(m.contains("em") && m.contains("f1"));
   EXPECT_TRUE(m.contains("warning"));  // 5 < --squad-min-per-bucket 10
   EXPECT_NE(out2.find("warning:"), std::string::npos);
+
+  // With a step, the first bucket starts one step below the first length: (90, 150], then (150, 210].
+  auto [rc3, out3] = run("--model " + kFix + "mamba --eval-task squad --min-eval-len 150 --max-eval-len 210 "
+                         "--eval-len-step 60 --squad-max-per-bucket 1 --squad-min-per-bucket 0");
+  ASSERT_EQ(rc3, 0) << out3;
+  evals = records("eval");
+  ASSERT_EQ(evals.size(), 6u);
+  EXPECT_EQ(evals[4]["metrics"]["bucket_lo_exclusive"], 90);
+  EXPECT_EQ(evals[4]["metrics"]["bucket_hi"], 150);
+  EXPECT_EQ(evals[5]["metrics"]["bucket_lo_exclusive"], 150);
 }
 
 TEST_F(PretrainedEval, BatchedGenerationEqualsOneByOne) {
