@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ssmlab/atomic_file.h"
+#include "ssmlab/hf/documents.h"
 #include "ssmlab/hf/tokenizer.h"
 #include "ssmlab/safe_io.h"
 
@@ -275,25 +276,19 @@ std::vector<std::string> split_documents(const std::string& text, int64_t* n_sep
 
 std::vector<std::string> read_documents(const std::string& path) {
   if (!fs::is_regular_file(path)) throw DataError("text file not found: " + path);
-  const std::string text = read_text(path, "text corpus");
-  const bool jsonl = path.size() >= 6 && path.substr(path.size() - 6) == ".jsonl";
-  if (!jsonl) return split_documents(text);
-  std::vector<std::string> docs;
-  int64_t line_no = 0;
-  for_each_line(text, [&](const std::string& line) {
-    ++line_no;
-    if (blank(line)) return;
-    json j;
-    try {
-      j = parse_json_limited(line, path);
-    } catch (const std::exception& e) {
-      throw DataError(path + ": line " + std::to_string(line_no) + ": " + e.what());
-    }
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-      throw DataError(path + ": line " + std::to_string(line_no) + ": no string field \"text\"");
-    docs.push_back(j["text"].get<std::string>());
-  });
-  return docs;
+  auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (!ends_with(".jsonl") && !ends_with(".json.gz")) return split_documents(read_text(path, "text corpus"));
+  hf::JsonlDocuments d;
+  try {
+    d = hf::read_jsonl_documents(path);
+  } catch (const std::exception& e) {
+    throw DataError(e.what());
+  }
+  // Training data must be whole: a broken line is an error here (pretrained_eval skips and counts).
+  if (d.bad_lines > 0) throw DataError(path + ": " + d.first_bad);
+  return d.texts;
 }
 
 std::string tokenizer_json_for(const std::string& tokenizer_path) {

@@ -81,7 +81,9 @@ Corpus load_wikitext2(const std::string& data_dir, int64_t max_vocab);
 // The generated story corpus (generated_text.cpp), word level, as a stand-in for WikiText-2.
 Corpus generated_word_corpus(int64_t max_vocab);
 
-// Documents of a plain-text file as described above. jsonl: one document per line, its "text".
+// Documents of a plain-text file as described above. .jsonl / .json.gz: one JSON object per line, its
+// "text" (hf/documents.h; a broken line is a DataError here). Callers training on a file that
+// pretrained_eval evaluates on (C4) drop its held-out tail with hf::training_documents().
 std::vector<std::string> split_documents(const std::string& text, int64_t* n_separators = nullptr);
 std::vector<std::string> read_documents(const std::string& path);
 

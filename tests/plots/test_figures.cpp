@@ -1,6 +1,6 @@
 // test_figures — each family's figures, drawn by the binaries that draw them in
-// scripts/reproduce.sh, from fixture logs (time_series, synthetic, plot_logs) or small runs
-// (duality, whose binaries plot their own results). Every gnuplot script is checked against the
+// scripts/reproduce.sh, from fixture logs (time_series, synthetic, plot_logs, pretrained/plot.sh) or
+// small runs (duality, whose binaries plot their own results). Every gnuplot script is checked against the
 // figure rules (plot.h): legend outside the data, no backslash in any title (a pre-escaped `T\_alibi`
 // drawn literally), integer tics on integer x axes, x axes fitted to the data, a marker per series.
 #include <gtest/gtest.h>
@@ -162,4 +162,16 @@ TEST(FigureRules, PlotLogsFromAFixtureLog) {
   else
     ASSERT_EQ(rc, 0) << out;
   expect_figures_follow_the_rules(dir, 1);
+}
+
+TEST(FigureRules, PretrainedFiguresFromAFixtureLog) {
+  // pretrained/plot.sh on a quick-step log (scripts/reproduce.d/50-pretrained.sh): c4_copy, phone_book,
+  // squad EM and F1, accuracy vs length with one line per model.
+  const std::string dir = fresh_dir("pretrained");
+  auto [rc, out] = sh(std::string(SSMLAB_SOURCE_DIR) + "/pretrained/plot.sh " + kFix + "/pretrained.jsonl " + dir + " " + kBin);
+  if (!ssmlab::plot::gnuplot_available())
+    ASSERT_EQ(rc, 1) << out;
+  else
+    ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir, 4);
 }
