@@ -274,12 +274,16 @@ std::vector<std::string> split_documents(const std::string& text, int64_t* n_sep
   return docs;
 }
 
-std::vector<std::string> read_documents(const std::string& path) {
-  if (!fs::is_regular_file(path)) throw DataError("text file not found: " + path);
+bool is_jsonl_corpus(const std::string& path) {
   auto ends_with = [&](const std::string& suffix) {
     return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  if (!ends_with(".jsonl") && !ends_with(".json.gz")) return split_documents(read_text(path, "text corpus"));
+  return ends_with(".jsonl") || ends_with(".json.gz");
+}
+
+std::vector<std::string> read_documents(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw DataError("text file not found: " + path);
+  if (!is_jsonl_corpus(path)) return split_documents(read_text(path, "text corpus"));
   hf::JsonlDocuments d;
   try {
     d = hf::read_jsonl_documents(path);
@@ -375,7 +379,7 @@ Corpus load_bpe_corpus(const std::string& name, const BpeSpec& spec, bool* cache
 
   // cache key: tokenizer bytes + every file's path, size and mtime + the document rules' version
   uint64_t h = fnv1a(c.tokenizer_json);
-  h = fnv1a("docs-v1|" + name, h);
+  h = fnv1a("docs-v2|" + name, h);  // v2: the held-out rule on JSON-lines training files
   for (auto& f : spec.train_files) h = fnv1a("T" + file_key(f), h);
   for (auto& f : spec.valid_files) h = fnv1a("V" + file_key(f), h);
   char hex[17];
@@ -405,6 +409,9 @@ Corpus load_bpe_corpus(const std::string& name, const BpeSpec& spec, bool* cache
   }
   for (auto& f : spec.train_files) {
     auto docs = read_documents(f);
+    // JSON-lines corpora (C4): their last documents are evaluation-only (hf/documents.h, the rule
+    // pretrained_eval samples its c4_copy texts by), so training never sees them.
+    if (is_jsonl_corpus(f)) docs = hf::training_documents(docs);
     c.n_docs_train += static_cast<int64_t>(docs.size());
     auto ids = encode_docs(tk, docs, c.eos_id);
     c.train.insert(c.train.end(), ids.begin(), ids.end());

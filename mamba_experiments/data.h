@@ -82,10 +82,12 @@ Corpus load_wikitext2(const std::string& data_dir, int64_t max_vocab);
 Corpus generated_word_corpus(int64_t max_vocab);
 
 // Documents of a plain-text file as described above. .jsonl / .json.gz: one JSON object per line, its
-// "text" (hf/documents.h; a broken line is a DataError here). Callers training on a file that
-// pretrained_eval evaluates on (C4) drop its held-out tail with hf::training_documents().
+// "text" (hf/documents.h; a broken line is a DataError here). load_bpe_corpus drops the held-out
+// tail of every JSON-lines *training* file (hf::training_documents: the last min(200, n/5)
+// documents, which pretrained_eval's c4_copy samples from); validation files are read whole.
 std::vector<std::string> split_documents(const std::string& text, int64_t* n_separators = nullptr);
 std::vector<std::string> read_documents(const std::string& path);
+bool is_jsonl_corpus(const std::string& path);  // .jsonl or .json.gz
 
 struct BpeSpec {
   std::vector<std::string> train_files, valid_files;

@@ -26,7 +26,7 @@ fi
 TOK=$DATA/tokenizers/gpt-neox-20b/tokenizer.json
 C4=$(ls $DATA/c4/*.jsonl | head -1)
 n=$(wc -l < "$C4")
-head -n $(( n - 200 )) "$C4" > $W/data/c4-train.jsonl   # the held-out rule: the last 200 documents are evaluation-only
+cp "$C4" $W/data/c4-train.jsonl   # mamba_train drops its evaluation-only tail itself (hf/documents.h: the last min(200, n/5))
 TRAIN="$DATA/wikitext-2-raw/wiki.train.raw $DATA/tinystories/TinyStories-train-head.txt $W/data/c4-train.jsonl"
 VALID="$DATA/wikitext-2-raw/wiki.valid.raw $DATA/tinystories/TinyStories-valid-head.txt"
 

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "data.h"
+#include "ssmlab/hf/documents.h"
 #include "ssmlab/hf/tokenizer.h"
 #include "test_support.h"
 
@@ -131,6 +132,24 @@ TEST(Bpe, TokenCacheIsWrittenThenHit) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("missing.txt"), std::string::npos) << e.what();
   }
+  ssmlab::test::remove_tree(dir);
+}
+
+// The held-out rule of hf/documents.h on the training side: of 20 JSON-lines training documents the
+// last 20 / 5 = 4 are evaluation-only and never tokenized; a validation file is read whole.
+TEST(Bpe, JsonlTrainingFilesDropTheirEvaluationDocuments) {
+  auto dir = ssmlab::test::fresh_temp_dir("mx_heldout");
+  std::string lines;
+  for (int i = 0; i < 20; ++i) lines += "{\"text\": \"document " + std::to_string(i) + "\"}\n";
+  write(dir / "c4.jsonl", lines);
+  BpeSpec spec;
+  spec.train_files = {(dir / "c4.jsonl").string()};
+  spec.valid_files = {(dir / "c4.jsonl").string()};
+  spec.tokenizer = std::string(SSMLAB_SOURCE_DIR) + "/tests/fixtures/hf/tokenizer.json";
+  Corpus c = load_bpe_corpus("text", spec);
+  EXPECT_EQ(c.n_docs_train, 16);
+  EXPECT_EQ(c.n_docs_valid, 20);
+  EXPECT_EQ(ssmlab::hf::held_out_count(1000), 200);
   ssmlab::test::remove_tree(dir);
 }
 
