@@ -25,9 +25,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 TOK=$DATA/tokenizers/gpt-neox-20b/tokenizer.json
 C4=$(ls $DATA/c4/*.jsonl | head -1)
-n=$(wc -l < "$C4")
-cp "$C4" $W/data/c4-train.jsonl   # mamba_train drops its evaluation-only tail itself (hf/documents.h: the last min(200, n/5))
-TRAIN="$DATA/wikitext-2-raw/wiki.train.raw $DATA/tinystories/TinyStories-train-head.txt $W/data/c4-train.jsonl"
+TRAIN="$DATA/wikitext-2-raw/wiki.train.raw $DATA/tinystories/TinyStories-train-head.txt $C4"  # mamba_train drops the C4 file's evaluation-only tail itself (hf/documents.h)
 VALID="$DATA/wikitext-2-raw/wiki.valid.raw $DATA/tinystories/TinyStories-valid-head.txt"
 
 # Mamba d 512 x 16 (d_state 16, tied head) and GPT-NeoX d 512 x 8 (8 heads, untied head): about the
@@ -62,9 +60,10 @@ for task in c4_copy phone_book squad; do
   left=$(( BUDGET_S - ($(date +%s) - T0) ))
   [ $left -lt 30 ] && { echo "budget: skipping $task"; continue; }
   case $task in
-    c4_copy) lens="--eval-lens 25 50 100 150 200 300 400" ;;
-    phone_book) lens="--eval-lens 5 10 20 40 80" ;;
-    squad) lens="" ;;
+    # lengths whose prompts stay within the 512-token training context (RoPE is not trained past it)
+    c4_copy) lens="--eval-lens 25 50 75 100 150 200" ;;
+    phone_book) lens="--eval-lens 5 10 15 20 30 40" ;;
+    squad) lens="--eval-lens 100 150 200 250 300 350" ;;
   esac
   timeout $(( left - 10 )) $BIN/pretrained_eval --model $MODELS --eval-task $task $lens --device cuda --dtype bf16 \
     --data-dir $DATA --seed 0 --log $W/logs/own_pair_eval.jsonl --out $W/eval > $W/logs/eval_$task.out 2>&1
