@@ -261,8 +261,8 @@ static int ssmlab_main(int argc, char** argv) {
     try {
       history = ssmlab::smt::read_history(run_dir.string());
       for (const auto& h : history)
-        if (h.value("val_loss", INFINITY) < best_val) best_val = h["val_loss"].get<double>(), best_step = h.value("step", int64_t{-1});
-      if (!history.empty()) initial_val = history[0].value("val_loss", NAN);
+        if (h.value("val_loss", double(INFINITY)) < best_val) best_val = h["val_loss"].get<double>(), best_step = h.value("step", int64_t{-1});
+      if (!history.empty()) initial_val = history[0].value("val_loss", double(NAN));
     } catch (const std::exception& e) {
       return config_error("--resume: " + std::string(e.what()));
     }
@@ -342,7 +342,7 @@ static int ssmlab_main(int argc, char** argv) {
                         json{{"val_loss", vl}, {"step", step}, {"experiment", experiment}});
   };
   auto results_json = [&](const std::string& status, double final_val) {
-    const double fv = std::isfinite(final_val) ? final_val : (history.empty() ? NAN : history.back().value("val_loss", NAN));
+    const double fv = std::isfinite(final_val) ? final_val : (history.empty() ? NAN : history.back().value("val_loss", double(NAN)));
     auto num = [](double x) { return std::isfinite(x) ? json(x) : json(); };
     return json{{"experiment", experiment},
                 {"timestamp", stamp},
@@ -422,7 +422,7 @@ static int ssmlab_main(int argc, char** argv) {
   auto res = trainer.fit_backward(batch_fn, backward_fn, eval_fn);
   if (!fs::exists(run_dir / "best_model.ckpt") && std::isfinite(initial_val)) save_best(0, initial_val);
 
-  const double final_val = history.empty() ? NAN : history.back().value("val_loss", NAN);
+  const double final_val = history.empty() ? NAN : history.back().value("val_loss", double(NAN));
   const json results = results_json(res.ok ? "finished" : "failed", final_val);
   ssmlab::write_file_atomic((run_dir / "results.json").string(), results.dump(1) + "\n");
   json m = results["results"];
