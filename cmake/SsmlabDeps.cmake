@@ -21,6 +21,18 @@ endif()
 
 find_package(OpenMP QUIET)
 
+# yaml-cpp (Debian libyaml-cpp-dev; .deps/local on the GPU machine): optional, for --config FILE.yaml.
+# Without it a YAML config is refused with a clear message and JSON configs keep working.
+find_package(yaml-cpp QUIET)
+if(TARGET yaml-cpp)
+  set(SSMLAB_HAVE_YAML ON)
+elseif(TARGET yaml-cpp::yaml-cpp)
+  set(SSMLAB_HAVE_YAML ON)
+  add_library(yaml-cpp ALIAS yaml-cpp::yaml-cpp)
+else()
+  set(SSMLAB_HAVE_YAML OFF)
+endif()
+
 # --- LibTorch (Debian's 1.13 CPU build, or python3's torch on the GPU machine) ---
 set(SSMLAB_HAVE_TORCH OFF)
 set(SSMLAB_TORCH_VERSION "none")

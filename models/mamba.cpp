@@ -101,9 +101,16 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   auto xz = in_proj(x);                                    // (B, 2E)
   auto chunks = xz.chunk(2, /*dim=*/-1);
   auto xi = chunks[0], z = chunks[1];                      // (B, E)
-  // Shift the conv window left by one and append x_t (in place: fixed buffers).
-  if (K > 1) st.conv_state.narrow(2, 0, K - 1).copy_(st.conv_state.narrow(2, 1, K - 1).clone());
-  st.conv_state.select(2, K - 1).copy_(xi);
+  // Shift the conv window left by one and append x_t (in place: fixed buffers). Under autograd (the
+  // stride-memory hybrid trains through this recurrence, models/smt.h) the states are replaced
+  // instead, so that the tensors earlier steps saved for backward stay unmodified.
+  const bool differentiable = torch::GradMode::is_enabled();
+  if (differentiable) {
+    st.conv_state = torch::cat({st.conv_state.narrow(2, 1, K - 1), xi.to(st.conv_state.scalar_type()).unsqueeze(2)}, 2);
+  } else {
+    if (K > 1) st.conv_state.narrow(2, 0, K - 1).copy_(st.conv_state.narrow(2, 1, K - 1).clone());
+    st.conv_state.select(2, K - 1).copy_(xi);
+  }
   auto u = (st.conv_state * conv1d->weight.squeeze(1)).sum(-1);  // (B, E)
   if (conv1d->options.bias()) u = u + conv1d->bias;
   u = torch::silu(u).to(x.scalar_type());
@@ -112,7 +119,8 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
   auto dA = torch::exp(delta.unsqueeze(-1) * A);           // (B, E, N)
   auto dBu = delta.unsqueeze(-1) * parts[1].to(torch::kFloat32).unsqueeze(1) * u.to(torch::kFloat32).unsqueeze(-1);  // (B, E, N)
-  st.ssm_state.mul_(dA).add_(dBu);                         // h_t = exp(Δ A) h_{t-1} + Δ B u
+  if (differentiable) st.ssm_state = st.ssm_state * dA + dBu;  // h_t = exp(Δ A) h_{t-1} + Δ B u
+  else st.ssm_state.mul_(dA).add_(dBu);
   auto y = torch::matmul(st.ssm_state, parts[2].to(torch::kFloat32).unsqueeze(-1)).squeeze(-1);  // (B, E) = <h_t, C_t>
   y = y + D.to(torch::kFloat32) * u.to(torch::kFloat32);
   y = (y * torch::silu(z.to(torch::kFloat32))).to(x.scalar_type());

@@ -96,7 +96,8 @@ class MambaMixerImpl : public torch::nn::Module {
   // after x is written into it. `valid` (B, L) bool, optional: false on left-pad slots, whose conv
   // and scan inputs are zeroed so that the state stays as if the row started later.
   torch::Tensor forward(const torch::Tensor& x, LayerCache* state = nullptr, const torch::Tensor& valid = {});
-  // One token: x (B, D) -> (B, D), updating `state` in place (O(1) in the sequence length).
+  // One token: x (B, D) -> (B, D), updating `state` in place (O(1) in the sequence length); with
+  // autograd enabled the state tensors are replaced instead (differentiable through many steps).
   torch::Tensor step(const torch::Tensor& x, LayerCache& state);
   // Zero conv_state (B, E, K) in the weights' dtype and ssm_state (B, E, N) fp32 on `device`.
   void new_state(LayerCache& state, int64_t batch, const torch::Device& device) const;

@@ -385,18 +385,29 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run)
     : model_(std::move(model)), tc_(std::move(tc)), opts_(std::move(opts)), run_(run), device_(resolve_device(tc_.device)) {
   model_->to(device_);
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : model_->parameters())
-    if (p.requires_grad()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   auto make_opts = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(tc_.lr)
                                                             .betas(std::make_tuple(tc_.beta1, tc_.beta2))
                                                             .eps(tc_.adam_eps)
                                                             .weight_decay(wd));
   };
+  // Groups: (lr multiplier, decay) in the order multiplier 1 first, then tc.lr_scale's order; within
+  // each, the decayed matrices before the rest (without lr_scale: exactly {decay, no_decay}).
+  std::vector<double> scales{1.0};
+  for (const auto& [prefix, mult] : tc_.lr_scale) scales.push_back(mult);
+  std::vector<std::vector<torch::Tensor>> decay(scales.size()), no_decay(scales.size());
+  for (auto& p : model_->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    size_t g = 0;
+    for (size_t i = 0; i < tc_.lr_scale.size() && g == 0; ++i)
+      if (p.key().rfind(tc_.lr_scale[i].first, 0) == 0) g = i + 1;
+    (p.value().dim() >= 2 ? decay : no_decay)[g].push_back(p.value());
+  }
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (!decay.empty()) groups.emplace_back(decay, make_opts(tc_.weight_decay));
-  if (!no_decay.empty()) groups.emplace_back(no_decay, make_opts(0.0));
+  for (size_t g = 0; g < scales.size(); ++g) {
+    if (!decay[g].empty()) groups.emplace_back(decay[g], make_opts(tc_.weight_decay)), group_lr_scale_.push_back(scales[g]);
+    if (!no_decay[g].empty()) groups.emplace_back(no_decay[g], make_opts(0.0)), group_lr_scale_.push_back(scales[g]);
+  }
   opt_ = std::make_unique<torch::optim::AdamW>(groups, *make_opts(tc_.weight_decay));
 }
 
@@ -417,6 +428,32 @@ int64_t last_logged_step(const std::string& log_path, const std::string& run_id)
 }  // namespace
 
 TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn) {
+  return fit_backward(
+      batch_fn,
+      [&](const Batch& b, double scale) {
+        torch::Tensor loss;
+        {
+          AutocastGuard autocast(device_, !tc_.fp32);
+          loss = loss_fn(b);
+        }
+        const double lv = loss.item<double>();
+        if (std::isfinite(lv)) (scale == 1.0 ? loss : loss * scale).backward();
+        return lv;
+      },
+      eval_fn);
+}
+
+namespace {
+// Rows [k n / parts, (k + 1) n / parts) of every tensor of the batch (dim 0).
+Batch micro_batch(const Batch& b, int64_t k, int64_t parts) {
+  if (parts == 1) return b;
+  const int64_t n = b.inputs.size(0), lo = k * n / parts, hi = (k + 1) * n / parts;
+  auto rows = [&](const torch::Tensor& t) { return t.defined() ? t.slice(0, lo, hi) : t; };
+  return Batch{rows(b.inputs), rows(b.targets), rows(b.mask)};
+}
+}  // namespace
+
+TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& backward_fn, const EvalFn& eval_fn) {
   TrainResult res;
   const bool use_ckpt = !tc_.checkpoint.empty();
   int64_t last_ckpt_step = -1;
@@ -463,6 +500,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     if (run_) meta["run_id"] = run_->run_id();
     save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step, meta);
     last_ckpt_step = next_step;
+    if (on_checkpoint_) on_checkpoint_(next_step);
   };
   // Returns true when the evaluation asks to stop (EvalFn's "stop_training": true, e.g. patience).
   auto run_eval = [&](int64_t step) -> bool {
@@ -495,23 +533,19 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
   for (; step < tc_.steps; ++step) {
     if (window_tokens == 0.0) window_start = clock.seconds();
     const double lr = lr_at(tc_, step);
-    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (size_t g = 0; g < opt_->param_groups().size(); ++g)
+      static_cast<torch::optim::AdamWOptions&>(opt_->param_groups()[g].options()).lr(lr * group_lr_scale_[g]);
     Batch b = batch_fn(step);
     b.inputs = b.inputs.to(device_);
     if (b.targets.defined()) b.targets = b.targets.to(device_);
     if (b.mask.defined()) b.mask = b.mask.to(device_);
     opt_->zero_grad();
-    torch::Tensor loss;
-    {
-      AutocastGuard autocast(device_, !tc_.fp32);
-      loss = loss_fn(b);
-    }
-    const double lv = loss.item<double>();
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(tc_.grad_accum, b.inputs.size(0)));
+    double lv = 0.0;
+    for (int64_t k = 0; k < parts && std::isfinite(lv); ++k) lv += backward_fn(micro_batch(b, k, parts), 1.0 / parts) / parts;
     double gnorm = 0.0;
-    if (std::isfinite(lv)) {
-      loss.backward();
+    if (std::isfinite(lv))
       gnorm = tc_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), tc_.grad_clip) : 0.0;
-    }
     if (!std::isfinite(lv) || !std::isfinite(gnorm)) {
       res.ok = false;
       std::ostringstream os;

@@ -1,7 +1,7 @@
 // trainer.h — the one training loop of ssmlab (synthetic_tasks, time_series, mamba_experiments).
 //
-// What it does: AdamW (decay on matrices only), linear warm-up then cosine decay to min_lr,
-// gradient clipping, bf16 autocast on CUDA, a JSONL "step" record every log_every steps,
+// What it does: AdamW (decay on matrices only; optional per-prefix lr multipliers), linear warm-up
+// then cosine decay to min_lr, gradient accumulation, gradient clipping, bf16 autocast on CUDA, a JSONL "step" record every log_every steps,
 // a progress line (step, loss, tokens/s, ETA), optional evaluation callback, atomic checkpoints
 // (model + optimizer + next step + RNG states; temp file + rename) and --resume.
 // A NaN/inf loss stops the run (TrainResult::ok = false, error says which step) and leaves the
@@ -71,6 +71,11 @@ struct TrainConfig {
   std::string device = "auto";   // auto | cpu | cuda[:i] (resolve_device)
   bool fp32 = false;             // --fp32: disable the bf16 autocast used on CUDA (CPU is always fp32)
   bool unfused_adamw = false;    // --unfused-adamw: no fused AdamW kernel on CUDA (adamw_step)
+  int64_t grad_accum = 1;        // micro-batches per optimizer step: the batch's rows are split into this
+                                 // many parts, each backward'ed with weight 1/grad_accum
+  // Per-parameter learning rates: a parameter whose name starts with `prefix` (first match) is in its
+  // own AdamW groups with lr = multiplier x the scheduled lr (e.g. {"pool.", 20.0}). Empty: one lr.
+  std::vector<std::pair<std::string, double>> lr_scale;
 };
 
 // Declares --steps --lr --min-lr --warmup --weight-decay --grad-clip --log-every --eval-every
@@ -89,6 +94,11 @@ using LossFn = std::function<torch::Tensor(const Batch&)>;                  // s
 // Metrics object; "stop_training": true in it ends the run after this evaluation (checkpoint
 // written; TrainResult::stopped_early), e.g. early stopping on a validation loss.
 using EvalFn = std::function<nlohmann::json(int64_t step)>;
+// For losses that run their own backward passes (truncated BPTT: one backward per chunk): computes
+// the loss of a (micro-)batch, calls backward on scale x loss itself, returns the unscaled loss value.
+// A non-finite value must be returned without calling backward (the trainer then stops the run).
+// The function sets up autocast itself (AutocastGuard(trainer.device(), !tc.fp32)) around its forwards.
+using BackwardFn = std::function<double(const Batch&, double scale)>;
 
 // One AdamW step. With allow_fused, on CUDA, with LibTorch >= 2 and every parameter fp32 (no
 // amsgrad): at::_fused_adamw_, one multi-tensor kernel per parameter group, on the optimizer's own
@@ -145,6 +155,11 @@ class Trainer {
   Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run);
 
   TrainResult fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn = nullptr);
+  // The same loop with a loss that does its own backward (BackwardFn above).
+  TrainResult fit_backward(const BatchFn& batch_fn, const BackwardFn& backward_fn, const EvalFn& eval_fn = nullptr);
+  // Called after every checkpoint written to tc.checkpoint, with the step it resumes at (e.g. to keep
+  // a numbered copy of it).
+  void on_checkpoint(std::function<void(int64_t next_step)> f) { on_checkpoint_ = std::move(f); }
 
   torch::optim::AdamW& optimizer() { return *opt_; }
   const torch::Device& device() const { return device_; }
@@ -157,6 +172,8 @@ class Trainer {
   const RunLog* run_;
   torch::Device device_;
   std::unique_ptr<torch::optim::AdamW> opt_;
+  std::vector<double> group_lr_scale_;  // per optimizer group: multiplier of the scheduled lr
+  std::function<void(int64_t)> on_checkpoint_;
 };
 
 }  // namespace ssmlab::models

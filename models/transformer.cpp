@@ -64,6 +64,7 @@ void TransformerOptions::validate() const {
         " dims of a head of " + std::to_string(head_dim()));
   if (pos_ == PosEncoding::Learned && max_position_embeddings_ < 1) bad("learned positions need max_position_embeddings >= 1");
   if (!(ln_eps_ > 0.0)) bad("layer norm eps must be positive");
+  if (!(dropout_ >= 0.0 && dropout_ < 1.0)) bad("dropout must be in [0, 1)");
 }
 
 torch::Tensor alibi_slopes(int64_t n_head) {
@@ -182,7 +183,7 @@ torch::Tensor TransformerAttentionImpl::forward(const torch::Tensor& x, const to
     q = apply_rope(q, cos, sin);
     k = apply_rope(k, cos, sin);
   }
-  if (cache) {                                                         // fixed buffers, written in place
+  if (cache && cache->k.defined()) {                                   // fixed buffers, written in place
     cache->k.narrow(2, offset, L).copy_(k);
     cache->v.narrow(2, offset, L).copy_(v);
     k = cache->k.narrow(2, 0, offset + L);                             // (B, H, S, P)
@@ -199,7 +200,8 @@ TransformerMLPImpl::TransformerMLPImpl(const TransformerOptions& o) : act(o.acti
 
 torch::Tensor TransformerMLPImpl::forward(const torch::Tensor& x) { return dense_4h_to_h(activate(dense_h_to_4h(x), act)); }
 
-TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o) : parallel_residual(o.parallel_residual()) {
+TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o)
+    : parallel_residual(o.parallel_residual()), dropout(o.dropout()) {
   auto ln_opts = torch::nn::LayerNormOptions({o.d_model()}).eps(o.ln_eps());
   input_layernorm = register_module("input_layernorm", torch::nn::LayerNorm(ln_opts));
   post_attention_layernorm = register_module("post_attention_layernorm", torch::nn::LayerNorm(ln_opts));
@@ -209,10 +211,11 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o) : parall
 
 torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                             const torch::Tensor& mask, LayerCache* cache, int64_t offset) {
-  auto a = attention->forward(input_layernorm(x), cos, sin, mask, cache, offset);  // (B, L, D)
-  if (parallel_residual) return mlp->forward(post_attention_layernorm(x)) + a + x;
+  auto drop = [&](const torch::Tensor& t) { return dropout > 0 ? F::dropout(t, F::DropoutFuncOptions().p(dropout).training(is_training())) : t; };
+  auto a = drop(attention->forward(input_layernorm(x), cos, sin, mask, cache, offset));  // (B, L, D)
+  if (parallel_residual) return drop(mlp->forward(post_attention_layernorm(x))) + a + x;
   auto h = a + x;
-  return mlp->forward(post_attention_layernorm(h)) + h;
+  return drop(mlp->forward(post_attention_layernorm(h))) + h;
 }
 
 TransformerBackboneImpl::TransformerBackboneImpl(const TransformerOptions& o) {
@@ -276,6 +279,7 @@ torch::Tensor TransformerLMImpl::backbone(torch::Tensor h, InferenceCache* cache
                                   std::to_string(options.max_position_embeddings()));
     h = h + gpt_neox->embed_pos(pos);                                                    // (B, L, D)
   }
+  if (options.dropout() > 0) h = F::dropout(h, F::DropoutFuncOptions().p(options.dropout()).training(is_training()));
   torch::Tensor cos, sin;
   if (options.rotary_ndims() > 0) std::tie(cos, sin) = rope_cos_sin(pos, options.rotary_ndims(), options.rope_base());
   // Plain causal attention (no position bias, no padding; a full block or one new token) leaves the mask

@@ -83,6 +83,9 @@ struct TransformerOptions {
   TORCH_ARG(bool, tie_embeddings) = false;  // NeoX default: untied; GPT-2: tied
   TORCH_ARG(double, ln_eps) = 1e-5;
   TORCH_ARG(AttnImpl, attn_impl) = AttnImpl::Auto;
+  // Dropout in training mode on the input embeddings and on each residual branch's output (GPT-2's
+  // embd_pdrop and resid_pdrop); attention probabilities are not dropped (attn_pdrop is not applied).
+  TORCH_ARG(double, dropout) = 0.0;
  public:
   int64_t head_dim() const { return d_model_ / n_head_; }
   int64_t ff() const { return d_ff_ > 0 ? d_ff_ : 4 * d_model_; }
@@ -121,6 +124,8 @@ class TransformerAttentionImpl : public torch::nn::Module {
   explicit TransformerAttentionImpl(const TransformerOptions& o);
   // x (B, L, D) -> (B, L, D). rope tables (or undefined), mask (1|B, H, L, S). With a layer cache,
   // writes this call's keys/values at slots [offset, offset + L) and attends to slots [0, offset + L).
+  // A layer cache without k/v buffers stores nothing: a one-shot forward that uses the cache only for
+  // its left padding (masks and positions; the stride-memory hybrid's batched windows, models/smt.h).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, LayerCache* cache, int64_t offset);
   TransformerOptions options;
@@ -143,6 +148,7 @@ class TransformerLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, LayerCache* cache, int64_t offset);
   bool parallel_residual;
+  double dropout;
   torch::nn::LayerNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   TransformerAttention attention{nullptr};
   TransformerMLP mlp{nullptr};

@@ -18,6 +18,16 @@ for h in gtest gmock benchmark; do cp -r /usr/include/$h $local_dir/include/; do
 cp -a /usr/lib/x86_64-linux-gnu/libgtest* /usr/lib/x86_64-linux-gnu/libgmock* /usr/lib/x86_64-linux-gnu/libbenchmark* \
   $local_dir/lib/x86_64-linux-gnu/
 cp -r /usr/lib/x86_64-linux-gnu/cmake/GTest /usr/lib/x86_64-linux-gnu/cmake/benchmark $local_dir/lib/x86_64-linux-gnu/cmake/
+# yaml-cpp (--config FILE.yaml): Debian's headers, shared library and CMake config, found through
+# CMAKE_PREFIX_PATH like GTest above; it needs only libstdc++ at run time. Optional: without it the
+# GPU build still works and refuses YAML configs with a clear message.
+if [ -d /usr/include/yaml-cpp ]; then
+  cp -r /usr/include/yaml-cpp $local_dir/include/
+  cp -a /usr/lib/x86_64-linux-gnu/libyaml-cpp.so* $local_dir/lib/x86_64-linux-gnu/
+  cp -r /usr/lib/x86_64-linux-gnu/cmake/yaml-cpp $local_dir/lib/x86_64-linux-gnu/cmake/
+else
+  echo "[gpu-deps] no yaml-cpp here (./scripts/setup-deps.sh installs libyaml-cpp-dev): the GPU build will refuse .yaml configs" >&2
+fi
 grep -q "deps/local" .deps/env.sh || cat >> .deps/env.sh <<'ENV'
 export CMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH:$PWD/.deps/local"
 export LD_LIBRARY_PATH="$PWD/.deps/local/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

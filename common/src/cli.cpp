@@ -4,6 +4,7 @@
 #include "ssmlab/main_guard.h"
 #include "ssmlab/progress_meter.h"
 #include "ssmlab/safe_io.h"
+#include "ssmlab/yaml.h"
 
 #include <sys/stat.h>
 
@@ -184,7 +185,7 @@ std::string po_message(po::error& e) {
   return e.what();
 }
 
-// Turns a --config JSON object into command-line tokens.
+// Turns a --config object (a JSON file, or a YAML file by its .yaml/.yml extension) into command-line tokens.
 std::vector<std::string> config_tokens(const std::string& path, const po::options_description& desc) {
   // Checked reader: a FIFO or /dev/zero given as --config is refused, not hung on or read forever;
   // deep nesting is refused by the parser (safe_io.h).
@@ -195,12 +196,14 @@ std::vector<std::string> config_tokens(const std::string& path, const po::option
     throw UsageError(std::string("--config: ") + e.what());
   }
   nlohmann::json j;
+  const bool yaml = is_yaml_path(path);
   try {
-    j = parse_json_limited(text, "'" + path + "'");
+    j = yaml ? parse_yaml(text, "'" + path + "'") : parse_json_limited(text, "'" + path + "'");
   } catch (const std::exception& e) {
     throw UsageError(std::string("--config: ") + e.what());
   }
-  if (!j.is_object()) throw UsageError("--config: '" + path + "' must hold a JSON object of flag: value");
+  if (!j.is_object())
+    throw UsageError("--config: '" + path + "' must hold " + (yaml ? "a YAML mapping" : "a JSON object") + " of flag: value");
   std::vector<std::string> toks;
   auto scalar = [&](const std::string& key, const nlohmann::json& v) -> std::string {
     if (v.is_string()) return v.get<std::string>();
@@ -223,6 +226,7 @@ std::vector<std::string> config_tokens(const std::string& path, const po::option
       else throw UsageError("--config: unknown flag '" + k + "' in '" + path + "'");
     }
     if (key == "config") throw UsageError("--config: a config file cannot include another");
+    if (yaml && v.is_null()) continue;  // "key:" with no value in YAML: keep the default
     // The value's JSON type must be what the flag takes: the command line refuses `--lr 0.1 0.2`
     // and `--quiet maybe`, so the config file refuses their JSON forms instead of silently
     // keeping the first element or reading any string as "true".
@@ -284,7 +288,7 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
       ("out", po::value<std::string>(&I.out)->default_value("outputs"), "output directory (plots, checkpoints, logs)")
       ("quiet", po::bool_switch(&I.quiet), "print only errors and the final summary")
       ("plot", po::value<std::string>(&I.plot)->implicit_value(""), "draw the plot (optionally to PATH, a .png)")
-      ("config", po::value<std::string>(&I.config), "JSON file of flag values (the command line overrides them)")
+      ("config", po::value<std::string>(&I.config), "JSON or YAML (.yaml/.yml) file of flag values (the command line overrides them)")
       ("threads", po::value<int>(&I.threads)->default_value(0), "CPU threads (0 = all cores)");
   }
   po::options_description desc = I.all();

@@ -5,7 +5,7 @@
 // come for free. Validation is declarative (.at_least(1), .finite(), .sorted(), ...).
 // Every error is one line, "error: --T must be >= 1 (got -3)", and exit code 2 through
 // parse_or_exit(); parse() throws UsageError instead, for tests.
-// Precedence: command line > --config FILE.json > declared default.
+// Precedence: command line > --config FILE.json or FILE.yaml (ssmlab/yaml.h) > declared default.
 #pragma once
 
 #include <cstdint>
