@@ -8,6 +8,7 @@
 //            timeout, and the last checkpoint still parses; without the launcher, rank 0 stops at
 //            its next all-reduce; bad environments fail within the timeout
 //   launcher exit codes, environment, signal forwarding (no LibTorch: /bin/sh ranks)
+//   sweeps   scripts/gpu-jobs.sh and synthetic_sweep --gpus give every run one GPU (fake runs)
 //
 // Every run picks free ports (ssmlab::find_free_port) so that parallel ctest runs do not collide, and
 // uses a 5 s collective timeout. The binary itself is torch-free: it reads the checkpoints with
@@ -315,4 +316,42 @@ TEST(Launcher, UsageErrors) {
   EXPECT_NE(out.find("unknown flag --bogus"), std::string::npos) << out;
   auto [rc2, out2] = run_command(kLaunch + " --nproc-per-node 1 -- /nonexistent/binary", 10);
   EXPECT_EQ(rc2, 127) << out2;
+}
+
+// ---- sweeps over GPUs: one run per GPU at a time (no GPU needed: the runs only report what they see)
+TEST(GpuSweeps, GpuJobsScriptGivesEachJobOneGpu) {
+  const auto dir = ssmlab::test::fresh_temp_dir("gpu_jobs");
+  {
+    std::ofstream jobs(dir / "jobs.txt");
+    for (int i = 0; i < 4; ++i)
+      jobs << "echo job" << i << " gpu=$CUDA_VISIBLE_DEVICES start; sleep 0.3; echo job" << i << " end\n";
+  }
+  auto [rc, out] = run_command(std::string(SSMLAB_SOURCE_DIR) + "/scripts/gpu-jobs.sh --gpus 0,1 " + sq((dir / "jobs.txt").string()), 30);
+  EXPECT_EQ(rc, 0) << out;
+  for (int i = 0; i < 4; ++i) EXPECT_NE(out.find("job" + std::to_string(i) + " gpu="), std::string::npos) << out;
+  EXPECT_NE(out.find("gpu=0 start"), std::string::npos) << out;
+  EXPECT_NE(out.find("gpu=1 start"), std::string::npos) << out;
+  EXPECT_EQ(out.find("gpu=0,1"), std::string::npos) << "a job saw more than its GPU:\n" << out;
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(GpuSweeps, SyntheticSweepSpreadsRunsOverGpus) {
+  const auto dir = ssmlab::test::fresh_temp_dir("sweep_gpus");
+  const std::string fake = (dir / "fake_train.sh").string();
+  {
+    std::ofstream f(fake);
+    f << "#!/bin/sh\necho \"fake run on gpu=$CUDA_VISIBLE_DEVICES\"\nsleep 0.2\n";
+  }
+  fs::permissions(fake, fs::perms::owner_all);
+  auto [rc, out] = run_command(kBin + "/synthetic_sweep --models mamba lstm T_rope --experiments copy --gpus 0,1 --train-bin " +
+                                   sq(fake) + " --tag g --out " + sq(dir.string()) + " --log " + sq((dir / "s.jsonl").string()),
+                               60);
+  EXPECT_EQ(rc, 0) << out;
+  std::string logs;
+  for (const auto& e : fs::directory_iterator(dir / "synthetic_runs"))
+    if (e.path().extension() == ".log") logs += ssmlab::read_file(e.path().string());
+  EXPECT_NE(logs.find("gpu=0\n"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("gpu=1\n"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("gpu=\n"), std::string::npos) << logs;
+  ssmlab::test::remove_tree(dir);
 }
