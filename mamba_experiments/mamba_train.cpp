@@ -375,7 +375,10 @@ static int ssmlab_main(int argc, char** argv) {
       }
     }
     try {
-      if (main_rank) fs::create_directories(run_dir), ssmlab::write_file_atomic(rj.string(), identity.dump(1) + "\n");
+      if (main_rank) {  // rank 0 writes the run folder; the other ranks only read it (--resume)
+        fs::create_directories(run_dir);
+        ssmlab::write_file_atomic(rj.string(), identity.dump(1) + "\n");
+      }
     } catch (const std::exception& e) {
       return config_error("--checkpoint-dir " + checkpoint_dir + ": " + e.what());
     }
