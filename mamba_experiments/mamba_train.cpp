@@ -207,6 +207,8 @@ static int ssmlab_main(int argc, char** argv) {
   tc.warmup = 10;
   tc.log_every = 10;
   sm::add_train_flags(cli, &tc);
+  sm::DistConfig dc;  // data-parallel under ssmlab_launch (docs/distributed.md); --batch-size is per rank
+  sm::add_dist_flags(cli, &dc);
   auto opts = cli.parse_or_exit(argc, argv);
 
   // ---- cross-flag checks (exit 2, one line) ----
@@ -238,11 +240,16 @@ static int ssmlab_main(int argc, char** argv) {
   sm::torch_set_threads(opts);
   sm::seed_everything(opts.seed);
   torch::Device device = torch::kCPU;
+  std::shared_ptr<sm::Distributed> dist;  // WORLD_SIZE > 1: joins the process group (DistError: exit 1)
   try {
-    device = sm::resolve_device(tc.device);
-  } catch (const std::exception& e) {
+    dist = sm::Distributed::join(dc, tc.device);
+    device = dist->device();
+  } catch (const std::invalid_argument& e) {
     return config_error(e.what());
   }
+  sm::apply_writer_rule(&opts, *dist);  // ranks != 0 write and print nothing
+  const bool main_rank = dist->is_main();
+  const int64_t global_batch = batch_size * dist->world();
 
   // ---- data ----
   Split train, val;
@@ -301,7 +308,7 @@ static int ssmlab_main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     return config_error(e.what());
   }
-  const int64_t steps_per_epoch = std::max<int64_t>(1, train.n() / batch_size);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, train.n() / global_batch);
   tc.steps = max_steps > 0 ? max_steps : epochs * steps_per_epoch;
   if (tc.eval_every == 0) tc.eval_every = steps_per_epoch;
   mc.vocab_size = corpus.vocab_size;
@@ -370,8 +377,10 @@ static int ssmlab_main(int argc, char** argv) {
       }
     }
     try {
-      fs::create_directories(run_dir);
-      ssmlab::write_file_atomic(rj.string(), identity.dump(1) + "\n");
+      if (main_rank) {  // rank 0 writes the run folder; the other ranks only read it (--resume)
+        fs::create_directories(run_dir);
+        ssmlab::write_file_atomic(rj.string(), identity.dump(1) + "\n");
+      }
     } catch (const std::exception& e) {
       return config_error("--checkpoint-dir " + checkpoint_dir + ": " + e.what());
     }
@@ -392,7 +401,9 @@ static int ssmlab_main(int argc, char** argv) {
                              std::to_string(tc.steps) + " steps (" + std::to_string(steps_per_epoch) + " per epoch)");
 
   // ---- training ----
-  sm::Trainer trainer(net, tc, opts, &run);
+  run.add_param("world_size", dist->world());
+  run.add_param("global_batch", global_batch);
+  sm::Trainer trainer(net, tc, opts, &run, dist);
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
   double tokens_since = 0, loss_sum = 0;
@@ -404,7 +415,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::string tokenizer_tmp;
   if (!checkpoint_dir.empty()) {
     tokenizer_tmp = (run_dir / "tokenizer.json").string();
-    if (!corpus.tokenizer_json.empty()) ssmlab::write_file_atomic(tokenizer_tmp, corpus.tokenizer_json);
+    if (!corpus.tokenizer_json.empty() && main_rank) ssmlab::write_file_atomic(tokenizer_tmp, corpus.tokenizer_json);
   }
 
   if (std::isnan(initial_val) && !(tc.resume && fs::exists(tc.checkpoint))) {
@@ -419,7 +430,7 @@ static int ssmlab_main(int argc, char** argv) {
     curve_train.push_back(NAN);
   }
   auto save_best = [&](int64_t step, double vl) {
-    if (checkpoint_dir.empty()) return;
+    if (checkpoint_dir.empty() || !main_rank) return;
     ssmlab::hf::SaveOptions so;
     if (!corpus.tokenizer_json.empty()) so.tokenizer_file = tokenizer_tmp;
     so.eos_token_id = corpus.eos_id;
@@ -436,22 +447,18 @@ static int ssmlab_main(int argc, char** argv) {
     const int64_t epoch = step / steps_per_epoch, b = step % steps_per_epoch;
     if (epoch != order_epoch) order = epoch_order(train.n(), opts.seed, epoch), order_epoch = epoch;
     std::vector<int64_t> rows;
-    for (int64_t i = b * batch_size; i < std::min<int64_t>((b + 1) * batch_size, train.n()); ++i) rows.push_back(order[i]);
+    for (int64_t i = b * global_batch; i < std::min<int64_t>((b + 1) * global_batch, train.n()); ++i) rows.push_back(order[i]);
     auto idx = torch::tensor(rows, torch::kInt64);
     sm::Batch batch{train.inputs.index_select(0, idx), train.targets.index_select(0, idx), {}};
     if (train.mask.defined()) batch.mask = train.mask.index_select(0, idx);
     tokens_since += static_cast<double>(batch.inputs.numel());
     return batch;
   };
-  auto base_loss = sm::lm_loss(net);
-  sm::LossFn loss_fn = [&](const sm::Batch& b) {
-    auto l = base_loss(b);
-    loss_sum += l.item<double>();
-    ++loss_n;
-    return l;
-  };
+  sm::LossFn loss_fn = sm::lm_loss(net);
+  size_t losses_seen = 0;  // the train loss of a window: the trainer's (global) step losses
   sm::EvalFn eval_fn = [&](int64_t step) -> json {
     const double train_s = train_clock.seconds();
+    for (const auto& ls = trainer.step_losses(); losses_seen < ls.size(); ++losses_seen) loss_sum += ls[losses_seen].second, ++loss_n;
     auto r = evaluate(*net, val, batch_size, trainer.device());
     const double epoch = static_cast<double>(step) / static_cast<double>(steps_per_epoch);
     const double train_loss = loss_n > 0 ? loss_sum / static_cast<double>(loss_n) : NAN;

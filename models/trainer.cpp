@@ -382,9 +382,19 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 }
 
 // ---- trainer --------------------------------------------------------------------------
-Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run)
-    : model_(std::move(model)), tc_(std::move(tc)), opts_(std::move(opts)), run_(run), device_(resolve_device(tc_.device)) {
+Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run,
+                 std::shared_ptr<Distributed> dist)
+    : model_(std::move(model)),
+      tc_(std::move(tc)),
+      opts_(std::move(opts)),
+      run_(run),
+      device_(dist && dist->active() ? dist->device() : resolve_device(tc_.device)),
+      dist_(std::move(dist)) {
   model_->to(device_);
+  if (dist_ && dist_->active()) {
+    apply_writer_rule(&opts_, *dist_);  // this trainer's own copy: ranks != 0 stay silent
+    dist_->sync_module(*model_);        // rank 0's initial weights everywhere, checked
+  }
   auto make_opts = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(tc_.lr)
                                                             .betas(std::make_tuple(tc_.beta1, tc_.beta2))
@@ -425,6 +435,19 @@ int64_t last_logged_step(const std::string& log_path, const std::string& run_id)
   }
   return last;
 }
+
+// What loss_fn's mean is taken over: the mask's sum, else the targets' count, else the rows.
+double target_count(const Batch& b) {
+  if (b.mask.defined()) return b.mask.to(torch::kFloat64).sum().item<double>();
+  if (b.targets.defined()) return static_cast<double>(b.targets.numel());
+  return static_cast<double>(b.inputs.dim() >= 1 ? b.inputs.size(0) : 1);
+}
+// Rows rank, rank + world, ... of a global batch (the ranks' rows together are the whole batch).
+Batch rank_rows(const Batch& b, int rank, int world) {
+  const auto rows = torch::arange(rank, b.inputs.size(0), world, torch::TensorOptions().dtype(torch::kInt64).device(b.inputs.device()));
+  auto pick = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, rows.to(t.device())) : t; };
+  return Batch{pick(b.inputs), pick(b.targets), pick(b.mask)};
+}
 }  // namespace
 
 TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn) {
@@ -455,7 +478,13 @@ Batch micro_batch(const Batch& b, int64_t k, int64_t parts) {
 
 TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& backward_fn, const EvalFn& eval_fn) {
   TrainResult res;
+  losses_.clear();
   const bool use_ckpt = !tc_.checkpoint.empty();
+  const bool dp = dist_ && dist_->active();
+  const bool main = is_main();
+  const int world = dp ? dist_->world() : 1;
+  res.world_size = world;
+  int64_t ckpt_global_batch = 0, ckpt_world = 0;  // of the checkpoint resumed from
   int64_t last_ckpt_step = -1;
   // Resume logging rule (docs/log-schema.md, "Resumed runs"): the checkpoint's meta carries the
   // loss sum and count of the log window in progress, so the first window after a resume averages
@@ -467,7 +496,14 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
   int64_t window_n = 0;
   int64_t logged_through = -1;  // highest step record of this lineage (killed runs included)
   if (tc_.resume && use_ckpt) {
-    if (std::filesystem::exists(tc_.checkpoint)) {
+    const bool found = std::filesystem::exists(tc_.checkpoint);
+    if (dp) {  // every rank must resume from the same file, or none
+      const double n = dist_->allreduce_sum(std::vector<double>{found ? 1.0 : 0.0})[0];
+      if (n > 0 && n < world)
+        throw DistError("--resume: " + tc_.checkpoint + " exists on " + std::to_string(static_cast<int>(n)) + " of " +
+                        std::to_string(world) + " ranks; the ranks need one shared checkpoint (a shared file system)");
+    }
+    if (found) {
       nlohmann::json meta;
       res.start_step = load_checkpoint(tc_.checkpoint, *model_, *opt_, device_, &meta);
       last_ckpt_step = res.start_step;
@@ -476,6 +512,8 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
         if (meta.contains("window_n") && meta["window_n"].is_number_integer()) window_n = meta["window_n"].get<int64_t>();
         if (meta.contains("logged_through") && meta["logged_through"].is_number_integer())
           logged_through = meta["logged_through"].get<int64_t>();
+        if (meta.contains("global_batch") && meta["global_batch"].is_number_integer()) ckpt_global_batch = meta["global_batch"].get<int64_t>();
+        if (meta.contains("world_size") && meta["world_size"].is_number_integer()) ckpt_world = meta["world_size"].get<int64_t>();
         if (meta.contains("run_id") && meta["run_id"].is_string() && run_ && !opts_.log_path.empty()) {
           try {
             logged_through = std::max(logged_through, last_logged_step(opts_.log_path, meta["run_id"].get<std::string>()));
@@ -494,12 +532,14 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
   }
   auto write_ckpt = [&](int64_t next_step) {
     if (!use_ckpt) return;
+    last_ckpt_step = next_step;
+    if (!main) return;  // rank 0 writes; every rank holds the same weights and optimizer state
     nlohmann::json meta{{"torch", torch_version_string()}, {"steps", tc_.steps}, {"program", opts_.program},
                         {"window_loss", window_loss},      {"window_n", window_n},
-                        {"logged_through", logged_through}};
+                        {"logged_through", logged_through}, {"world_size", world},
+                        {"global_batch", res.global_batch}};
     if (run_) meta["run_id"] = run_->run_id();
     save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step, meta);
-    last_ckpt_step = next_step;
     if (on_checkpoint_) on_checkpoint_(next_step);
   };
   // Returns true when the evaluation asks to stop (EvalFn's "stop_training": true, e.g. patience).
@@ -515,10 +555,19 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     model_->train();
     set_rng_state(rng);
     if (!m.is_object()) m = nlohmann::json{{"value", m}};
+    if (dp) {  // every rank evaluated; its floating-point metrics are averaged over the ranks
+      std::vector<std::string> keys;
+      std::vector<double> vals;
+      for (const auto& [k, v] : m.items())
+        if (v.is_number_float()) keys.push_back(k), vals.push_back(v.get<double>());
+      vals = dist_->allreduce_sum(vals);
+      for (size_t i = 0; i < keys.size(); ++i) m[keys[i]] = vals[i] / world;
+    }
     m["step"] = step;
     res.last_eval = m;
-    const bool stop = m.contains("stop_training") && m["stop_training"].is_boolean() && m["stop_training"].get<bool>();
-    if (run_) run_->write(m, "eval at step " + std::to_string(step) + ": " + m.dump(), true, "eval");
+    bool stop = m.contains("stop_training") && m["stop_training"].is_boolean() && m["stop_training"].get<bool>();
+    if (dp) stop = dist_->allreduce_sum(std::vector<double>{stop ? 1.0 : 0.0})[0] > 0;  // every rank stops together
+    if (run_ && main) run_->write(m, "eval at step " + std::to_string(step) + ": " + m.dump(), true, "eval");
     return stop;
   };
 
@@ -528,6 +577,8 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
   // The rate of the current logging window (training steps only: evaluations and checkpoints in
   // between are not counted), and the whole-run average beside it.
   double window_tokens = 0.0, window_start = 0.0;
+  double window_comm = 0.0;  // gradient all-reduce seconds of this window
+  int64_t window_steps = 0;  // steps of this window run here
   const int64_t logged_through_at_start = logged_through;  // evaluations up to here were logged before
   int64_t step = res.start_step;
   for (; step < tc_.steps; ++step) {
@@ -536,16 +587,58 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     for (size_t g = 0; g < opt_->param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(opt_->param_groups()[g].options()).lr(lr * group_lr_scale_[g]);
     Batch b = batch_fn(step);
+    // tokens of the global batch (all ranks), for tokens/s
+    const double step_tokens = static_cast<double>(b.inputs.dim() >= 2 ? b.inputs.size(0) * b.inputs.size(1) : b.inputs.numel());
+    double share = 1.0;  // this rank's part of the global target count
+    if (dp) {
+      const int64_t rows = b.inputs.dim() >= 1 ? b.inputs.size(0) : 1;
+      if (rows < world)
+        throw std::runtime_error("data-parallel: the global batch of step " + std::to_string(step) + " has " + std::to_string(rows) +
+                                 " rows, fewer than the " + std::to_string(world) + " ranks");
+      if (res.global_batch == 0) {
+        res.global_batch = rows;
+        std::ostringstream os;
+        os << "data-parallel: " << world << " ranks (" << dist_->backend() << ", " << device_.str() << " on rank 0), global batch "
+           << rows << " = " << rows / world << (rows % world ? "(+)" : "") << " rows per rank x " << world;
+        if (ckpt_global_batch > 0 && ckpt_global_batch != rows)
+          os << "; NOTE: the checkpoint was trained with global batch " << ckpt_global_batch << ", so this continuation differs";
+        if (ckpt_world > 0 && ckpt_world != world) os << "; resumed a " << ckpt_world << "-rank checkpoint on " << world << " ranks";
+        progress(opts_, os.str());
+      }
+      const double global_count = target_count(b);
+      b = rank_rows(b, dist_->rank(), world);
+      share = global_count > 0 ? target_count(b) / global_count : 0.0;
+    } else if (res.global_batch == 0) {
+      res.global_batch = b.inputs.dim() >= 1 ? b.inputs.size(0) : 1;
+      if (ckpt_world > 1) progress(opts_, "resumed a " + std::to_string(ckpt_world) + "-rank checkpoint in one process");
+    }
     b.inputs = b.inputs.to(device_);
     if (b.targets.defined()) b.targets = b.targets.to(device_);
     if (b.mask.defined()) b.mask = b.mask.to(device_);
     opt_->zero_grad();
+    // Micro-batches (--grad-accum) each backward'ed with weight share / parts: with data parallelism
+    // the summed gradients are then those of the global mean (share = this rank's target fraction).
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(tc_.grad_accum, b.inputs.size(0)));
     double lv = 0.0;
-    for (int64_t k = 0; k < parts && std::isfinite(lv); ++k) lv += backward_fn(micro_batch(b, k, parts), 1.0 / parts) / parts;
+    for (int64_t k = 0; k < parts && std::isfinite(lv); ++k) lv += backward_fn(micro_batch(b, k, parts), share / parts) / parts;
+    if (dp) lv = dist_->allreduce_sum(std::vector<double>{lv * share})[0];  // global loss; a NaN anywhere stops every rank
     double gnorm = 0.0;
-    if (std::isfinite(lv))
+    if (std::isfinite(lv)) {
+      if (dp) {
+        std::vector<torch::Tensor> grads;
+        for (auto& p : model_->parameters()) {
+          if (!p.requires_grad()) continue;
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // the same buckets on every rank
+          grads.push_back(p.grad());
+        }
+        const double c0 = dist_->comm_seconds();
+        dist_->allreduce_sum(grads);
+        window_comm += dist_->comm_seconds() - c0;
+        res.allreduce_s += dist_->comm_seconds() - c0;
+      }
+      // after the all-reduce this is the global gradient's norm, the same on every rank
       gnorm = tc_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), tc_.grad_clip) : 0.0;
+    }
     if (!std::isfinite(lv) || !std::isfinite(gnorm)) {
       res.ok = false;
       std::ostringstream os;
@@ -558,14 +651,14 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
       os << ". Try a lower --lr or a tighter --grad-clip.";
       res.error = os.str();
       res.failed_step = step;
-      std::cerr << "error: " << res.error << std::endl;
+      if (main) std::cerr << "error: " << res.error << std::endl;
       break;
     }
     adamw_step(*opt_, !tc_.unfused_adamw);
-    res.losses.emplace_back(step, lv);
+    losses_.emplace_back(step, lv);
     window_loss += lv;
     ++window_n;
-    const double step_tokens = static_cast<double>(b.inputs.dim() >= 2 ? b.inputs.size(0) * b.inputs.size(1) : b.inputs.numel());
+    ++window_steps;
     total_tokens += step_tokens;
     window_tokens += step_tokens;
     const int64_t done = step + 1;
@@ -575,19 +668,29 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
       res.final_loss = window_loss / static_cast<double>(window_n);
       const double per_step = elapsed / static_cast<double>(done - res.start_step);
       const double window_rate = window_tokens / std::max(elapsed - window_start, 1e-9);
+      const double allreduce_ms = window_steps > 0 ? 1e3 * window_comm / static_cast<double>(window_steps) : 0.0;
       window_tokens = 0.0;
+      window_comm = 0.0;
+      window_steps = 0;
       std::ostringstream line;
       line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss
            << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
            << std::setprecision(4) << window_rate << " tok/s (run avg " << std::setprecision(4) << res.tokens_per_s
            << ")  ETA "
            << fmt_duration(per_step * static_cast<double>(tc_.steps - done));
+      if (dp) line << "  all-reduce " << std::setprecision(3) << allreduce_ms << " ms/step";
       progress(opts_, line.str());
       if (run_ && !opts_.log_path.empty() && done > logged_through) {
         logged_through = done;
         nlohmann::json m{{"step", done},          {"loss", res.final_loss}, {"lr", lr},
                          {"grad_norm", gnorm},    {"tokens_per_s", window_rate},
                          {"tokens_per_s_avg", res.tokens_per_s}, {"elapsed_s", elapsed}};
+        if (dp) {  // tokens_per_s counts every rank's tokens
+          m["world_size"] = world;
+          m["global_batch"] = res.global_batch;
+          m["batch_per_rank"] = res.global_batch / world;
+          m["allreduce_ms"] = allreduce_ms;
+        }
         append_jsonl(opts_.log_path, run_->make_record(m, line.str(), true, "step"));
       }
       window_loss = 0.0;
@@ -604,6 +707,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     if (use_ckpt && ((tc_.ckpt_every > 0 && done % tc_.ckpt_every == 0) || done == tc_.steps)) write_ckpt(done);
   }
   res.steps_done = step;
+  res.losses = losses_;
   res.wall_s = clock.seconds();
   if (res.ok && !res.stopped_early) run_eval(step);
   return res;

@@ -36,6 +36,18 @@
 // seeded with seed + step); the LibTorch RNG states are restored as well, so dropout and
 // torch::rand calls continue identically. On CPU with the same thread count, a resumed run
 // reproduces the uninterrupted loss curve bit for bit (tests/models/test_trainer.cpp).
+//
+// Data-parallel (WORLD_SIZE > 1, a Distributed passed to the constructor; models/distributed.h,
+// docs/distributed.md): batch_fn still returns the GLOBAL batch of the step (per-rank batch x world
+// rows, the same on every rank); rank r keeps rows r, r + world, ... (so the ranks' rows together
+// are the single-process batch). loss_fn must return a mean over the batch's targets (over `mask`
+// where given), as masked_cross_entropy does: the trainer rescales each rank's loss by its share of
+// the GLOBAL target count, so the summed gradients are those of the single-process mean. After the
+// backward pass the gradients are summed over the ranks in flattened buckets, clipped on that global
+// norm, and every rank takes the same AdamW step. The logged loss is the global one; eval_fn runs on
+// every rank and its numeric top-level metrics are averaged over the ranks. Rank 0 alone writes
+// step records, progress lines and checkpoints (atomically); every rank resumes from the same
+// checkpoint file (on a shared file system across nodes), also with another world size.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +60,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "distributed.h"
 #include "lm.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
@@ -125,6 +138,9 @@ struct TrainResult {
   double tokens_per_s = 0.0;
   double wall_s = 0.0;
   std::vector<std::pair<int64_t, double>> losses;  // (step, loss) of every step run here
+  int world_size = 1;                // data-parallel ranks
+  int64_t global_batch = 0;          // rows per step over all ranks (per-rank batch x world_size)
+  double allreduce_s = 0.0;          // time in the gradient all-reduce, this run
   nlohmann::json last_eval;          // last eval_fn result
   std::string summary() const;
 };
@@ -152,7 +168,10 @@ class Trainer {
  public:
   // `run` may be null (no JSONL records). Resolves tc.device and moves the model there;
   // batches from batch_fn are moved to that device as well.
-  Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run);
+  // With `dist` active (WORLD_SIZE > 1) the model goes to dist->device() (not tc.device), and rank
+  // 0's weights are broadcast to every rank and checked (Distributed::sync_module).
+  Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run,
+          std::shared_ptr<Distributed> dist = nullptr);
 
   TrainResult fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn = nullptr);
   // The same loop with a loss that does its own backward (BackwardFn above).
@@ -164,6 +183,9 @@ class Trainer {
   torch::optim::AdamW& optimizer() { return *opt_; }
   const torch::Device& device() const { return device_; }
   const TrainConfig& config() const { return tc_; }
+  // (step, global loss) of every step of the fit() in progress, for eval_fn's train-loss averages.
+  const std::vector<std::pair<int64_t, double>>& step_losses() const { return losses_; }
+  bool is_main() const { return !dist_ || dist_->is_main(); }
 
  private:
   std::shared_ptr<torch::nn::Module> model_;
@@ -174,6 +196,8 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::vector<double> group_lr_scale_;  // per optimizer group: multiplier of the scheduled lr
   std::function<void(int64_t)> on_checkpoint_;
+  std::shared_ptr<Distributed> dist_;  // null or inactive: single process
+  std::vector<std::pair<int64_t, double>> losses_;
 };
 
 }  // namespace ssmlab::models

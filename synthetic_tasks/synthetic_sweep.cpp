@@ -7,7 +7,8 @@
 //   lookup     prefix_ngram and suffix_ngram: train <= --lookup-max-train, evaluate to --lookup-max-eval
 //   duplicate  the copy checkpoint of each model evaluated on duplicate_ngram for each n in
 //              --dup-ngrams (no retraining: synthetic_train --resume at its final step)
-// Runs go through a small job queue (--jobs at a time, --threads split between them); each run's
+// Runs go through a small job queue (--jobs at a time, --threads split between them; or --gpus 0,1:
+// one run per GPU at a time, each seeing only its GPU through CUDA_VISIBLE_DEVICES); each run's
 // output goes to <out>/synthetic_runs/<name>.log and a one-line summary is printed.
 #include "ssmlab/main_guard.h"
 #include <spawn.h>
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -44,6 +46,7 @@ struct Job {
   std::vector<std::string> args;
   pid_t pid = -1;
   double started = 0;
+  std::string gpu;  // --gpus: the GPU this run sees (CUDA_VISIBLE_DEVICES)
 };
 
 // Whether a run's logged params belong to job j: same experiment and model, and the same value for
@@ -294,6 +297,12 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("dup-ngrams", &dup_ngrams, "duplicate: n values").nonempty().sorted().at_least(1);
   cli.add("dup-len", &dup_len, "duplicate: evaluated string length (0 = the copy run's --max-train-len)").at_least(0);
   cli.add("jobs", &jobs, "runs at a time (--threads is split between them)").at_least(1);
+  std::string gpus;
+  cli.add("gpus", &gpus, "spread the runs over these GPUs, one run per GPU at a time (e.g. 0,1; sets --jobs to their number)")
+      .check([](const std::string& g) -> std::optional<std::string> {
+        if (g.empty() || g.find_first_not_of("0123456789,") == std::string::npos) return std::nullopt;
+        return "must be a comma-separated list of GPU indices such as 0,1 (got '" + g + "')";
+      });
   cli.add("tag", &tag, "label written into every run's params (default: a fresh id); plots use only this tag");
   cli.add("ema", &ema_alpha, "EMA weight of the newest point on the efficiency curve (1 = no smoothing)").greater_than(0.0).at_most(1.0);
   cli.plot_is_folder();
@@ -336,6 +345,13 @@ static int ssmlab_main(int argc, char** argv) {
   if (!plot_only) fs::create_directories(runs_dir);
   const std::string plots_dir = opts.plot_path.empty() ? opts.out_dir + "/plots" : opts.plot_path;
   fs::create_directories(plots_dir);
+  std::vector<std::string> gpu_ids;  // --gpus: one slot per GPU
+  for (std::stringstream ss(gpus); ss.good();) {
+    std::string g;
+    std::getline(ss, g, ',');
+    if (!g.empty()) gpu_ids.push_back(g);
+  }
+  if (!gpu_ids.empty()) jobs = static_cast<int>(gpu_ids.size());
   const int threads_each = std::max(1, opts.threads / jobs);
 
   auto base_args = [&](const std::string& model, const std::string& exp) {
@@ -430,8 +446,23 @@ static int ssmlab_main(int argc, char** argv) {
       std::vector<char*> av;
       for (auto& s : j.args) av.push_back(const_cast<char*>(s.c_str()));
       av.push_back(nullptr);
+      // --gpus: the first GPU no running job holds; the run sees only it
+      std::vector<std::string> env_store;
+      std::vector<char*> envp;
+      if (!gpu_ids.empty()) {
+        for (const auto& g : gpu_ids)
+          if (std::none_of(running.begin(), running.end(), [&](const auto& r) { return r.second.gpu == g; })) {
+            j.gpu = g;
+            break;
+          }
+        for (char** e = environ; *e; ++e)
+          if (std::string(*e).rfind("CUDA_VISIBLE_DEVICES=", 0) != 0) env_store.emplace_back(*e);
+        env_store.push_back("CUDA_VISIBLE_DEVICES=" + j.gpu);
+        for (auto& e : env_store) envp.push_back(e.data());
+        envp.push_back(nullptr);
+      }
       pid_t pid;
-      int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
+      int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), gpu_ids.empty() ? environ : envp.data());
       posix_spawn_file_actions_destroy(&fa);
       if (rc != 0) {
         std::cerr << "error: cannot start " << av[0] << "\n";
@@ -440,7 +471,7 @@ static int ssmlab_main(int argc, char** argv) {
       j.pid = pid;
       j.started = clock.seconds();
       running[pid] = j;
-      ssmlab::progress(opts, "[sweep] start " + j.name);
+      ssmlab::progress(opts, "[sweep] start " + j.name + (j.gpu.empty() ? "" : " on GPU " + j.gpu));
     }
     int status = 0;
     pid_t pid = waitpid(-1, &status, 0);

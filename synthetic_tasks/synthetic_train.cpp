@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "data.h"
@@ -111,6 +112,8 @@ static int ssmlab_main(int argc, char** argv) {
   tc.lr = 1e-3;
   tc.eval_every = 100;
   sm::add_train_flags(cli, &tc);
+  sm::DistConfig dc;  // data-parallel under ssmlab_launch (docs/distributed.md); --batch-size is per rank
+  sm::add_dist_flags(cli, &dc);
   auto opts = cli.parse_or_exit(argc, argv);
 
   // ---- output paths, checked before any work (exit 2; ssmlab/main_guard.h) ----
@@ -180,12 +183,16 @@ static int ssmlab_main(int argc, char** argv) {
   sm::torch_set_threads(opts);
   sm::seed_everything(opts.seed);
   torch::Device device = torch::kCPU;
+  std::shared_ptr<sm::Distributed> dist;  // WORLD_SIZE > 1: joins the process group (DistError: exit 1)
   try {
-    device = sm::resolve_device(tc.device);
-  } catch (const std::exception& e) {
+    dist = sm::Distributed::join(dc, tc.device);
+    device = dist->device();
+  } catch (const std::invalid_argument& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
+  sm::apply_writer_rule(&opts, *dist);  // ranks != 0 write and print nothing
+  const int world = dist->world();
 
   // ---- model ----
   mc.vocab_size = sy::kVocab;
@@ -243,7 +250,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::vector<int> examples_at;  // complete examples in the batch of each step
   auto batch_for = [&](std::int64_t step) {
     auto rng = step_rng(step);
-    return sy::pack_batch(tspec, min_train, max_train, batch_size, context_len, rng);
+    return sy::pack_batch(tspec, min_train, max_train, batch_size * world, context_len, rng);  // the global batch
   };
   auto examples_seen = [&](std::int64_t step) {  // examples in steps [0, step)
     std::int64_t total = 0;
@@ -255,6 +262,7 @@ static int ssmlab_main(int argc, char** argv) {
     return total;
   };
   double train_loss = NAN;  // EMA of the training loss, for the eval records
+  std::function<void()> update_train_loss = [] {};
 
   sy::ForwardFn forward = [&](const torch::Tensor& ids) { return net->forward(ids.to(device)); };
   const sy::GreedyFn greedy = sy::cached_greedy(*net);
@@ -283,6 +291,7 @@ static int ssmlab_main(int argc, char** argv) {
 
   json final_summary = json::object();
   auto eval_fn = [&](std::int64_t step) -> json {
+    update_train_loss();
     const bool final = step >= tc.steps;
     const std::int64_t seen = examples_seen(step);
     if (!final) {
@@ -318,13 +327,15 @@ static int ssmlab_main(int argc, char** argv) {
   };
 
   // ---- train (or load) ----
-  sm::Trainer trainer(net, tc, opts, &run);
-  auto base_loss = sm::lm_loss(net);
-  sm::LossFn loss_fn = [&](const sm::Batch& b) {
-    auto l = base_loss(b);
-    const double v = l.item<double>();
-    train_loss = std::isfinite(train_loss) ? 0.9 * train_loss + 0.1 * v : v;
-    return l;
+  sm::Trainer trainer(net, tc, opts, &run, dist);
+  sm::LossFn loss_fn = sm::lm_loss(net);
+  size_t ema_seen = 0;  // the EMA follows the trainer's (global) step losses
+  update_train_loss = [&] {
+    const auto& ls = trainer.step_losses();
+    for (; ema_seen < ls.size(); ++ema_seen) {
+      const double v = ls[ema_seen].second;
+      train_loss = std::isfinite(train_loss) ? 0.9 * train_loss + 0.1 * v : v;
+    }
   };
   sm::BatchFn batch_fn = [&](std::int64_t step) {
     auto pb = batch_for(step);
@@ -386,7 +397,7 @@ static int ssmlab_main(int argc, char** argv) {
   if (final_summary.contains("ood_string_acc")) sum << ", " << final_summary["ood_string_acc"].get<double>() << " beyond";
   sum << ", " << static_cast<int>(run.elapsed_s()) << " s";
   if (!res.ok) sum << "; FAILED: " << res.error;
-  if (res.ok && !save_hf.empty()) {
+  if (res.ok && !save_hf.empty() && dist->is_main()) {
     try {
       net->eval();
       const std::string type = ssmlab::hf::save_pretrained(*net, save_hf);

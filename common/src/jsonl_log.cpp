@@ -163,6 +163,7 @@ nlohmann::json RunLog::make_record(const nlohmann::json& metrics, const std::str
 nlohmann::json RunLog::write(const nlohmann::json& metrics, const std::string& summary, bool ok,
                              const std::string& record) const {
   auto r = make_record(metrics, summary, ok, record);
+  if (opts_.silent) return r;
   if (!opts_.log_path.empty()) append_jsonl(opts_.log_path, r);
   if (!opts_.quiet || record == "result")
     std::cout << "[" << experiment_ << "] " << (ok ? "" : "FAILED: ") << summary << std::endl;
@@ -170,7 +171,7 @@ nlohmann::json RunLog::write(const nlohmann::json& metrics, const std::string& s
 }
 
 void progress(const CommonOptions& opts, const std::string& line) {
-  if (!opts.quiet) std::cerr << line << std::endl;
+  if (!opts.quiet && !opts.silent) std::cerr << line << std::endl;
 }
 
 }  // namespace ssmlab

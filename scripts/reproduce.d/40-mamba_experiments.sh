@@ -9,7 +9,8 @@
 #               d 64, N 16, 2 layers, 10 epochs, batch 64, lr 1e-3, seeds 0-9, both models
 #               (a GPU job: ~1 s per step on 2 CPU cores), then the same on recall.
 # env: MODE, LOGS, PLOTS, BIN (OUT for checkpoints and the token cache); full mode: MX_JOBS runs at a time
-#      (default 1) with MX_THREADS threads each (default 0 = all)
+#      (default 1) with MX_THREADS threads each (default 0 = all), or MX_GPUS=0,1 (or MX_GPUS=all: the
+#      visible GPUs): one run per GPU at a time through scripts/gpu-jobs.sh (MX_JOBS is then unused)
 set -euo pipefail
 MODE=${MODE:-quick}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,7 +52,12 @@ for ds in recall wikitext2; do
 done
 echo "[mamba_experiments] $(wc -l <"$jobs_file") runs, $JOBS at a time"
 rc=0
-xargs -P "$JOBS" -I{} -d '\n' bash -c '{}' <"$jobs_file" || rc=1
+if [ "$MODE" = full ] && [ -n "${MX_GPUS:-}" ]; then
+  gpu_args=(); [ "$MX_GPUS" = all ] || gpu_args=(--gpus "$MX_GPUS")
+  "$ROOT/scripts/gpu-jobs.sh" "${gpu_args[@]}" "$jobs_file" || rc=1
+else
+  xargs -P "$JOBS" -I{} -d '\n' bash -c '{}' <"$jobs_file" || rc=1
+fi
 rm -f "$jobs_file"
 for ds in recall wikitext2; do
   "$BIN/plot_variance_bands" --log-path "$LOG" --dataset "$ds" --models "${MODELS[@]}" --metric val_loss val_ppl \

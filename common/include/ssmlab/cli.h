@@ -33,6 +33,7 @@ struct CommonOptions {
   std::string log_path;        // JSONL file appended to; "" disables logging
   std::string out_dir;         // outputs root (plots, checkpoints, ...)
   bool quiet = false;
+  bool silent = false;          // a data-parallel rank other than 0: no records, progress or summaries (docs/distributed.md)
   bool plot = false;           // --plot given
   std::string plot_path;       // --plot PATH (empty: the binary's default under out_dir/plots)
   std::string config_path;
