@@ -122,6 +122,7 @@ void add_train_flags(Cli& cli, TrainConfig* tc) {
     return "must be auto, cpu, cuda or cuda:<i> (got '" + d + "')";
   });
   cli.flag("fp32", &tc->fp32, "disable bf16 autocast on CUDA");
+  cli.add("aux-loss-coef", &tc->aux_loss_coef, "weight of the model's auxiliary loss (MoE load balancing)").at_least(0.0);
 }
 
 // ---- loss and schedule ----------------------------------------------------------------
@@ -362,8 +363,9 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
   // runs before (plus the run id of the run that wrote it, whose own step records after the
   // checkpoint are found in the log), so windows and evaluations at or below that step are not
   // logged again. Each window is then logged exactly once, with an uninterrupted run's value.
-  double window_loss = 0.0;
+  double window_loss = 0.0, window_aux = 0.0;
   int64_t window_n = 0;
+  const auto lm = std::dynamic_pointer_cast<LanguageModelImpl>(model_);  // null: no aux_loss()
   int64_t logged_through = -1;  // highest step record of this lineage (killed runs included)
   if (tc_.resume && use_ckpt) {
     if (std::filesystem::exists(tc_.checkpoint)) {
@@ -373,6 +375,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
       if (meta.is_object()) {
         if (meta.contains("window_loss") && meta["window_loss"].is_number()) window_loss = meta["window_loss"].get<double>();
         if (meta.contains("window_n") && meta["window_n"].is_number_integer()) window_n = meta["window_n"].get<int64_t>();
+        if (meta.contains("window_aux") && meta["window_aux"].is_number()) window_aux = meta["window_aux"].get<double>();
         if (meta.contains("logged_through") && meta["logged_through"].is_number_integer())
           logged_through = meta["logged_through"].get<int64_t>();
         if (meta.contains("run_id") && meta["run_id"].is_string() && run_ && !opts_.log_path.empty()) {
@@ -394,7 +397,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
   auto write_ckpt = [&](int64_t next_step) {
     if (!use_ckpt) return;
     nlohmann::json meta{{"torch", torch_version_string()}, {"steps", tc_.steps}, {"program", opts_.program},
-                        {"window_loss", window_loss},      {"window_n", window_n},
+                        {"window_loss", window_loss},      {"window_n", window_n}, {"window_aux", window_aux},
                         {"logged_through", logged_through}};
     if (run_) meta["run_id"] = run_->run_id();
     save_checkpoint(tc_.checkpoint, *model_, *opt_, next_step, meta);
@@ -434,21 +437,25 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     if (b.targets.defined()) b.targets = b.targets.to(device_);
     if (b.mask.defined()) b.mask = b.mask.to(device_);
     opt_->zero_grad();
-    torch::Tensor loss;
+    torch::Tensor loss, aux;  // loss_fn's value (logged as loss) and the model's auxiliary loss
     {
       AutocastGuard autocast(device_, !tc_.fp32);
       loss = loss_fn(b);
+      if (lm) aux = lm->aux_loss();
     }
     const double lv = loss.item<double>();
+    const double av = aux.defined() ? aux.item<double>() : 0.0;
+    const bool finite = std::isfinite(lv) && std::isfinite(av);
     double gnorm = 0.0;
-    if (std::isfinite(lv)) {
-      loss.backward();
+    if (finite) {
+      (aux.defined() && tc_.aux_loss_coef != 0.0 ? loss + tc_.aux_loss_coef * aux : loss).backward();
       gnorm = tc_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), tc_.grad_clip) : 0.0;
     }
-    if (!std::isfinite(lv) || !std::isfinite(gnorm)) {
+    if (!finite || !std::isfinite(gnorm)) {
       res.ok = false;
       std::ostringstream os;
-      os << "non-finite " << (std::isfinite(lv) ? "gradient norm" : "loss") << " (" << (std::isfinite(lv) ? gnorm : lv)
+      const char* what = !std::isfinite(lv) ? "loss" : !std::isfinite(av) ? "aux_loss" : "gradient norm";
+      os << "non-finite " << what << " (" << (!std::isfinite(lv) ? lv : !std::isfinite(av) ? av : gnorm)
          << ") at step " << step << "; stopped without updating the model. ";
       if (last_ckpt_step >= 0)
         os << "Last good checkpoint: " << tc_.checkpoint << " (step " << last_ckpt_step << ", kept intact)";
@@ -463,6 +470,7 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     opt_->step();
     res.losses.emplace_back(step, lv);
     window_loss += lv;
+    window_aux += av;
     ++window_n;
     const double step_tokens = static_cast<double>(b.inputs.dim() >= 2 ? b.inputs.size(0) * b.inputs.size(1) : b.inputs.numel());
     total_tokens += step_tokens;
@@ -472,12 +480,14 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
     res.tokens_per_s = total_tokens / std::max(elapsed, 1e-9);
     if (done % tc_.log_every == 0 || done == tc_.steps) {
       res.final_loss = window_loss / static_cast<double>(window_n);
+      if (aux.defined()) res.final_aux_loss = window_aux / static_cast<double>(window_n);
       const double per_step = elapsed / static_cast<double>(done - res.start_step);
       const double window_rate = window_tokens / std::max(elapsed - window_start, 1e-9);
       window_tokens = 0.0;
       std::ostringstream line;
-      line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss
-           << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
+      line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss;
+      if (aux.defined()) line << "  aux " << res.final_aux_loss;
+      line << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
            << std::setprecision(4) << window_rate << " tok/s (run avg " << std::setprecision(4) << res.tokens_per_s
            << ")  ETA "
            << fmt_duration(per_step * static_cast<double>(tc_.steps - done));
@@ -487,9 +497,11 @@ TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const E
         nlohmann::json m{{"step", done},          {"loss", res.final_loss}, {"lr", lr},
                          {"grad_norm", gnorm},    {"tokens_per_s", window_rate},
                          {"tokens_per_s_avg", res.tokens_per_s}, {"elapsed_s", elapsed}};
+        if (aux.defined()) m["aux_loss"] = res.final_aux_loss;
         append_jsonl(opts_.log_path, run_->make_record(m, line.str(), true, "step"));
       }
       window_loss = 0.0;
+      window_aux = 0.0;
       window_n = 0;
     }
     if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps && done > logged_through_at_start)

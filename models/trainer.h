@@ -2,6 +2,8 @@
 //
 // What it does: AdamW (decay on matrices only), linear warm-up then cosine decay to min_lr,
 // gradient clipping, bf16 autocast on CUDA, a JSONL "step" record every log_every steps,
+// the model's auxiliary loss (LanguageModelImpl::aux_loss, the MoE load-balancing loss) added to the
+// training loss with weight aux_loss_coef and logged as aux_loss beside the LM loss,
 // a progress line (step, loss, tokens/s, ETA), optional evaluation callback, atomic checkpoints
 // (model + optimizer + next step + RNG states; temp file + rename) and --resume.
 // A NaN/inf loss stops the run (TrainResult::ok = false, error says which step) and leaves the
@@ -38,6 +40,7 @@
 // reproduces the uninterrupted loss curve bit for bit (tests/models/test_trainer.cpp).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -70,10 +73,12 @@ struct TrainConfig {
   bool resume = false;           // continue from `checkpoint` if it exists
   std::string device = "auto";   // auto | cpu | cuda[:i] (resolve_device)
   bool fp32 = false;             // --fp32: disable the bf16 autocast used on CUDA (CPU is always fp32)
+  double aux_loss_coef = 0.01;   // weight of the model's aux_loss() in the loss that is minimised
+                                 // (Mixtral router_aux_loss_coef; models without one: no effect)
 };
 
 // Declares --steps --lr --min-lr --warmup --weight-decay --grad-clip --log-every --eval-every
-// --ckpt-every --checkpoint --resume --device --fp32 on `cli`, defaults from *tc.
+// --ckpt-every --checkpoint --resume --device --fp32 --aux-loss-coef on `cli`, defaults from *tc.
 void add_train_flags(Cli& cli, TrainConfig* tc);
 
 // One training batch. inputs: (B, L) int64 tokens (or any tensor the loss understands);
@@ -101,7 +106,8 @@ struct TrainResult {
   int64_t failed_step = -1;          // step at which the run stopped when !ok (-1: none)
   int64_t start_step = 0;            // > 0 after a resume
   int64_t steps_done = 0;            // next step index at exit
-  double final_loss = 0.0;           // mean loss of the last log window
+  double final_loss = 0.0;           // mean loss of the last log window (loss_fn's value, without aux)
+  double final_aux_loss = NAN;       // mean aux_loss of the last log window (NaN: the model has none)
   double tokens_per_s = 0.0;
   double wall_s = 0.0;
   std::vector<std::pair<int64_t, double>> losses;  // (step, loss) of every step run here
@@ -131,7 +137,8 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 class Trainer {
  public:
   // `run` may be null (no JSONL records). Resolves tc.device and moves the model there;
-  // batches from batch_fn are moved to that device as well.
+  // batches from batch_fn are moved to that device as well. When the model is a LanguageModel
+  // whose aux_loss() is defined after loss_fn ran, each step minimises loss + aux_loss_coef · aux.
   Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run);
 
   TrainResult fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn = nullptr);
