@@ -357,10 +357,17 @@ static int ssmlab_main(int argc, char** argv) {
       try {
         if (fs::is_regular_file(rj)) {
           const json prev = ssmlab::read_json_file(rj.string());
-          for (const char* k : {"model", "dataset", "vocab_size", "model_config"})
-            if (prev.value(k, json()) != identity[k])
+          for (const char* k : {"model", "dataset", "vocab_size", "model_config"}) {
+            json before = prev.value(k, json());
+            if (before.is_object() && identity[k].is_object()) {  // keys added since (n_experts, top_k): this run's
+              json merged = identity[k];
+              merged.update(before);
+              before = merged;
+            }
+            if (before != identity[k])
               return config_error("--resume: " + checkpoint_dir + " holds a run of a different " + k + " (" +
                                   prev.value(k, json()).dump() + ", this run: " + identity[k].dump() + ")");
+          }
         } else if (fs::is_regular_file(cfg)) {
           const json c = ssmlab::read_json_file(cfg.string());
           if (c.value("model_type", std::string()) != hf_model_type(reg))
