@@ -13,7 +13,8 @@
 // or <plot-dir>/train_runs.jsonl when --plot-dir is given without --log):
 //   step    from the trainer every --log-every steps;   eval  the trainer's per-eval record
 //   epoch   model, dataset, epoch, step, train_loss, val_loss, val_ppl, val_acc, tokens_per_s
-//   result  one per run: initial/final/best val loss, params, steps, tokens/s
+//           (moe_transformer: aux_loss, the load-balancing loss beside train_loss, which stays the LM loss)
+//   result  one per run: initial/final/best val loss, params (params_active: per token), steps, tokens/s
 #include "ssmlab/main_guard.h"
 #include <cmath>
 #include <cstdlib>
@@ -43,12 +44,14 @@ namespace {
 std::string registry_name(const std::string& model) {
   if (model == "mamba_simple") return "mamba";          // Mamba-1 block, selective scan, A (E, N) diagonal
   if (model == "mamba_SSD_diag_exp") return "mamba2";   // SSD block, A_h = -exp(A_log_h) per head
+  if (model == "moe_transformer") return "T_rope_moe";  // T_rope with a sparse top-k MoE MLP
   return "T_rope";                                      // transformer: GPT-NeoX layout (rotary, pre-LN)
 }
 // model_type of the Hugging Face folder each model is saved as.
 std::string hf_model_type(const std::string& reg) {
   if (reg == "mamba") return "mamba";
   if (reg == "mamba2") return "mamba2";
+  if (reg == "T_rope_moe") return "ssmlab_moe_transformer";  // ssmlab-only (hf/config.h says why)
   return "gpt_neox";
 }
 
@@ -153,8 +156,11 @@ static int ssmlab_main(int argc, char** argv) {
                   "Models: mamba_simple = the Mamba-1 block with its selective scan (A diagonal per channel and\n"
                   "state, registry 'mamba'); mamba_SSD_diag_exp = the Mamba-2 block computed by SSD (A = -exp(A_log),\n"
                   "one decay per head times the identity, chunked matrix products; registry 'mamba2');\n"
-                  "transformer = the stack's GPT-NeoX-style Transformer (registry 'T_rope').\n"
-                  "moe_transformer (sparse MoE MLP) is not implemented yet. Aliases of the original's flags:\n"
+                  "transformer = the stack's GPT-NeoX-style Transformer (registry 'T_rope');\n"
+                  "moe_transformer = that Transformer with each MLP a sparse mixture of --n-experts MLPs, top --top-k\n"
+                  "routing (weights renormalised over the chosen experts), no capacity limit, and the Switch\n"
+                  "load-balancing loss (weight --aux-loss-coef, logged as aux_loss; registry 'T_rope_moe').\n"
+                  "Aliases of the original's flags:\n"
                   "--n-state = --d-state, --n-layers = --n-layer, --epochs E = E * (train windows / batch) steps.",
                   "mamba_experiments", "mamba_experiments.jsonl");
   std::string model = "mamba_simple", dataset = "recall", data_dir, train_file, valid_file, tokenizer, cache_dir;
@@ -163,8 +169,8 @@ static int ssmlab_main(int argc, char** argv) {
   int64_t seq_len = 128, gap = 16, recall_vocab = 16, max_vocab = 20000, train_max = 5000, val_max = 1000;
   int64_t n_state = 0, n_layers = 0, epochs = 10, max_steps = 0, batch_size = 64, stop_at_step = 0, patience = 0;
   bool save_plots = false, allow_generated = false;
-  cli.add("model", &model, "mamba_simple | mamba_SSD_diag_exp | transformer (see above)")
-      .one_of({"mamba_simple", "mamba_SSD_diag_exp", "transformer"});
+  cli.add("model", &model, "mamba_simple | mamba_SSD_diag_exp | transformer | moe_transformer (see above)")
+      .one_of({"mamba_simple", "mamba_SSD_diag_exp", "transformer", "moe_transformer"});
   cli.add("dataset", &dataset, "recall | wikitext2 | tinystories | text").one_of({"recall", "wikitext2", "tinystories", "text"});
   cli.add("seq-len", &seq_len, "tokens per window L").at_least(int64_t{2});
   cli.add("gap", &gap, "recall: target at t is the input at t - gap (1 <= gap < seq-len)").at_least(int64_t{1});
@@ -215,6 +221,9 @@ static int ssmlab_main(int argc, char** argv) {
   if (max_vocab < 1) return config_error("--max-vocab must be >= 1 (got " + std::to_string(max_vocab) + ")");
   if (dataset == "recall" && gap >= seq_len)
     return config_error("--gap must be < --seq-len (got gap " + std::to_string(gap) + ", seq-len " + std::to_string(seq_len) + ")");
+  if (model == "moe_transformer" && mc.top_k > mc.n_experts)
+    return config_error("--top-k must be <= --n-experts (got top-k " + std::to_string(mc.top_k) + ", n-experts " +
+                        std::to_string(mc.n_experts) + ")");
   if (n_state > 0) mc.d_state = n_state;
   if (n_layers > 0) mc.n_layer = n_layers;
   if (tc.steps != kStepsUnset && max_steps == 0) max_steps = tc.steps;
@@ -344,6 +353,7 @@ static int ssmlab_main(int argc, char** argv) {
     return config_error(e.what());
   }
   const int64_t n_params = sm::count_params(*net);
+  const int64_t n_params_active = sm::active_param_count(reg, mc);  // what one token uses (MoE: top_k experts)
   const json identity{{"model", model}, {"registry", reg}, {"dataset", dataset}, {"vocab_size", corpus.vocab_size},
                       {"model_config", mc.to_json()}};
   double best_val = INFINITY, initial_val = NAN;
@@ -356,10 +366,17 @@ static int ssmlab_main(int argc, char** argv) {
       try {
         if (fs::is_regular_file(rj)) {
           const json prev = ssmlab::read_json_file(rj.string());
-          for (const char* k : {"model", "dataset", "vocab_size", "model_config"})
-            if (prev.value(k, json()) != identity[k])
+          for (const char* k : {"model", "dataset", "vocab_size", "model_config"}) {
+            json before = prev.value(k, json());
+            if (before.is_object() && identity[k].is_object()) {  // keys added since (n_experts, top_k): this run's
+              json merged = identity[k];
+              merged.update(before);
+              before = merged;
+            }
+            if (before != identity[k])
               return config_error("--resume: " + checkpoint_dir + " holds a run of a different " + k + " (" +
                                   prev.value(k, json()).dump() + ", this run: " + identity[k].dump() + ")");
+          }
         } else if (fs::is_regular_file(cfg)) {
           const json c = ssmlab::read_json_file(cfg.string());
           if (c.value("model_type", std::string()) != hf_model_type(reg))
@@ -388,6 +405,7 @@ static int ssmlab_main(int argc, char** argv) {
 
   ssmlab::RunLog run(opts, "mamba_train");
   run.add_param("n_params", n_params);
+  run.add_param("n_params_active", n_params_active);
   run.add_param("model_config", mc.to_json());
   run.add_param("registry_model", reg);
   run.add_param("steps", tc.steps);
@@ -395,7 +413,8 @@ static int ssmlab_main(int argc, char** argv) {
   run.add_param("data_source", source);
   run.add_param("train_windows", train.n());
   run.add_param("val_windows", val.n());
-  ssmlab::progress(opts, model + " (" + reg + "): " + std::to_string(n_params) + " parameters; " + dataset + " (" + source +
+  ssmlab::progress(opts, model + " (" + reg + "): " + std::to_string(n_params) + " parameters (" +
+                             std::to_string(n_params_active) + " active per token); " + dataset + " (" + source +
                              "): " + std::to_string(train.n()) + " train / " + std::to_string(val.n()) + " val windows of " +
                              std::to_string(seq_len) + ", vocab " + std::to_string(corpus.vocab_size) + "; " +
                              std::to_string(tc.steps) + " steps (" + std::to_string(steps_per_epoch) + " per epoch)");
@@ -406,7 +425,7 @@ static int ssmlab_main(int argc, char** argv) {
   sm::Trainer trainer(net, tc, opts, &run, dist);
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
-  double tokens_since = 0, loss_sum = 0;
+  double tokens_since = 0, loss_sum = 0, aux_sum = 0;  // aux: the model's aux_loss (MoE), NaN-free
   int64_t loss_n = 0;
   ssmlab::Stopwatch train_clock;
   double last_acc = NAN, last_val = NAN;
@@ -454,7 +473,13 @@ static int ssmlab_main(int argc, char** argv) {
     tokens_since += static_cast<double>(batch.inputs.numel());
     return batch;
   };
-  sm::LossFn loss_fn = sm::lm_loss(net);
+  auto base_loss = sm::lm_loss(net);
+  int64_t aux_n = 0;
+  sm::LossFn loss_fn = [&](const sm::Batch& b) {
+    auto l = base_loss(b);  // the LM loss; the Trainer adds the model's aux_loss() itself
+    if (auto a = net->aux_loss(); a.defined()) aux_sum += a.item<double>(), ++aux_n;  // this rank's
+    return l;
+  };
   size_t losses_seen = 0;  // the train loss of a window: the trainer's (global) step losses
   sm::EvalFn eval_fn = [&](int64_t step) -> json {
     const double train_s = train_clock.seconds();
@@ -476,6 +501,7 @@ static int ssmlab_main(int argc, char** argv) {
            {"val_loss", r.loss},     {"val_ppl", std::exp(r.loss)}, {"val_acc", r.acc}, {"tokens_per_s", tps},
            {"best_val_loss", best_val}, {"improved", improved}};
     if (std::isfinite(train_loss)) m["train_loss"] = train_loss;
+    if (aux_n > 0) m["aux_loss"] = aux_sum / static_cast<double>(aux_n);
     m["ppl_consistency_err"] = std::abs(std::log(m["val_ppl"].get<double>()) - r.loss);
     std::ostringstream line;
     line << model << " " << dataset << " epoch " << std::setprecision(3) << epoch << " step " << step << ": train_loss "
@@ -486,7 +512,7 @@ static int ssmlab_main(int argc, char** argv) {
     curve_epoch.push_back(epoch);
     curve_train.push_back(train_loss);
     curve_val.push_back(r.loss);
-    loss_sum = 0, loss_n = 0, tokens_since = 0;
+    loss_sum = 0, aux_sum = 0, loss_n = 0, aux_n = 0, tokens_since = 0;
     last_acc = r.acc;
     last_val = r.loss;
     train_clock.reset();  // the next window's training time starts after this evaluation
@@ -517,6 +543,7 @@ static int ssmlab_main(int argc, char** argv) {
   json m{{"model", model},
          {"dataset", dataset},
          {"params", n_params},
+         {"params_active", n_params_active},
          {"steps", res.steps_done},
          {"epochs", static_cast<double>(res.steps_done) / steps_per_epoch},
          {"tokens_per_s", res.tokens_per_s},
@@ -529,9 +556,12 @@ static int ssmlab_main(int argc, char** argv) {
          {"data_source", source}};
   if (std::isfinite(initial_val)) m["initial_val_loss"] = initial_val;
   if (std::isfinite(last_acc)) m["final_val_acc"] = last_acc;
+  if (std::isfinite(res.final_aux_loss)) m["final_aux_loss"] = res.final_aux_loss;
   if (!checkpoint_dir.empty()) m["best_checkpoint"] = (run_dir / "best").string();
   std::ostringstream sum;
-  sum << model << " " << dataset << ": " << n_params << " params, " << res.steps_done << " steps, val_loss "
+  sum << model << " " << dataset << ": " << n_params << " params";
+  if (n_params_active != n_params) sum << " (" << n_params_active << " active)";
+  sum << ", " << res.steps_done << " steps, val_loss "
       << std::setprecision(5) << initial_val << " -> " << final_val << " (best " << best_val << " at step " << best_step
       << "), " << std::setprecision(4) << res.tokens_per_s << " tok/s";
   if (!res.ok) {  // a "failed" result saying why and where (docs/log-schema.md, "Failed runs")

@@ -40,6 +40,10 @@ class LanguageModelImpl : public torch::nn::Module {
   virtual int64_t vocab_size() const = 0;  // rows of the logits (padded vocabulary for Mamba)
   virtual std::string family() const = 0; // registry name: "T_rope", "mamba", "lstm", "gpt2", ...
   virtual int64_t max_positions() const { return -1; }  // -1: no position limit
+  // An auxiliary training loss computed by the last forward (a scalar; the MoE load-balancing
+  // loss), which the Trainer adds with TrainConfig::aux_loss_coef and logs as aux_loss beside
+  // the LM loss. Undefined (the default) for models without one.
+  virtual torch::Tensor aux_loss() const { return {}; }
 
   // Device and dtype of the parameters (the first one).
   torch::Device device() const;

@@ -19,6 +19,7 @@ namespace ssmlab::models {
 nlohmann::json ModelConfig::to_json() const {
   return {{"vocab_size", vocab_size}, {"d_model", d_model},     {"n_layer", n_layer},       {"n_head", n_head},
           {"d_ff", d_ff},             {"rotary_pct", rotary_pct}, {"rope_base", rope_base}, {"n_masked_heads", n_masked_heads},
+          {"n_experts", n_experts},   {"top_k", top_k},
           {"d_state", d_state},       {"d_conv", d_conv},       {"expand", expand},         {"dt_rank", dt_rank},
           {"headdim", headdim},       {"ngroups", ngroups},     {"chunk_size", chunk_size}, {"dropout", dropout},
           {"kernel_impl", kernel_impl}};
@@ -32,6 +33,8 @@ void add_model_flags(Cli& cli, ModelConfig* mc) {
   cli.add("rotary-pct", &mc->rotary_pct, "fraction of head dims rotated by RoPE").at_least(0.0).at_most(1.0);
   cli.add("rope-base", &mc->rope_base, "RoPE base").greater_than(0.0);
   cli.add("n-masked-heads", &mc->n_masked_heads, "Hard-ALiBi windowed heads (-1 = n_head/2)").at_least(int64_t{-1});
+  cli.add("n-experts", &mc->n_experts, "MoE MLP experts (T_rope_moe)").at_least(int64_t{1});
+  cli.add("top-k", &mc->top_k, "experts per token, <= --n-experts (T_rope_moe)").at_least(int64_t{1});
   cli.add("d-state", &mc->d_state, "SSM state size N").at_least(int64_t{1});
   cli.add("d-conv", &mc->d_conv, "SSM conv kernel").at_least(int64_t{1});
   cli.add("expand", &mc->expand, "SSM expansion E/D").at_least(int64_t{1});
@@ -45,20 +48,24 @@ void add_model_flags(Cli& cli, ModelConfig* mc) {
 }
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names{"T_rope", "T_nope", "T_alibi", "T_hard_alibi", "mamba", "mamba2", "lstm"};
+  static const std::vector<std::string> names{"T_rope", "T_nope", "T_alibi", "T_hard_alibi", "T_rope_moe",
+                                                "mamba",  "mamba2", "lstm"};
   return names;
 }
 
 namespace {
 bool is_transformer(const std::string& name) { return name.rfind("T_", 0) == 0; }
+bool is_moe(const std::string& name) { return name == "T_rope_moe"; }
 
 TransformerOptions transformer_options(const std::string& name, const ModelConfig& mc) {
   return TransformerOptions(mc.d_model, mc.n_layer, mc.n_head, mc.vocab_size)
       .d_ff(mc.d_ff)
-      .pos(parse_pos_encoding(name.substr(2)))
+      .pos(parse_pos_encoding(is_moe(name) ? "rope" : name.substr(2)))
       .rotary_pct(mc.rotary_pct)
       .rope_base(mc.rope_base)
-      .n_masked_heads(mc.n_masked_heads);
+      .n_masked_heads(mc.n_masked_heads)
+      .n_experts(is_moe(name) ? mc.n_experts : 0)
+      .top_k(mc.top_k);
 }
 MambaOptions mamba_options(const ModelConfig& mc) {
   return MambaOptions(mc.d_model, mc.n_layer, mc.vocab_size)
@@ -93,6 +100,9 @@ void check_config(const std::string& name, const ModelConfig& mc) {
   if (is_transformer(name) && mc.d_model % mc.n_head != 0)
     throw std::invalid_argument(name + ": d_model " + std::to_string(mc.d_model) + " must be divisible by n_head " +
                                 std::to_string(mc.n_head));
+  if (is_moe(name) && (mc.n_experts < 1 || mc.top_k < 1 || mc.top_k > mc.n_experts))
+    throw std::invalid_argument(name + ": top_k " + std::to_string(mc.top_k) + " must be in [1, n_experts = " +
+                                std::to_string(mc.n_experts) + "]");
   if (name == "mamba2") {
     const int64_t E = mc.expand * mc.d_model;
     if (E % mc.headdim != 0)
@@ -125,6 +135,8 @@ void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint6
     throw UsageError("--d-model " + d(mc.d_model) + " must be divisible by --n-head " + d(mc.n_head) + " (" + name + ")");
   if (is_transformer(name) && mc.n_masked_heads > mc.n_head)
     throw UsageError("--n-masked-heads " + d(mc.n_masked_heads) + " must be <= --n-head " + d(mc.n_head));
+  if (is_moe(name) && (mc.n_experts < 1 || mc.top_k < 1 || mc.top_k > mc.n_experts))
+    throw UsageError("--top-k " + d(mc.top_k) + " must be between 1 and --n-experts " + d(mc.n_experts) + " (" + name + ")");
   if (name == "mamba2") {
     const double E = static_cast<double>(mc.expand) * static_cast<double>(mc.d_model);
     if (E < 9e15) {
@@ -141,7 +153,7 @@ void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint6
   const double F = mc.d_ff > 0 ? static_cast<double>(mc.d_ff) : 4 * D;
   const double E = static_cast<double>(mc.expand) * D, N = static_cast<double>(mc.d_state);
   double rough = static_cast<double>(mc.vocab_size) * D * 2;
-  if (is_transformer(name)) rough += L * (4 * D * D + 2 * D * F);
+  if (is_transformer(name)) rough += L * (4 * D * D + 2 * D * F * (is_moe(name) ? static_cast<double>(mc.n_experts) : 1.0));
   else if (name == "lstm") rough += L * 8 * D * D;
   else rough += L * (3 * D * E + E * (2 * N + static_cast<double>(mc.d_conv) + 4) + E * E / 8);
   const double per_param = training ? 16.0 : 4.0;
@@ -161,6 +173,12 @@ int64_t param_count(const std::string& name, const ModelConfig& mc) {
   if (name == "mamba") return mamba_param_count(mamba_options(mc));
   if (name == "mamba2") return mamba2_param_count(mamba2_options(mc));
   return lstm_param_count(lstm_options(mc));
+}
+
+int64_t active_param_count(const std::string& name, const ModelConfig& mc) {
+  check_name(name);
+  if (is_transformer(name)) return transformer_active_param_count(transformer_options(name, mc));
+  return param_count(name, mc);
 }
 
 ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base, double tolerance) {

@@ -4,7 +4,8 @@
 //   auto model = ssmlab::models::make_model("T_hard_alibi", mc);   // LanguageModel
 //   auto mc2 = ssmlab::models::match_params(500'000, "mamba", mc);  // width/depth within ±5 %
 //
-// Names: T_rope | T_nope | T_alibi | T_hard_alibi | mamba | mamba2 | lstm.
+// Names: T_rope | T_nope | T_alibi | T_hard_alibi | T_rope_moe | mamba | mamba2 | lstm
+// (T_rope_moe: T_rope with a sparse mixture-of-experts MLP, transformer.h "MoeMLP").
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,8 @@ struct ModelConfig {
   double rotary_pct = 0.25;
   double rope_base = 10000.0;
   int64_t n_masked_heads = -1;   // hard_alibi; -1 = n_head / 2
+  int64_t n_experts = 8;         // T_rope_moe: experts per MoE MLP (Mixtral num_local_experts)
+  int64_t top_k = 2;             // T_rope_moe: experts per token (Mixtral num_experts_per_tok)
   // Mamba / Mamba-2
   int64_t d_state = 16;
   int64_t d_conv = 4;
@@ -44,7 +47,8 @@ struct ModelConfig {
   nlohmann::json to_json() const;
 };
 
-// Declares --d-model --n-layer --n-head --d-state --expand --headdim --chunk-size --dropout --kernel-impl ...
+// Declares --d-model --n-layer --n-head --n-experts --top-k --d-state --expand --headdim --chunk-size
+// --dropout --kernel-impl ...
 void add_model_flags(Cli& cli, ModelConfig* mc);
 
 const std::vector<std::string>& model_names();
@@ -58,6 +62,9 @@ void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint6
                       bool training = true);
 // Exact count without building the model (closed form per family; tested against count_params).
 int64_t param_count(const std::string& name, const ModelConfig& mc);
+// Parameters one token uses (T_rope_moe: all but the experts, plus top_k experts per layer;
+// every other family: param_count).
+int64_t active_param_count(const std::string& name, const ModelConfig& mc);
 
 // Picks d_model and n_layer (other fields from `base`) so that param_count is within
 // ±tolerance of `target`, preferring the shape closest to the family's usual depth/width ratio.

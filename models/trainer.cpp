@@ -186,6 +186,7 @@ void add_train_flags(Cli& cli, TrainConfig* tc) {
   });
   cli.flag("fp32", &tc->fp32, "disable bf16 autocast on CUDA");
   cli.flag("unfused-adamw", &tc->unfused_adamw, "CUDA: torch::optim::AdamW's per-parameter step instead of the fused kernel");
+  cli.add("aux-loss-coef", &tc->aux_loss_coef, "weight of the model's auxiliary loss (MoE load balancing)").at_least(0.0);
 }
 
 // ---- loss and schedule ----------------------------------------------------------------
@@ -451,16 +452,26 @@ Batch rank_rows(const Batch& b, int rank, int world) {
 }  // namespace
 
 TrainResult Trainer::fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn) {
+  const auto lm = std::dynamic_pointer_cast<LanguageModelImpl>(model_);  // null: no aux_loss()
   return fit_backward(
       batch_fn,
       [&](const Batch& b, double scale) {
-        torch::Tensor loss;
+        torch::Tensor loss, aux;  // loss_fn's value (logged as loss) and the model's auxiliary loss
         {
           AutocastGuard autocast(device_, !tc_.fp32);
           loss = loss_fn(b);
+          if (lm) aux = lm->aux_loss();
         }
         const double lv = loss.item<double>();
-        if (std::isfinite(lv)) (scale == 1.0 ? loss : loss * scale).backward();
+        if (!aux.defined()) {
+          if (std::isfinite(lv)) (scale == 1.0 ? loss : loss * scale).backward();
+          return lv;
+        }
+        const double av = aux.item<double>();
+        step_aux_ += av * scale;  // fit_backward turns this into the step's mean aux_loss
+        step_aux_seen_ = true;
+        if (std::isfinite(lv) && std::isfinite(av))
+          ((tc_.aux_loss_coef != 0.0 ? loss + tc_.aux_loss_coef * aux : loss) * scale).backward();
         return lv;
       },
       eval_fn);
@@ -492,8 +503,9 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
   // runs before (plus the run id of the run that wrote it, whose own step records after the
   // checkpoint are found in the log), so windows and evaluations at or below that step are not
   // logged again. Each window is then logged exactly once, with an uninterrupted run's value.
-  double window_loss = 0.0;
+  double window_loss = 0.0, window_aux = 0.0;  // window_aux: the model's aux_loss (MoE), if it has one
   int64_t window_n = 0;
+  bool has_aux = false;
   int64_t logged_through = -1;  // highest step record of this lineage (killed runs included)
   if (tc_.resume && use_ckpt) {
     const bool found = std::filesystem::exists(tc_.checkpoint);
@@ -510,6 +522,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
       if (meta.is_object()) {
         if (meta.contains("window_loss") && meta["window_loss"].is_number()) window_loss = meta["window_loss"].get<double>();
         if (meta.contains("window_n") && meta["window_n"].is_number_integer()) window_n = meta["window_n"].get<int64_t>();
+        if (meta.contains("window_aux") && meta["window_aux"].is_number()) window_aux = meta["window_aux"].get<double>();
         if (meta.contains("logged_through") && meta["logged_through"].is_number_integer())
           logged_through = meta["logged_through"].get<int64_t>();
         if (meta.contains("global_batch") && meta["global_batch"].is_number_integer()) ckpt_global_batch = meta["global_batch"].get<int64_t>();
@@ -620,10 +633,21 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     // the summed gradients are then those of the global mean (share = this rank's target fraction).
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(tc_.grad_accum, b.inputs.size(0)));
     double lv = 0.0;
+    step_aux_ = 0.0;  // fit()'s backward_fn adds aux_loss x scale here when the model has one
+    step_aux_seen_ = false;
     for (int64_t k = 0; k < parts && std::isfinite(lv); ++k) lv += backward_fn(micro_batch(b, k, parts), share / parts) / parts;
-    if (dp) lv = dist_->allreduce_sum(std::vector<double>{lv * share})[0];  // global loss; a NaN anywhere stops every rank
+    double av = step_aux_;  // sum of aux x share / parts: this rank's part of the step's mean aux_loss
+    if (dp) {  // the global loss (and aux_loss); a NaN anywhere stops every rank
+      const auto g = dist_->allreduce_sum(std::vector<double>{lv * share, av});
+      lv = g[0];
+      av = g[1];
+    } else if (share > 0) {
+      av /= share;
+    }
+    if (step_aux_seen_) has_aux = true;
+    const bool finite = std::isfinite(lv) && std::isfinite(av);
     double gnorm = 0.0;
-    if (std::isfinite(lv)) {
+    if (finite) {
       if (dp) {
         std::vector<torch::Tensor> grads;
         for (auto& p : model_->parameters()) {
@@ -639,10 +663,11 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
       // after the all-reduce this is the global gradient's norm, the same on every rank
       gnorm = tc_.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), tc_.grad_clip) : 0.0;
     }
-    if (!std::isfinite(lv) || !std::isfinite(gnorm)) {
+    if (!finite || !std::isfinite(gnorm)) {
       res.ok = false;
       std::ostringstream os;
-      os << "non-finite " << (std::isfinite(lv) ? "gradient norm" : "loss") << " (" << (std::isfinite(lv) ? gnorm : lv)
+      const char* what = !std::isfinite(lv) ? "loss" : !std::isfinite(av) ? "aux_loss" : "gradient norm";
+      os << "non-finite " << what << " (" << (!std::isfinite(lv) ? lv : !std::isfinite(av) ? av : gnorm)
          << ") at step " << step << "; stopped without updating the model. ";
       if (last_ckpt_step >= 0)
         os << "Last good checkpoint: " << tc_.checkpoint << " (step " << last_ckpt_step << ", kept intact)";
@@ -657,6 +682,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     adamw_step(*opt_, !tc_.unfused_adamw);
     losses_.emplace_back(step, lv);
     window_loss += lv;
+    if (has_aux) window_aux += av;
     ++window_n;
     ++window_steps;
     total_tokens += step_tokens;
@@ -666,6 +692,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     res.tokens_per_s = total_tokens / std::max(elapsed, 1e-9);
     if (done % tc_.log_every == 0 || done == tc_.steps) {
       res.final_loss = window_loss / static_cast<double>(window_n);
+      if (has_aux) res.final_aux_loss = window_aux / static_cast<double>(window_n);
       const double per_step = elapsed / static_cast<double>(done - res.start_step);
       const double window_rate = window_tokens / std::max(elapsed - window_start, 1e-9);
       const double allreduce_ms = window_steps > 0 ? 1e3 * window_comm / static_cast<double>(window_steps) : 0.0;
@@ -673,8 +700,9 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
       window_comm = 0.0;
       window_steps = 0;
       std::ostringstream line;
-      line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss
-           << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
+      line << "step " << done << "/" << tc_.steps << "  loss " << std::fixed << std::setprecision(4) << res.final_loss;
+      if (has_aux) line << "  aux " << res.final_aux_loss;
+      line << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << "  "
            << std::setprecision(4) << window_rate << " tok/s (run avg " << std::setprecision(4) << res.tokens_per_s
            << ")  ETA "
            << fmt_duration(per_step * static_cast<double>(tc_.steps - done));
@@ -685,6 +713,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
         nlohmann::json m{{"step", done},          {"loss", res.final_loss}, {"lr", lr},
                          {"grad_norm", gnorm},    {"tokens_per_s", window_rate},
                          {"tokens_per_s_avg", res.tokens_per_s}, {"elapsed_s", elapsed}};
+        if (has_aux) m["aux_loss"] = res.final_aux_loss;
         if (dp) {  // tokens_per_s counts every rank's tokens
           m["world_size"] = world;
           m["global_batch"] = res.global_batch;
@@ -694,6 +723,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
         append_jsonl(opts_.log_path, run_->make_record(m, line.str(), true, "step"));
       }
       window_loss = 0.0;
+      window_aux = 0.0;
       window_n = 0;
     }
     if (tc_.eval_every > 0 && done % tc_.eval_every == 0 && done != tc_.steps && done > logged_through_at_start &&

@@ -2,6 +2,8 @@
 //
 // What it does: AdamW (decay on matrices only; optional per-prefix lr multipliers), linear warm-up
 // then cosine decay to min_lr, gradient accumulation, gradient clipping, bf16 autocast on CUDA, a JSONL "step" record every log_every steps,
+// the model's auxiliary loss (LanguageModelImpl::aux_loss, the MoE load-balancing loss) added to the
+// training loss with weight aux_loss_coef and logged as aux_loss beside the LM loss,
 // a progress line (step, loss, tokens/s, ETA), optional evaluation callback, atomic checkpoints
 // (model + optimizer + next step + RNG states; temp file + rename) and --resume.
 // A NaN/inf loss stops the run (TrainResult::ok = false, error says which step) and leaves the
@@ -50,6 +52,7 @@
 // checkpoint file (on a shared file system across nodes), also with another world size.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -89,10 +92,12 @@ struct TrainConfig {
   // Per-parameter learning rates: a parameter whose name starts with `prefix` (first match) is in its
   // own AdamW groups with lr = multiplier x the scheduled lr (e.g. {"pool.", 20.0}). Empty: one lr.
   std::vector<std::pair<std::string, double>> lr_scale;
+  double aux_loss_coef = 0.01;   // weight of the model's aux_loss() in the loss that is minimised
+                                 // (Mixtral router_aux_loss_coef; models without one: no effect)
 };
 
 // Declares --steps --lr --min-lr --warmup --weight-decay --grad-clip --log-every --eval-every
-// --ckpt-every --checkpoint --resume --device --fp32 on `cli`, defaults from *tc.
+// --ckpt-every --checkpoint --resume --device --fp32 --aux-loss-coef on `cli`, defaults from *tc.
 void add_train_flags(Cli& cli, TrainConfig* tc);
 
 // One training batch. inputs: (B, L) int64 tokens (or any tensor the loss understands);
@@ -134,7 +139,8 @@ struct TrainResult {
   int64_t start_step = 0;            // > 0 after a resume
   int64_t steps_done = 0;            // next step index at exit
   bool stopped_early = false;        // an evaluation returned "stop_training": true
-  double final_loss = 0.0;           // mean loss of the last log window
+  double final_loss = 0.0;           // mean loss of the last log window (loss_fn's value, without aux)
+  double final_aux_loss = NAN;       // mean aux_loss of the last log window (NaN: the model has none)
   double tokens_per_s = 0.0;
   double wall_s = 0.0;
   std::vector<std::pair<int64_t, double>> losses;  // (step, loss) of every step run here
@@ -167,7 +173,8 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 class Trainer {
  public:
   // `run` may be null (no JSONL records). Resolves tc.device and moves the model there;
-  // batches from batch_fn are moved to that device as well.
+  // batches from batch_fn are moved to that device as well. When the model is a LanguageModel
+  // whose aux_loss() is defined after loss_fn ran, each step minimises loss + aux_loss_coef · aux.
   // With `dist` active (WORLD_SIZE > 1) the model goes to dist->device() (not tc.device), and rank
   // 0's weights are broadcast to every rank and checked (Distributed::sync_module).
   Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run,
@@ -198,6 +205,8 @@ class Trainer {
   std::function<void(int64_t)> on_checkpoint_;
   std::shared_ptr<Distributed> dist_;  // null or inactive: single process
   std::vector<std::pair<int64_t, double>> losses_;
+  double step_aux_ = 0.0;        // fit(): the model's aux_loss of the step in progress, x scale
+  bool step_aux_seen_ = false;   // ... and whether the model has one
 };
 
 }  // namespace ssmlab::models

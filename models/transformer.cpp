@@ -65,6 +65,9 @@ void TransformerOptions::validate() const {
   if (pos_ == PosEncoding::Learned && max_position_embeddings_ < 1) bad("learned positions need max_position_embeddings >= 1");
   if (!(ln_eps_ > 0.0)) bad("layer norm eps must be positive");
   if (!(dropout_ >= 0.0 && dropout_ < 1.0)) bad("dropout must be in [0, 1)");
+  if (n_experts_ < 0) bad("n_experts must be >= 0 (0 = dense MLP)");
+  if (n_experts_ > 0 && (top_k_ < 1 || top_k_ > n_experts_))
+    bad("top_k " + std::to_string(top_k_) + " must be in [1, n_experts = " + std::to_string(n_experts_) + "]");
 }
 
 torch::Tensor alibi_slopes(int64_t n_head) {
@@ -200,22 +203,86 @@ TransformerMLPImpl::TransformerMLPImpl(const TransformerOptions& o) : act(o.acti
 
 torch::Tensor TransformerMLPImpl::forward(const torch::Tensor& x) { return dense_4h_to_h(activate(dense_h_to_4h(x), act)); }
 
+// ---- sparse mixture-of-experts MLP --------------------------------------------------------------
+Routing route_top_k(const torch::Tensor& logits, int64_t top_k) {
+  Routing r;
+  r.probs = torch::softmax(logits.to(torch::kFloat32), -1);                      // (T, X)
+  auto [p_top, idx] = r.probs.topk(top_k, -1);                                    // (T, k), (T, k)
+  r.weights = p_top / p_top.sum(-1, /*keepdim=*/true);                            // (T, k), rows sum to 1
+  r.experts = idx;
+  return r;
+}
+
+torch::Tensor load_balancing_loss(const Routing& r) {
+  const int64_t X = r.probs.size(-1);
+  auto assigned = torch::zeros({X}, r.probs.options())
+                      .index_add(0, r.experts.reshape(-1), torch::ones({r.experts.numel()}, r.probs.options()));  // (X)
+  auto f = assigned / static_cast<double>(std::max<int64_t>(1, r.experts.numel()));  // (X) fraction of assignments
+  auto P = r.probs.mean(0);                                                           // (X) mean probability
+  return static_cast<double>(X) * (f * P).sum();                                      // scalar
+}
+
+MoeMLPImpl::MoeMLPImpl(const TransformerOptions& o) : top_k(o.top_k()) {
+  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(o.d_model(), o.n_experts()).bias(false)));
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (int64_t e = 0; e < o.n_experts(); ++e) experts->push_back(TransformerMLP(o));
+}
+
+torch::Tensor MoeMLPImpl::forward(const torch::Tensor& x) {
+  const int64_t D = x.size(-1), X = static_cast<int64_t>(experts->size());
+  auto xt = x.reshape({-1, D});                                                   // (T, D)
+  const int64_t T = xt.size(0);
+  Routing r = route_top_k(router(xt), top_k);
+  aux_loss = load_balancing_loss(r);
+  // (token, expert) pairs sorted by expert: rows [start_e, start_e + count_e) go to expert e
+  auto pair_expert = r.experts.reshape(-1);                                       // (T·k)
+  auto order = std::get<1>(pair_expert.sort(/*stable=*/c10::optional<bool>(true), 0, false));  // (T·k)
+  auto pair_token = torch::arange(T, pair_expert.options()).repeat_interleave(top_k).index_select(0, order);  // (T·k)
+  auto pair_weight = r.weights.reshape(-1).index_select(0, order);                // (T·k)
+  auto counts = torch::bincount(pair_expert, {}, X).to(torch::kCPU);              // (X), one device sync
+  const auto* n = counts.data_ptr<int64_t>();
+  std::vector<torch::Tensor> ys;
+  for (int64_t e = 0, start = 0; e < X; start += n[e], ++e) {
+    if (n[e] == 0) continue;
+    auto rows = pair_token.narrow(0, start, n[e]);                                // (n_e) token ids
+    ys.push_back(experts[e]->as<TransformerMLPImpl>()->forward(xt.index_select(0, rows)));  // (n_e, D)
+  }
+  if (ys.empty()) return torch::zeros_like(x);                                    // no tokens (T = 0)
+  auto y = torch::cat(ys) * pair_weight.unsqueeze(1);                             // (T·k, D), fp32 weights
+  auto out = torch::zeros({T, D}, y.options()).index_add(0, pair_token, y);       // (T, D): Σ_e w_e MLP_e(x)
+  return out.to(x.scalar_type()).view(x.sizes());                                 // (B, L, D)
+}
+
+torch::Tensor MoeMLPImpl::forward_dense(const torch::Tensor& x) {
+  const int64_t D = x.size(-1), X = static_cast<int64_t>(experts->size());
+  auto xt = x.reshape({-1, D});                                                   // (T, D)
+  Routing r = route_top_k(router(xt), top_k);
+  aux_loss = load_balancing_loss(r);
+  auto gates = torch::zeros({xt.size(0), X}, r.weights.options()).scatter(1, r.experts, r.weights);  // (T, X), 0 outside S
+  std::vector<torch::Tensor> all;
+  for (const auto& m : *experts) all.push_back(m->as<TransformerMLPImpl>()->forward(xt));  // X x (T, D)
+  auto out = (torch::stack(all, 1) * gates.unsqueeze(-1)).sum(1);                // (T, D)
+  return out.to(x.scalar_type()).view(x.sizes());                                 // (B, L, D)
+}
+
 TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o)
     : parallel_residual(o.parallel_residual()), dropout(o.dropout()) {
   auto ln_opts = torch::nn::LayerNormOptions({o.d_model()}).eps(o.ln_eps());
   input_layernorm = register_module("input_layernorm", torch::nn::LayerNorm(ln_opts));
   post_attention_layernorm = register_module("post_attention_layernorm", torch::nn::LayerNorm(ln_opts));
   attention = register_module("attention", TransformerAttention(o));
-  mlp = register_module("mlp", TransformerMLP(o));
+  if (o.n_experts() > 0) moe = register_module("mlp", MoeMLP(o));
+  else mlp = register_module("mlp", TransformerMLP(o));
 }
 
 torch::Tensor TransformerLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                             const torch::Tensor& mask, LayerCache* cache, int64_t offset) {
   auto drop = [&](const torch::Tensor& t) { return dropout > 0 ? F::dropout(t, F::DropoutFuncOptions().p(dropout).training(is_training())) : t; };
+  auto ff = [&](const torch::Tensor& t) { return moe ? moe->forward(t) : mlp->forward(t); };
   auto a = drop(attention->forward(input_layernorm(x), cos, sin, mask, cache, offset));  // (B, L, D)
-  if (parallel_residual) return drop(mlp->forward(post_attention_layernorm(x))) + a + x;
+  if (parallel_residual) return drop(ff(post_attention_layernorm(x))) + a + x;
   auto h = a + x;
-  return drop(mlp->forward(post_attention_layernorm(h))) + h;
+  return drop(ff(post_attention_layernorm(h))) + h;
 }
 
 TransformerBackboneImpl::TransformerBackboneImpl(const TransformerOptions& o) {
@@ -244,6 +311,7 @@ TransformerLMImpl::TransformerLMImpl(const TransformerOptions& o) : options(o) {
 }
 
 std::string TransformerLMImpl::family() const {
+  if (options.n_experts() > 0) return "T_" + to_string(options.pos()) + "_moe";
   if (options.pos() == PosEncoding::Learned) return "gpt2";
   if (options.parallel_residual()) return "gpt_neox";
   return "T_" + to_string(options.pos());
@@ -251,6 +319,15 @@ std::string TransformerLMImpl::family() const {
 
 int64_t TransformerLMImpl::max_positions() const {
   return options.pos() == PosEncoding::Learned ? options.max_position_embeddings() : -1;
+}
+
+torch::Tensor TransformerLMImpl::aux_loss() const {
+  if (options.n_experts() == 0) return {};
+  std::vector<torch::Tensor> per_layer;
+  for (const auto& m : *gpt_neox->layers)
+    if (auto a = m->as<TransformerLayerImpl>()->moe->aux_loss; a.defined()) per_layer.push_back(a);
+  if (per_layer.empty()) return {};                                                      // no forward yet
+  return torch::stack(per_layer).mean();                                                 // mean over layers
 }
 
 torch::Tensor TransformerLMImpl::lm_head_weight() const { return embed_out ? embed_out->weight : gpt_neox->embed_in->weight; }
@@ -310,11 +387,23 @@ torch::Tensor TransformerLMImpl::forward(const torch::Tensor& tokens, InferenceC
   return F::linear(h, lm_head_weight());                                                 // (B, L, V)
 }
 
-int64_t transformer_param_count(const TransformerOptions& o) {
+namespace {
+// Parameters with `experts` of the MLPs per layer (the router too when the model is a MoE).
+int64_t transformer_params_with(const TransformerOptions& o, int64_t experts) {
   const int64_t D = o.d_model(), Fd = o.ff(), V = o.vocab_size(), ab = o.attention_bias() ? 1 : 0;
-  const int64_t per_layer = 2 * D + (3 * D * D + ab * 3 * D) + (D * D + ab * D) + 2 * D + (D * Fd + Fd) + (Fd * D + D);
+  const int64_t mlp = (D * Fd + Fd) + (Fd * D + D), router = o.n_experts() > 0 ? D * o.n_experts() : 0;
+  const int64_t per_layer = 2 * D + (3 * D * D + ab * 3 * D) + (D * D + ab * D) + 2 * D + experts * mlp + router;
   const int64_t pos = o.pos() == PosEncoding::Learned ? o.max_position_embeddings() * D : 0;
   return V * D + pos + o.n_layer() * per_layer + 2 * D + (o.tie_embeddings() ? 0 : V * D);
+}
+}  // namespace
+
+int64_t transformer_param_count(const TransformerOptions& o) {
+  return transformer_params_with(o, o.n_experts() > 0 ? o.n_experts() : 1);
+}
+
+int64_t transformer_active_param_count(const TransformerOptions& o) {
+  return transformer_params_with(o, o.n_experts() > 0 ? o.top_k() : 1);
 }
 
 }  // namespace ssmlab::models

@@ -1,8 +1,9 @@
 // transformer.h — the one decoder-only Transformer LM of ssmlab, with GPT-NeoX parameter names.
 //
 // Presets (registry.h, hf/): the synthetic tasks' T_rope | T_nope | T_alibi | T_hard_alibi
-// (sequential pre-LN residual), GPT-NeoX / Pythia (parallel residual, partial rotary) and GPT-2
-// (learned absolute positions, tanh GELU, tied head; hf/ transposes its Conv1D weights on load).
+// (sequential pre-LN residual), GPT-NeoX / Pythia (parallel residual, partial rotary), GPT-2
+// (learned absolute positions, tanh GELU, tied head; hf/ transposes its Conv1D weights on load) and
+// T_rope_moe (n_experts > 0: the MLP is a sparse mixture of experts, see MoeMLP below).
 //
 // Layer, sequential residual (parallel_residual = false; GPT-NeoX use_parallel_residual=False):
 //   x = x + Attn(LN1(x));  x = x + W2 act(W1 LN2(x))
@@ -32,6 +33,10 @@
 //   gpt_neox.layers.{i}.post_attention_layernorm.{weight,bias}(D)
 //   gpt_neox.layers.{i}.mlp.dense_h_to_4h.{weight,bias}       (F, D), (F)
 //   gpt_neox.layers.{i}.mlp.dense_4h_to_h.{weight,bias}       (D, F), (D)
+//   with n_experts = X > 0 the mlp.* entries above are replaced by (X experts, each the dense MLP):
+//   gpt_neox.layers.{i}.mlp.router.weight                     (X, D)   no bias
+//   gpt_neox.layers.{i}.mlp.experts.{e}.dense_h_to_4h.{weight,bias}  (F, D), (F)
+//   gpt_neox.layers.{i}.mlp.experts.{e}.dense_4h_to_h.{weight,bias}  (D, F), (D)
 //   gpt_neox.final_layer_norm.{weight,bias}                   (D)
 //   embed_out.weight                                          (V, D)   absent when tied to embed_in
 //
@@ -86,6 +91,8 @@ struct TransformerOptions {
   // Dropout in training mode on the input embeddings and on each residual branch's output (GPT-2's
   // embd_pdrop and resid_pdrop); attention probabilities are not dropped (attn_pdrop is not applied).
   TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(int64_t, n_experts) = 0;        // X, MoE MLP experts (Mixtral num_local_experts); 0 = dense MLP
+  TORCH_ARG(int64_t, top_k) = 2;            // k, experts per token (Mixtral num_experts_per_tok), 1 <= k <= X
  public:
   int64_t head_dim() const { return d_model_ / n_head_; }
   int64_t ff() const { return d_ff_ > 0 ? d_ff_ : 4 * d_model_; }
@@ -142,6 +149,53 @@ class TransformerMLPImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TransformerMLP);
 
+// ---- sparse mixture-of-experts MLP (n_experts > 0) ---------------------------------------------
+// Sources: Shazeer et al. 2017 (sparsely-gated MoE), Fedus et al. 2021 "Switch Transformers"
+// (Section 2.2, eq. 4: the load-balancing loss), Jiang et al. 2024 "Mixtral of Experts" (Section 2.1:
+// top-2 routing). Upstream: transformers models/mixtral/modeling_mixtral.py (MixtralSparseMoeBlock,
+// load_balancing_loss_func); mistral-src moe.py.
+// Legend: T = B·L tokens, X = n_experts, k = top_k, F = d_ff.
+//   p = softmax(W_r x)                                   router probabilities (X), fp32
+//   S = the k experts with the largest p                  (torch::topk)
+//   w_e = p_e / Σ_{j in S} p_j  for e in S               renormalised, Σ_e w_e = 1
+//   y = Σ_{e in S} w_e · MLP_e(x)                        each MLP_e the dense MLP (D -> F -> D)
+// Renormalising the top-k of the full softmax equals Mixtral's softmax over the k selected logits
+// (mistral-src: topk of the logits, then softmax; transformers: softmax, topk, divide by the sum):
+// both are exp(l_e) / Σ_{j in S} exp(l_j).
+// NOTE: at top_k = 1 the weight is 1, so the LM loss gives the router no gradient and only the
+// load-balancing loss trains it (Switch Transformer's top-1 multiplies by p_e unrenormalised instead).
+// Capacity: none ("dropless", as MegaBlocks and Mixtral inference): every token reaches its k
+// experts whatever the batch, so a token's output never depends on the other tokens of the batch
+// (padding, batch size and KV-cache decoding see the same per-token function).
+// Sparse compute: the T·k (token, expert) pairs are sorted by expert, each expert runs once on its
+// own rows (index_select), and the weighted rows are summed back per token (index_add).
+// forward_dense is the reference twin (every expert on every token, weighted by the routing
+// weights scattered into a (T, X) matrix, zero outside S).
+struct Routing {
+  torch::Tensor probs;    // (T, X) softmax of the router logits, fp32
+  torch::Tensor weights;  // (T, k) renormalised weights of the selected experts, fp32, rows sum to 1
+  torch::Tensor experts;  // (T, k) int64 indices of the selected experts, by decreasing probability
+};
+// logits (T, X) -> routing of each token to its top_k experts.
+Routing route_top_k(const torch::Tensor& logits, int64_t top_k);
+// Switch Transformer load-balancing loss (Fedus et al. 2021, eq. 4) over top-k assignments:
+//   X · Σ_e f_e · P_e,  f_e = (assignments to e) / (T·k),  P_e = mean_t probs[t, e].
+// 1 for perfectly balanced routing (f or P uniform), up to X when every token goes to one expert.
+// (transformers' load_balancing_loss_func counts f per top-k slot, so its value is k times this.)
+torch::Tensor load_balancing_loss(const Routing& r);
+
+class MoeMLPImpl : public torch::nn::Module {
+ public:
+  explicit MoeMLPImpl(const TransformerOptions& o);
+  torch::Tensor forward(const torch::Tensor& x);        // (B, L, D) -> (B, L, D), sparse dispatch
+  torch::Tensor forward_dense(const torch::Tensor& x);  // the same, every expert on every token (reference)
+  int64_t top_k;
+  torch::nn::Linear router{nullptr};       // D -> X, no bias
+  torch::nn::ModuleList experts{nullptr};  // X x TransformerMLP
+  torch::Tensor aux_loss;                  // load_balancing_loss of the last forward (scalar, fp32)
+};
+TORCH_MODULE(MoeMLP);
+
 class TransformerLayerImpl : public torch::nn::Module {
  public:
   explicit TransformerLayerImpl(const TransformerOptions& o);
@@ -151,7 +205,8 @@ class TransformerLayerImpl : public torch::nn::Module {
   double dropout;
   torch::nn::LayerNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   TransformerAttention attention{nullptr};
-  TransformerMLP mlp{nullptr};
+  TransformerMLP mlp{nullptr};  // n_experts == 0
+  MoeMLP moe{nullptr};          // n_experts > 0 (registered under the name "mlp" as well)
 };
 TORCH_MODULE(TransformerLayer);
 
@@ -178,6 +233,8 @@ class TransformerLMImpl : public LanguageModelImpl {
   std::string family() const override;
   int64_t max_positions() const override;
   torch::Tensor lm_head_weight() const;  // (V, D): embed_out, or embed_in when tied
+  // MoE: the load-balancing loss of the last forward, averaged over layers; undefined when dense.
+  torch::Tensor aux_loss() const override;
 
   TransformerOptions options;
   TransformerBackbone gpt_neox{nullptr};
@@ -190,5 +247,8 @@ TORCH_MODULE(TransformerLM);
 
 // Exact parameter count of TransformerLM(o) (tied head counted once).
 int64_t transformer_param_count(const TransformerOptions& o);
+// Parameters one token uses: all but the experts, plus top_k experts per layer (= the total
+// when dense). The router counts as used.
+int64_t transformer_active_param_count(const TransformerOptions& o);
 
 }  // namespace ssmlab::models

@@ -275,6 +275,7 @@ const char* arch_name(Arch a) {
     case Arch::Mamba: return "mamba";
     case Arch::Mamba2: return "mamba2";
     case Arch::SsmlabTransformer: return "ssmlab_transformer";
+    case Arch::SsmlabMoeTransformer: return "ssmlab_moe_transformer";
     case Arch::SsmlabLSTM: return "ssmlab_lstm";
   }
   return "?";
@@ -287,6 +288,7 @@ int64_t CheckpointConfig::vocab_size() const {
     case Arch::Mamba: return mamba.vocab_size;
     case Arch::Mamba2: return mamba2.vocab_size;
     case Arch::SsmlabTransformer:
+    case Arch::SsmlabMoeTransformer:
     case Arch::SsmlabLSTM: return ssmlab.vocab_size;
   }
   return 0;
@@ -318,6 +320,10 @@ std::string CheckpointConfig::summary() const {
     case Arch::SsmlabTransformer:
       s << "T_" << ssmlab.pos << " layers=" << ssmlab.n_layer << " d_model=" << ssmlab.d_model << " heads=" << ssmlab.n_head
         << " vocab=" << ssmlab.vocab_size;
+      break;
+    case Arch::SsmlabMoeTransformer:
+      s << "T_" << ssmlab.pos << " layers=" << ssmlab.n_layer << " d_model=" << ssmlab.d_model << " heads=" << ssmlab.n_head
+        << " experts=" << ssmlab.n_experts << " top_k=" << ssmlab.top_k << " vocab=" << ssmlab.vocab_size;
       break;
     case Arch::SsmlabLSTM:
       s << "lstm layers=" << ssmlab.n_layer << " d_model=" << ssmlab.d_model << " vocab=" << ssmlab.vocab_size;
@@ -617,7 +623,7 @@ void parse_mamba2(Reader& r, Mamba2Config& c) {
   if (c.nheads % c.ngroups != 0) r.fail("num_heads is not divisible by n_groups");
 }
 
-void parse_ssmlab(Reader& r, SsmlabConfig& c, bool transformer) {
+void parse_ssmlab(Reader& r, SsmlabConfig& c, bool transformer, bool moe) {
   c.vocab_size = r.integer("vocab_size");
   c.d_model = r.integer("d_model");
   c.n_layer = r.integer("n_layer");
@@ -646,6 +652,11 @@ void parse_ssmlab(Reader& r, SsmlabConfig& c, bool transformer) {
   }
   if (c.d_model % c.n_head != 0) r.fail("d_model is not divisible by n_head");
   if (!(c.ln_eps > 0)) r.fail("layer_norm_eps must be > 0");
+  if (!moe) return;
+  c.n_experts = r.integer("n_experts");
+  c.top_k = r.integer("top_k");
+  if (c.top_k > c.n_experts)
+    r.fail("top_k " + std::to_string(c.top_k) + " is larger than n_experts " + std::to_string(c.n_experts));
 }
 
 }  // namespace
@@ -662,7 +673,7 @@ CheckpointConfig parse_config(const json& j, const ConfigOptions& opt) {
     type = "mamba_ssm";
   } else {
     throw Error("config.json: no \"model_type\" and not a state-spaces Mamba config (d_model, n_layer); "
-                "supported: gpt_neox, gpt2, mamba, mamba2, ssmlab_transformer, ssmlab_lstm");
+                "supported: gpt_neox, gpt2, mamba, mamba2, ssmlab_transformer, ssmlab_moe_transformer, ssmlab_lstm");
   }
   r.where = "config.json (" + type + ")";
   if (type == "gpt_neox") {
@@ -680,12 +691,13 @@ CheckpointConfig parse_config(const json& j, const ConfigOptions& opt) {
   } else if (type == "mamba2") {
     mc.arch = Arch::Mamba2;
     parse_mamba2(r, mc.mamba2);
-  } else if (type == "ssmlab_transformer" || type == "ssmlab_lstm") {
-    mc.arch = type == "ssmlab_lstm" ? Arch::SsmlabLSTM : Arch::SsmlabTransformer;
-    parse_ssmlab(r, mc.ssmlab, mc.arch == Arch::SsmlabTransformer);
+  } else if (type == "ssmlab_transformer" || type == "ssmlab_moe_transformer" || type == "ssmlab_lstm") {
+    mc.arch = type == "ssmlab_lstm" ? Arch::SsmlabLSTM
+              : type == "ssmlab_moe_transformer" ? Arch::SsmlabMoeTransformer : Arch::SsmlabTransformer;
+    parse_ssmlab(r, mc.ssmlab, mc.arch != Arch::SsmlabLSTM, mc.arch == Arch::SsmlabMoeTransformer);
   } else {
     throw Error("config.json: model_type \"" + type + "\" is not supported (gpt_neox, gpt2, mamba, mamba2, "
-                "ssmlab_transformer, ssmlab_lstm)");
+                "ssmlab_transformer, ssmlab_moe_transformer, ssmlab_lstm)");
   }
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) mc.eos_token_id = j["eos_token_id"].get<int64_t>();
   r.finish();

@@ -203,7 +203,8 @@ models::LanguageModel model_from_config(const CheckpointConfig& cfg) {
                                                 .tie_embeddings(c.tie_embeddings)
                                                 .norm_per_group(false));  // transformers' gated norm spans all groups
     }
-    case Arch::SsmlabTransformer: {
+    case Arch::SsmlabTransformer:
+    case Arch::SsmlabMoeTransformer: {  // n_experts = 0 (dense) for ssmlab_transformer
       const auto& c = cfg.ssmlab;
       return std::make_shared<TransformerLMImpl>(TransformerOptions(c.d_model, c.n_layer, c.n_head, c.vocab_size)
                                                      .d_ff(c.d_ff)
@@ -215,7 +216,9 @@ models::LanguageModel model_from_config(const CheckpointConfig& cfg) {
                                                      .parallel_residual(c.parallel_residual)
                                                      .activation(parse_activation(c.activation))
                                                      .tie_embeddings(c.tie_embeddings)
-                                                     .ln_eps(c.ln_eps));
+                                                     .ln_eps(c.ln_eps)
+                                                     .n_experts(c.n_experts)
+                                                     .top_k(std::max<int64_t>(1, c.top_k)));
     }
     case Arch::SsmlabLSTM:
       return std::make_shared<LSTMLMImpl>(LSTMLMOptions(cfg.ssmlab.d_model, cfg.ssmlab.n_layer, cfg.ssmlab.vocab_size));
@@ -252,6 +255,7 @@ void load_weights(models::LanguageModelImpl& model, const CheckpointConfig& cfg,
       if (cfg.mamba2.tie_embeddings) rules.tied["lm_head.weight"] = "backbone.embeddings.weight";
       break;
     case Arch::SsmlabTransformer:
+    case Arch::SsmlabMoeTransformer:
       if (cfg.ssmlab.tie_embeddings) rules.tied["embed_out.weight"] = "gpt_neox.embed_in.weight";
       break;
     case Arch::SsmlabLSTM: break;
@@ -306,7 +310,16 @@ std::string save_pretrained(models::LanguageModelImpl& model, const std::string&
   for (const auto& p : model.named_parameters(/*recurse=*/true)) params[p.key()] = p.value().detach().to(torch::kCPU, opt.dtype);
   if (auto* t = dynamic_cast<TransformerLMImpl*>(&model)) {
     const auto& o = t->options;
-    if (o.pos() == PosEncoding::Learned) {
+    if (o.n_experts() > 0) {  // no transformers class has this MoE (config.h): an ssmlab-only folder
+      if (o.pos() == PosEncoding::Learned) throw Error("save_pretrained: a learned-position MoE Transformer has no folder layout");
+      cfg = {{"model_type", "ssmlab_moe_transformer"}, {"pos", to_string(o.pos())}, {"vocab_size", o.vocab_size()},
+             {"d_model", o.d_model()}, {"n_layer", o.n_layer()}, {"n_head", o.n_head()}, {"d_ff", o.d_ff()},
+             {"n_experts", o.n_experts()}, {"top_k", o.top_k()},
+             {"n_masked_heads", o.n_masked_heads()}, {"windows", o.windows()}, {"rotary_pct", o.rotary_pct()},
+             {"rope_base", o.rope_base()}, {"layer_norm_eps", o.ln_eps()}, {"parallel_residual", o.parallel_residual()},
+             {"tie_word_embeddings", o.tie_embeddings()}, {"hidden_act", to_string(o.activation())}};
+      if (!o.attention_bias()) throw Error("save_pretrained: the ssmlab Transformer folders assume attention biases");
+    } else if (o.pos() == PosEncoding::Learned) {
       if (o.parallel_residual() || !o.attention_bias())
         throw Error("save_pretrained: a learned-position Transformer is saved as GPT-2, which has a sequential residual and biases");
       cfg = {{"model_type", "gpt2"}, {"architectures", {"GPT2LMHeadModel"}}, {"vocab_size", o.vocab_size()},

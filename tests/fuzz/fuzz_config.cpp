@@ -30,6 +30,9 @@ void check_config(const hf::CheckpointConfig& c) {
     case hf::Arch::Mamba2:
       if (c.mamba2.nheads < 1 || c.mamba2.headdim < 1 || c.mamba2.ngroups < 1) fuzz::violated("mamba2 sizes", s);
       break;
+    case hf::Arch::SsmlabMoeTransformer:
+      if (c.ssmlab.n_experts < 1 || c.ssmlab.top_k < 1 || c.ssmlab.top_k > c.ssmlab.n_experts) fuzz::violated("moe sizes", s);
+      [[fallthrough]];
     case hf::Arch::SsmlabTransformer:
     case hf::Arch::SsmlabLSTM:
       if (c.ssmlab.n_layer < 1 || c.ssmlab.d_model < 1) fuzz::violated("ssmlab sizes", s);

@@ -235,6 +235,14 @@ TEST(Config, BadConfigsGiveClearErrors) {
   expect_config_error(R"({"model_type":"mamba","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,
                           "intermediate_size":7})",
                       "intermediate_size");
+  // ssmlab_moe_transformer: n_experts and top_k required and consistent; a dense folder has neither
+  const std::string moe = R"("model_type":"ssmlab_moe_transformer","vocab_size":10,"d_model":8,"n_layer":1,"n_head":2,)";
+  expect_config_error("{" + moe + R"("n_experts":2,"top_k":3})", "top_k 3 is larger than n_experts 2");
+  expect_config_error("{" + moe + R"("top_k":1})", "missing required key \"n_experts\"");
+  expect_config_error(R"({"model_type":"ssmlab_transformer","vocab_size":10,"d_model":8,"n_layer":1,"n_head":2,
+                          "n_experts":2})",
+                      "unknown keys: n_experts");
+  EXPECT_EQ(parse_config(json::parse("{" + moe + R"("n_experts":4,"top_k":2})")).arch, Arch::SsmlabMoeTransformer);
   // unknown keys can be allowed explicitly
   ConfigOptions allow;
   allow.allow_unknown_keys = true;

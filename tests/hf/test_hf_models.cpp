@@ -371,7 +371,8 @@ TEST(SavePretrained, RoundTripEveryFamilyAndTrainedModelTrains) {
     so.tokenizer_file = kFixtures + "/tokenizer.json";
     const std::string type = save_pretrained(*m, (dir / "m").string(), so);
     std::printf("%s -> model_type %s\n", name.c_str(), type.c_str());
-    EXPECT_EQ(type.rfind("ssmlab_", 0) == 0, name == "T_nope" || name == "T_alibi" || name == "T_hard_alibi" || name == "lstm");
+    EXPECT_EQ(type.rfind("ssmlab_", 0) == 0, name == "T_nope" || name == "T_alibi" || name == "T_hard_alibi" || name == "lstm" ||
+                                                name == "T_rope_moe");
     Pretrained p = load_pretrained((dir / "m").string());
     ASSERT_NE(p.tokenizer, nullptr);
     EXPECT_EQ(p.model->family(), name);

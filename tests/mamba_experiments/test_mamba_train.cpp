@@ -1,7 +1,8 @@
 // test_mamba_train.cpp — mamba_train and plot_variance_bands end to end: 30 steps of each model on
 // each data set lower the validation loss; the best-checkpoint folder reloads with the same
-// validation loss; a resumed run continues identically; --require-all-models fails on a missing
-// seed; bad input gives one "error:" line and exit 2.
+// validation loss (moe_transformer's ssmlab-only folder too, and generate decodes from it); a resumed
+// run continues identically; --require-all-models fails on a missing seed; bad input gives one
+// "error:" line and exit 2 (a folder whose weights are another architecture's included).
 #include <gtest/gtest.h>
 
 #include "common/child_process.h"
@@ -27,6 +28,7 @@ using nlohmann::json;
 namespace {
 const std::string kTrain = std::string(SSMLAB_BIN_DIR) + "/mamba_train";
 const std::string kBands = std::string(SSMLAB_BIN_DIR) + "/plot_variance_bands";
+const std::string kGenerate = std::string(SSMLAB_BIN_DIR) + "/generate";
 const std::string kTok = std::string(SSMLAB_SOURCE_DIR) + "/tests/fixtures/hf/tokenizer.json";
 
 struct Cmd {
@@ -63,6 +65,7 @@ class MambaTrainBase : public ::testing::Test {
   std::string base(const std::string& model, const std::string& dataset, const std::string& lr = "3e-3") const {
     std::string c = kTrain + " --quiet --threads 1 --model " + model + " --dataset " + dataset +
                     " --d-model 32 --n-layers 1 --n-state 8 --headdim 16 --seq-len 32 --batch-size 8 --lr " + lr +
+                    (model == "moe_transformer" ? " --n-experts 4 --top-k 2" : "") +
                     " --train-max-samples 240 --val-max-samples 32 --out " + dir.string();
     if (dataset == "recall") c += " --gap 2 --recall-vocab 8";
     if (dataset == "wikitext2") c += " --max-vocab 300 --allow-generated-text";
@@ -96,8 +99,16 @@ void thirty_steps_lower_the_loss(const MambaTrainBase& t, const std::string& mod
         if (em["step"].get<int>() > 0) {
           EXPECT_TRUE(em.contains("train_loss"));
           EXPECT_GT(em["tokens_per_s"].get<double>(), 0);
+          // the load-balancing loss beside the LM loss, MoE only (>= ~1: 1 is perfectly balanced)
+          EXPECT_EQ(em.contains("aux_loss"), model == "moe_transformer") << em.dump();
+          if (em.contains("aux_loss")) EXPECT_GT(em["aux_loss"].get<double>(), 0.9) << em.dump();
         }
       }
+      // total and active parameters: equal for dense models, 2 of 4 experts per token for the MoE
+      const int64_t total = m["params"].get<int64_t>(), active = m["params_active"].get<int64_t>();
+      if (model == "moe_transformer") EXPECT_LT(active, total);
+      else EXPECT_EQ(active, total);
+      EXPECT_EQ(res[0]["params"]["n_params_active"].get<int64_t>(), active);
     }
   }
 }
@@ -105,6 +116,47 @@ void thirty_steps_lower_the_loss(const MambaTrainBase& t, const std::string& mod
 TEST_F(MambaTrain, ThirtyStepsLowerTheLossMambaSimple) { thirty_steps_lower_the_loss(*this, "mamba_simple"); }
 TEST_F(MambaTrain, ThirtyStepsLowerTheLossMambaSsd) { thirty_steps_lower_the_loss(*this, "mamba_SSD_diag_exp"); }
 TEST_F(MambaTrain, ThirtyStepsLowerTheLossTransformer) { thirty_steps_lower_the_loss(*this, "transformer"); }
+TEST_F(MambaTrain, ThirtyStepsLowerTheLossMoeTransformer) { thirty_steps_lower_the_loss(*this, "moe_transformer"); }
+
+// moe_transformer's best folder (model_type ssmlab_moe_transformer) reloads through --eval-checkpoint
+// with the same validation loss, and generate decodes from it with the KV cache; a folder whose
+// config says MoE but whose weights are the dense Transformer's is a clear error.
+TEST_F(MambaTrain, MoeCheckpointReloadsAndGenerates) {
+  const fs::path ck = dir / "ck_moe", ckt = dir / "ck_dense";
+  auto r = run_cmd(base("moe_transformer", "wikitext2") + " --epochs 2 --log none --checkpoint-dir " + ck.string());
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream cj(ck / "best" / "config.json");
+  const json cfg = json::parse(cj);
+  EXPECT_EQ(cfg["model_type"], "ssmlab_moe_transformer");
+  EXPECT_EQ(cfg["n_experts"], 4);
+  EXPECT_EQ(cfg["top_k"], 2);
+  std::ifstream bj(ck / "best.json");
+  const json best = json::parse(bj);
+  auto e = run_cmd(base("moe_transformer", "wikitext2") + " --eval-checkpoint " + (ck / "best").string() + " --log " +
+                   (dir / "e.jsonl").string());
+  ASSERT_EQ(e.rc, 0) << e.out;
+  auto res = records(dir / "e.jsonl", "result");
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_NEAR(res[0]["metrics"]["val_loss"].get<double>(), best["val_loss"].get<double>(), 1e-5);
+  EXPECT_EQ(res[0]["metrics"]["model_family"], "T_rope_moe");
+  auto g = run_cmd(kGenerate + " --quiet --log none --threads 1 --model " + (ck / "best").string() +
+                   " --prompt 'the' --max-new-tokens 6 --ignore-eos");
+  ASSERT_EQ(g.rc, 0) << g.out;
+  EXPECT_FALSE(g.out.empty());
+  // weights of the dense Transformer under the MoE config: load_strict names what is missing
+  auto t = run_cmd(base("transformer", "wikitext2") + " --epochs 1 --log none --checkpoint-dir " + ckt.string());
+  ASSERT_EQ(t.rc, 0) << t.out;
+  fs::copy_file(ckt / "best" / "model.safetensors", ck / "best" / "model.safetensors", fs::copy_options::overwrite_existing);
+  auto w = run_cmd(base("moe_transformer", "wikitext2") + " --log none --eval-checkpoint " + (ck / "best").string());
+  EXPECT_EQ(w.rc, 2) << w.out;
+  EXPECT_EQ(error_lines(w.out), 1) << w.out;
+  EXPECT_NE(w.out.find("mlp.router.weight"), std::string::npos) << w.out;
+  // and a run folder of the dense Transformer does not resume as moe_transformer
+  auto rs = run_cmd(base("moe_transformer", "wikitext2") + " --epochs 1 --resume --log none --checkpoint-dir " + ckt.string());
+  EXPECT_EQ(rs.rc, 2) << rs.out;
+  EXPECT_EQ(error_lines(rs.out), 1) << rs.out;
+  EXPECT_NE(rs.out.find("different model"), std::string::npos) << rs.out;
+}
 
 TEST_F(MambaTrain, BestCheckpointReloadsWithTheSameValidationLoss) {
   const fs::path ck = dir / "ck";
@@ -204,6 +256,7 @@ TEST_F(MambaTrain, BadInputGivesOneErrorLineAndExitTwo) {
       {kTrain + " --quiet --dataset recall --seq-len 16 --gap 16", "--gap"},
       {kTrain + " --quiet --dataset wikitext2 --allow-generated-text --max-vocab 0", "--max-vocab"},
       {kTrain + " --quiet --dataset recall --resume", "--resume needs"},
+      {kTrain + " --quiet --dataset recall --model moe_transformer --n-experts 2 --top-k 3", "--top-k"},
   };
   for (auto& c : cases) {
     auto r = run_cmd(c.cmd + " --log none --out " + dir.string());

@@ -456,3 +456,99 @@ TEST(Transformer, PaperSizeParameterCount) {
   c.n_head = 16;
   EXPECT_NEAR(sm::param_count("T_rope", c) / 1e6, 151.2, 0.05);
 }
+
+// ---- sparse mixture-of-experts MLP (T_rope_moe) ---------------------------------------------------
+namespace {
+sm::TransformerOptions moe_options(int64_t n_experts, int64_t top_k) {
+  return sm::TransformerOptions(16, 2, 4, 11).d_ff(24).n_experts(n_experts).top_k(top_k);
+}
+}  // namespace
+
+// The sparse dispatch (index_select per expert, index_add back) equals the dense twin (every expert
+// on every token, weighted by the scattered routing weights) in fp64: outputs and every gradient.
+// (8, 1) on 6 tokens leaves some experts without tokens; (3, 3) routes every token everywhere.
+TEST(MoE, SparseEqualsDenseReferenceFp64) {
+  at::set_num_threads(1);
+  for (auto [X, k] : std::vector<std::pair<int64_t, int64_t>>{{4, 2}, {8, 1}, {3, 3}, {5, 2}}) {
+    SCOPED_TRACE("n_experts " + std::to_string(X) + " top_k " + std::to_string(k));
+    torch::manual_seed(X * 10 + k);
+    sm::MoeMLP moe(moe_options(X, k));
+    moe->to(torch::kFloat64);
+    for (auto& p : moe->parameters()) { torch::NoGradGuard ng; p.normal_(0.0, 0.5); }
+    const int64_t L = X == 8 ? 3 : 7;  // (2, 3): 6 tokens for 8 experts at top-1
+    auto x = torch::randn({2, L, 16}, torch::kFloat64).requires_grad_(true);
+    auto go = torch::randn({2, L, 16}, torch::kFloat64);                    // upstream gradient
+    auto run = [&](bool sparse) {
+      moe->zero_grad();
+      if (x.grad().defined()) x.grad().zero_();
+      auto y = sparse ? moe->forward(x) : moe->forward_dense(x);
+      (y * go).sum().backward();
+      std::vector<torch::Tensor> grads{x.grad().clone()};
+      for (auto& p : moe->parameters()) grads.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+      return std::make_pair(y.detach(), grads);
+    };
+    auto [ys, gs] = run(true);
+    auto [yd, gd] = run(false);
+    expect_close(ys, yd, 1e-12, "output");
+    ASSERT_EQ(gs.size(), gd.size());
+    const auto names = moe->named_parameters().keys();
+    for (size_t i = 0; i < gs.size(); ++i) expect_close(gs[i], gd[i], 1e-12, i == 0 ? "grad x" : "grad " + names[i - 1]);
+    // parameter 0 = router.weight; at top-1 the renormalised weight is 1, so only the aux loss trains it
+    if (k > 1) EXPECT_GT(gd[1].abs().max().item<double>(), 0.0) << "the router gets a gradient";
+    else EXPECT_EQ(gd[1].abs().max().item<double>(), 0.0);
+  }
+}
+
+TEST(MoE, RoutingPicksTopKAndRenormalises) {
+  torch::manual_seed(3);
+  auto logits = torch::randn({20, 6}, torch::kFloat64);
+  const auto r = sm::route_top_k(logits, 2);
+  ASSERT_EQ(r.experts.sizes(), (std::vector<int64_t>{20, 2}));
+  auto sorted = std::get<1>(logits.sort(-1, /*descending=*/true)).narrow(1, 0, 2);   // the two largest logits
+  EXPECT_TRUE(torch::equal(r.experts, sorted));
+  expect_close(r.weights.sum(-1), torch::ones({20}), 1e-6, "weights sum to 1");
+  // Mixtral's form: softmax over the selected logits only
+  expect_close(r.weights, torch::softmax(logits.gather(1, r.experts), -1), 1e-6, "softmax over the top-k logits");
+  expect_close(r.probs, torch::softmax(logits, -1), 1e-6, "router probabilities");
+}
+
+TEST(MoE, LoadBalancingLossByHand) {
+  // Balanced: token t prefers expert t (4 tokens, 4 experts, top-1): f = P = 1/4 -> 4 * 4 * 1/16 = 1.
+  auto eye = 5.0 * torch::eye(4, torch::kFloat64);
+  EXPECT_NEAR(sm::load_balancing_loss(sm::route_top_k(eye, 1)).item<double>(), 1.0, 1e-6);
+  // Uniform probabilities: 1 whatever the (tied) choice, top-1 or top-2.
+  EXPECT_NEAR(sm::load_balancing_loss(sm::route_top_k(torch::zeros({5, 4}), 2)).item<double>(), 1.0, 1e-6);
+  // Collapsed: every token has p = (0.4, 0.3, 0.2, 0.1). Top-2 sends every token to experts 0 and 1:
+  // f = (1/2, 1/2, 0, 0), P = p -> 4 (0.5 * 0.4 + 0.5 * 0.3) = 1.4; top-1: f = (1, 0, 0, 0) -> 4 * 0.4 = 1.6.
+  auto same = torch::log(torch::tensor({0.4, 0.3, 0.2, 0.1}, torch::kFloat64)).repeat({6, 1});
+  EXPECT_NEAR(sm::load_balancing_loss(sm::route_top_k(same, 2)).item<double>(), 1.4, 1e-6);
+  EXPECT_NEAR(sm::load_balancing_loss(sm::route_top_k(same, 1)).item<double>(), 1.6, 1e-6);
+  // Fully collapsed (p ~ one-hot): the maximum, n_experts.
+  auto onehot = torch::tensor({60.0, 0.0, 0.0, 0.0}, torch::kFloat64).repeat({3, 1});
+  EXPECT_NEAR(sm::load_balancing_loss(sm::route_top_k(onehot, 1)).item<double>(), 4.0, 1e-6);
+}
+
+TEST(MoE, ActiveParametersAndAuxLossOfTheLM) {
+  auto c = tiny();
+  c.n_experts = 4;
+  c.top_k = 2;
+  // active = the dense T_rope + a router (X D) per layer + (k - 1) more MLPs per layer
+  const int64_t D = c.d_model, F = 4 * D, mlp = D * F + F + F * D + D;
+  EXPECT_EQ(sm::active_param_count("T_rope_moe", c), sm::param_count("T_rope", c) + c.n_layer * (D * 4 + (2 - 1) * mlp));
+  EXPECT_EQ(sm::param_count("T_rope_moe", c), sm::param_count("T_rope", c) + c.n_layer * (D * 4 + (4 - 1) * mlp));
+  EXPECT_EQ(sm::active_param_count("T_rope", c), sm::param_count("T_rope", c));
+  // the LM's aux_loss is the mean over layers of each layer's load-balancing loss; dense: undefined
+  torch::manual_seed(4);
+  auto m = sm::make_model("T_rope_moe", c);
+  EXPECT_FALSE(m->aux_loss().defined());  // no forward yet
+  m->forward(torch::randint(0, 11, {2, 5}, torch::kLong));
+  auto* t = dynamic_cast<sm::TransformerLMImpl*>(m.get());
+  ASSERT_NE(t, nullptr);
+  double mean = 0;
+  for (const auto& l : *t->gpt_neox->layers) mean += l->as<sm::TransformerLayerImpl>()->moe->aux_loss.item<double>() / 2.0;
+  EXPECT_NEAR(m->aux_loss().item<double>(), mean, 1e-6);
+  EXPECT_GE(m->aux_loss().item<double>(), 0.5);
+  EXPECT_FALSE(sm::make_model("T_rope", c)->aux_loss().defined());
+  c.top_k = 5;  // more than n_experts
+  EXPECT_THROW(sm::make_model("T_rope_moe", c), std::invalid_argument);
+}

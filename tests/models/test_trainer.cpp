@@ -568,4 +568,54 @@ TEST(Trainer, FusedAdamWMatchesTheLibTorchStep) {
     EXPECT_LT(err, 1e-6) << "parameter " << i << (fused_ran ? " (fused)" : " (fallback)");
   }
   EXPECT_FALSE(sm::adamw_step(ob, /*allow_fused=*/false));  // explicitly unfused: the LibTorch step
+
+// A model with an auxiliary loss (T_rope_moe's load balancing): the step record's loss is loss_fn's
+// value (the LM loss) and aux_loss is logged beside it; the aux term reaches the gradient with
+// weight aux_loss_coef (the router ends elsewhere with a larger weight); dense models log no aux_loss.
+TEST(Trainer, AuxLossIsLoggedBesideTheLossAndMinimised) {
+  at::set_num_threads(1);
+  auto dir = temp_dir("aux");
+  auto c = tiny();
+  c.n_experts = 4;
+  c.top_k = 2;
+  auto train = [&](const std::string& name, double coef, const std::string& log, std::vector<double>* lm_losses) {
+    torch::manual_seed(5);
+    auto model = sm::make_model(name, c);
+    auto opts = quiet_opts(log);
+    ssmlab::RunLog run(opts, "trainer_test");
+    auto tc = small_tc(4);
+    tc.log_every = 1;
+    tc.aux_loss_coef = coef;
+    sm::Trainer trainer(model, tc, opts, &run);
+    auto base = sm::lm_loss(model);
+    auto res = trainer.fit(map_batch, [&](const sm::Batch& b) {
+      auto l = base(b);
+      if (lm_losses) lm_losses->push_back(l.item<double>());
+      return l;
+    });
+    EXPECT_TRUE(res.ok) << res.error;
+    return model;
+  };
+  std::vector<double> lm;
+  const std::string log = (dir / "moe.jsonl").string();
+  auto a = train("T_rope_moe", 0.0, log, &lm);
+  std::vector<nlohmann::json> steps;
+  for (const auto& l : ssmlab::read_jsonl(log))
+    if (l.value["record"] == "step") steps.push_back(l.value["metrics"]);
+  ASSERT_EQ(steps.size(), 4u);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_DOUBLE_EQ(steps[i]["loss"].get<double>(), lm[i]) << steps[i].dump();
+    ASSERT_TRUE(steps[i].contains("aux_loss")) << steps[i].dump();
+    EXPECT_GT(steps[i]["aux_loss"].get<double>(), 0.5);
+  }
+  auto b = train("T_rope_moe", 10.0, (dir / "moe10.jsonl").string(), nullptr);
+  const auto router = [](const sm::LanguageModel& m) {
+    return m->named_parameters()["gpt_neox.layers.0.mlp.router.weight"];
+  };
+  EXPECT_GT((router(a) - router(b)).abs().max().item<double>(), 1e-6) << "aux_loss_coef changes the training";
+  const std::string dense_log = (dir / "dense.jsonl").string();
+  train("T_rope", 0.01, dense_log, nullptr);
+  for (const auto& l : ssmlab::read_jsonl(dense_log))
+    if (l.value["record"] == "step") EXPECT_FALSE(l.value["metrics"].contains("aux_loss"));
+  ssmlab::test::remove_tree(dir);
 }

@@ -21,10 +21,12 @@
 
 namespace ssmlab::hf {
 
-// SsmlabTransformer / SsmlabLSTM: model_type "ssmlab_transformer" / "ssmlab_lstm", written by
-// ssmlab's save_pretrained for models no transformers class computes (T_nope, T_alibi,
-// T_hard_alibi, the LSTM); only ssmlab loads them.
-enum class Arch { GPTNeoX, GPT2, Mamba, Mamba2, SsmlabTransformer, SsmlabLSTM };
+// SsmlabTransformer / SsmlabMoeTransformer / SsmlabLSTM: model_type "ssmlab_transformer" /
+// "ssmlab_moe_transformer" / "ssmlab_lstm", written by ssmlab's save_pretrained for models no
+// transformers class computes (T_nope, T_alibi, T_hard_alibi; T_rope_moe, whose LayerNorm + GELU
+// MLP experts with biases and GPT-NeoX attention no transformers MoE class (Mixtral, OLMoE,
+// Qwen2-MoE, GPT-OSS: RMSNorm and gated SiLU experts) has; the LSTM); only ssmlab loads them.
+enum class Arch { GPTNeoX, GPT2, Mamba, Mamba2, SsmlabTransformer, SsmlabMoeTransformer, SsmlabLSTM };
 const char* arch_name(Arch a);
 
 struct GPTNeoXConfig {
@@ -60,10 +62,12 @@ struct Mamba2Config {
   bool conv_bias = true, bias = false, residual_in_fp32 = true, tie_embeddings = true;
 };
 
-// model_type ssmlab_transformer / ssmlab_lstm: the registry's fields (models/registry.h).
+// model_type ssmlab_transformer / ssmlab_moe_transformer / ssmlab_lstm: the registry's fields
+// (models/registry.h); n_experts >= 1 and 1 <= top_k <= n_experts for ssmlab_moe_transformer only.
 struct SsmlabConfig {
   std::string pos = "nope";  // ssmlab_transformer: rope | nope | alibi | hard_alibi
   int64_t vocab_size = 0, d_model = 0, n_layer = 0, n_head = 1, d_ff = 0, n_masked_heads = -1;
+  int64_t n_experts = 0, top_k = 0;  // ssmlab_moe_transformer
   std::vector<int64_t> windows;
   double rotary_pct = 0.25, rope_base = 10000.0, ln_eps = 1e-5;
   bool parallel_residual = false, tie_embeddings = false;

@@ -5,7 +5,8 @@
 //   GPT2LMHeadModel         -> models::TransformerLM (learned positions; Conv1D weights transposed and
 //                              renamed on load, back on save)
 //   MambaForCausalLM / state-spaces mamba-* -> models::MambaLM;  Mamba2ForCausalLM -> models::Mamba2LM
-//   model_type ssmlab_transformer (T_nope, T_alibi, T_hard_alibi) / ssmlab_lstm: ssmlab-only folders.
+//   model_type ssmlab_transformer (T_nope, T_alibi, T_hard_alibi) / ssmlab_moe_transformer (T_rope_moe)
+//   / ssmlab_lstm: ssmlab-only folders (config.h says why).
 // (mamba-ssm's MambaLMHeadModel.from_pretrained and utils/hf.py play this role upstream.)
 //
 //   auto p = ssmlab::hf::load_pretrained("path/to/folder", {.device = torch::kCUDA});
@@ -60,7 +61,7 @@ struct SaveOptions {
 };
 
 // Writes config.json (transformers layout: GPTNeoXForCausalLM, GPT2LMHeadModel, MambaForCausalLM,
-// Mamba2ForCausalLM; ssmlab_transformer / ssmlab_lstm where transformers has no class),
+// Mamba2ForCausalLM; ssmlab_transformer / ssmlab_moe_transformer / ssmlab_lstm where transformers has no class),
 // model.safetensors and tokenizer.json into `dir`, atomically: everything is written into a
 // temporary sibling folder that replaces `dir` only when complete. Returns the config's model_type.
 std::string save_pretrained(models::LanguageModelImpl& model, const std::string& dir, const SaveOptions& opt = {});
