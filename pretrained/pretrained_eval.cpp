@@ -236,10 +236,30 @@ int64_t context_limit(const hf::Pretrained& p) {
   return p.model->max_positions();
 }
 
-std::string model_label(const std::string& dir) {
-  fs::path p(dir);
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
+// The label of each folder in the records and figures: its name, or, where two folders share a name
+// (runs/mamba/best, runs/transformer/best), as many trailing path parts as make the labels differ.
+std::vector<std::string> model_labels(const std::vector<std::string>& dirs) {
+  auto tail = [](const std::string& dir, int parts) {
+    fs::path p(dir);
+    if (p.filename().empty()) p = p.parent_path();
+    std::vector<std::string> names;
+    for (const auto& part : p) names.push_back(part.string());
+    std::string out;
+    for (size_t i = names.size() > static_cast<size_t>(parts) ? names.size() - parts : 0; i < names.size(); ++i)
+      out += (out.empty() ? "" : "/") + names[i];
+    return out;
+  };
+  std::vector<std::string> labels(dirs.size());
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    for (int parts = 1; parts <= 64; ++parts) {
+      labels[i] = tail(dirs[i], parts);
+      bool unique = true;
+      for (size_t j = 0; j < dirs.size() && unique; ++j)
+        unique = j == i || tail(dirs[j], parts) != labels[i] || fs::path(dirs[j]) == fs::path(dirs[i]);
+      if (unique) break;
+    }
+  }
+  return labels;
 }
 
 }  // namespace
@@ -341,7 +361,9 @@ static int ssmlab_main(int argc, char** argv) {
   int64_t n_records = 0, n_skipped = 0, n_prompts_all = 0, n_tokens_all = 0;
   double gen_s_all = 0, acc_sum = 0;
 
-  for (const auto& dir : model_dirs) {
+  const std::vector<std::string> labels = model_labels(model_dirs);
+  for (size_t model_i = 0; model_i < model_dirs.size(); ++model_i) {
+    const std::string& dir = model_dirs[model_i];
     hf::Pretrained p;
     try {
       hf::LoadOptions lo;
@@ -357,7 +379,7 @@ static int ssmlab_main(int argc, char** argv) {
     }
     p.model->eval();
     const hf::Tokenizer& tok = *p.tokenizer;
-    const std::string label = model_label(dir);
+    const std::string& label = labels[model_i];
     const int64_t max_pos = context_limit(p);
     ssmlab::progress(opts, label + ": " + p.config.summary());
     std::vector<int64_t> squad_tokens;

@@ -568,6 +568,7 @@ TEST(Trainer, FusedAdamWMatchesTheLibTorchStep) {
     EXPECT_LT(err, 1e-6) << "parameter " << i << (fused_ran ? " (fused)" : " (fallback)");
   }
   EXPECT_FALSE(sm::adamw_step(ob, /*allow_fused=*/false));  // explicitly unfused: the LibTorch step
+}
 
 // A model with an auxiliary loss (T_rope_moe's load balancing): the step record's loss is loss_fn's
 // value (the LM loss) and aux_loss is logged beside it; the aux term reaches the gradient with

@@ -5,6 +5,8 @@
 // one "error:" line naming the problem).
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +181,21 @@ TEST_F(PretrainedEval, BatchedGenerationEqualsOneByOne) {
   const auto single = gots("--eval-num-batches 4 --eval-batch-size 1", "b1");
   EXPECT_FALSE(batched.empty());
   EXPECT_EQ(batched, single);
+}
+
+// Two folders with the same name (runs/mamba/best, runs/transformer/best, as mamba_train saves them)
+// get labels that tell them apart: as many trailing path parts as needed.
+TEST_F(PretrainedEval, FoldersWithTheSameNameGetDistinctLabels) {
+  for (const char* m : {"a", "b"}) {
+    fs::create_directories(dir / "runs" / m);
+    fs::copy(kFix + "mamba", dir / "runs" / m / "best", fs::copy_options::recursive);
+  }
+  auto [rc, out] = run("--model " + (dir / "runs" / "a" / "best").string() + "," + (dir / "runs" / "b" / "best").string() +
+                       " --eval-task phone_book --eval-lens 3 --eval-batch-size 2 --eval-num-batches 1");
+  ASSERT_EQ(rc, 0) << out;
+  std::set<std::string> labels;
+  for (const auto& r : records("eval")) labels.insert(r["metrics"]["model"].get<std::string>());
+  EXPECT_EQ(labels, (std::set<std::string>{"a/best", "b/best"}));
 }
 
 TEST_F(PretrainedEval, BadInputIsAClearErrorWithExit2) {
