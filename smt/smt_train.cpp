@@ -247,6 +247,24 @@ static int ssmlab_main(int argc, char** argv) {
     return config_error(e.what());
   }
   tc.checkpoint = (run_dir / "checkpoint_last.ckpt").string();
+  // --resume continues the run in run_dir only with the same model, data and batch: the flags that
+  // decide them must equal those in its config.yaml (the rest, e.g. --max-tokens or --eval-every, may change).
+  if (tc.resume && fs::is_regular_file(run_dir / "config.yaml") && ssmlab::have_yaml()) {
+    try {
+      const json prev = ssmlab::parse_yaml(ssmlab::read_regular_file((run_dir / "config.yaml").string(), 1 << 20, "config.yaml"),
+                                           (run_dir / "config.yaml").string());
+      for (const char* k : {"arch", "d-model", "n-layer", "n-head", "memory-layers", "d-state", "d-conv", "expand",
+                            "n-ssm-outputs", "m-input-tokens", "stride", "pool-dim", "max-seq-length", "batch-size",
+                            "grad-accum", "tbptt-chunk", "seed", "transformer-from", "memory-from"}) {
+        if (!prev.contains(k) || !opts.params.contains(k)) continue;
+        if (prev[k] != opts.params[k])
+          return config_error("--resume: " + run_dir.string() + " was trained with --" + k + " " + prev[k].dump() +
+                              ", this run has " + opts.params[k].dump() + " (the same model, data and batch are needed)");
+      }
+    } catch (const std::exception& e) {
+      return config_error("--resume: " + (run_dir / "config.yaml").string() + ": " + e.what());
+    }
+  }
   json config = opts.params;
   config["steps_resolved"] = tc.steps;
   config["eval_every_resolved"] = tc.eval_every;

@@ -128,6 +128,13 @@ TEST(SmtTrain, RunFolderCompareResumeAndYaml) {
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_EQ(ssmlab::smt::read_history(run.string()).size(), 4u);
   EXPECT_EQ(ssmlab::smt::find_runs(results.string()).size(), 1u);
+  // resuming it with another model is refused, naming the flag (config.yaml holds the run's flags)
+  if (ssmlab::have_yaml()) {
+    auto [rc2b, out2b] = ssmlab::test::run_command(cmd + " --stride 3 --steps 8 --run-dir " + ssmlab::test::sq(run.string()) + " --resume", 200);
+    EXPECT_EQ(rc2b, 2) << out2b;
+    EXPECT_NE(out2b.find("--stride"), std::string::npos) << out2b;
+    EXPECT_EQ(ssmlab::smt::read_history(run.string()).size(), 4u);  // nothing written
+  }
 
   // a baseline in the same runner, then the comparison and the curves
   auto [rc3, out3] = ssmlab::test::run_command(cmd + " --stride 2 --arch gpt2_window", 200);
