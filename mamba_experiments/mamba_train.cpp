@@ -161,7 +161,8 @@ static int ssmlab_main(int argc, char** argv) {
                   "routing (weights renormalised over the chosen experts), no capacity limit, and the Switch\n"
                   "load-balancing loss (weight --aux-loss-coef, logged as aux_loss; registry 'T_rope_moe').\n"
                   "Aliases of the original's flags:\n"
-                  "--n-state = --d-state, --n-layers = --n-layer, --epochs E = E * (train windows / batch) steps.",
+                  "--n-state = --d-state, --n-layers = --n-layer, --epochs E = E * (train windows / batch) steps.\n"
+                  "Here --eval-every 0 (the default) means once per epoch, not only at the end.",
                   "mamba_experiments", "mamba_experiments.jsonl");
   std::string model = "mamba_simple", dataset = "recall", data_dir, train_file, valid_file, tokenizer, cache_dir;
   std::string plot_dir, checkpoint_dir, eval_checkpoint;

@@ -278,8 +278,9 @@ static int ssmlab_main(int argc, char** argv) {
   if (tc.resume && fs::is_regular_file(run_dir / "metrics_history.json")) {
     try {
       history = ssmlab::smt::read_history(run_dir.string());
-      for (const auto& h : history)
-        if (h.value("val_loss", double(INFINITY)) < best_val) best_val = h["val_loss"].get<double>(), best_step = h.value("step", int64_t{-1});
+      for (const auto& h : history)  // as in a fresh run, the evaluation before training is not a candidate
+        if (h.value("step", int64_t{0}) > 0 && h.value("val_loss", double(INFINITY)) < best_val)
+          best_val = h["val_loss"].get<double>(), best_step = h.value("step", int64_t{-1});
       if (!history.empty()) initial_val = history[0].value("val_loss", double(NAN));
     } catch (const std::exception& e) {
       return config_error("--resume: " + std::string(e.what()));

@@ -170,7 +170,25 @@ std::string gnuplot_script(const PlotSpec& spec) {
   g << "set xlabel " << gnuplot_string(spec.xlabel) << " noenhanced\nset ylabel " << gnuplot_string(spec.ylabel) << " noenhanced\n";
   g << "set grid\nset key " << spec.key << " box opaque\n";
   if (spec.logx) g << "set logscale x\nset format x '10^{%L}'\n";
-  if (spec.logy) g << "set logscale y\nset format y '10^{%L}'\n";
+  if (spec.logy) {
+    // Decade tics label a log axis; data within less than one decade would get none (a y axis of
+    // perplexities 49.8k-50.3k showed no number at all), so such an axis is drawn linear, and one
+    // within two decades gets 1-2-5 tics.
+    double lo = INFINITY, hi = 0;
+    for (const auto& s : spec.series)
+      for (double v : s.y)
+        if (v > 0 && std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (!(hi > 0) || hi / lo >= 100) {
+      g << "set logscale y\nset format y '10^{%L}'\n";
+    } else if (hi / lo >= 10) {
+      g << "set logscale y\nset ytics (";
+      bool first = true;
+      for (double p = std::pow(10.0, std::floor(std::log10(lo))); p <= hi * 10; p *= 10)
+        for (double m : {1.0, 2.0, 5.0})
+          if (m * p >= lo * (1 - 1e-12) / 1.2 && m * p <= hi * (1 + 1e-12) * 1.2) g << (first ? "" : ", ") << num(m * p), first = false;
+      g << ")\nset format y '%g'\n";
+    }
+  }
   bool bars = false;
   for (const auto& s : spec.series) bars = bars || s.style == Style::Bars;
   if (!bars) {

@@ -175,3 +175,21 @@ TEST(FigureRules, PretrainedFiguresFromAFixtureLog) {
     ASSERT_EQ(rc, 0) << out;
   expect_figures_follow_the_rules(dir, 4);
 }
+
+// A log y axis gets decade tics only when the data spans two decades; within one decade it would
+// have no labelled tic at all (smt_compare's perplexities 49.8k-50.3k), so it is drawn linear; in
+// between it gets 1-2-5 tics.
+TEST(FigureRules, LogYAxisAlwaysHasLabelledTics) {
+  auto script = [](double lo, double hi) {
+    ssmlab::plot::PlotSpec spec;
+    spec.logy = true;
+    spec.output = "/tmp/ssmlab_logy_test.png";
+    spec.series.push_back(ssmlab::plot::Series{"a", {1, 2, 3}, {lo, (lo + hi) / 2, hi}});
+    return ssmlab::plot::gnuplot_script(spec);
+  };
+  const std::string narrow = script(49800, 50300), medium = script(3, 60), wide = script(1, 5000);
+  EXPECT_EQ(narrow.find("logscale y"), std::string::npos) << narrow;
+  EXPECT_NE(medium.find("set logscale y\nset ytics ("), std::string::npos) << medium;
+  EXPECT_NE(medium.find("5, 10, 20, 50"), std::string::npos) << medium;
+  EXPECT_NE(wide.find("set format y '10^{%L}'"), std::string::npos) << wide;
+}

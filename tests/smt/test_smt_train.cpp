@@ -128,6 +128,8 @@ TEST(SmtTrain, RunFolderCompareResumeAndYaml) {
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_EQ(ssmlab::smt::read_history(run.string()).size(), 4u);
   EXPECT_EQ(ssmlab::smt::find_runs(results.string()).size(), 1u);
+  // as in an uninterrupted run, the evaluation before training is never the "best" one
+  EXPECT_GT(ssmlab::smt::read_results(run.string())["results"]["best_step"].get<int64_t>(), 0);
   // resuming it with another model is refused, naming the flag (config.yaml holds the run's flags)
   if (ssmlab::have_yaml()) {
     auto [rc2b, out2b] = ssmlab::test::run_command(cmd + " --stride 3 --steps 8 --run-dir " + ssmlab::test::sq(run.string()) + " --resume", 200);
