@@ -19,7 +19,7 @@ TEST(Plot, ScriptHasLabelsLogAxesBandsAndReferenceLines) {
   s.ylabel = "rank";
   s.output = "/tmp/x.png";
   s.logy = true;
-  s.series.push_back({"rank", {1, 2, 3}, {1, 2, 3}, {0.1, 0.1, 0.1}, pl::Style::Band});
+  s.series.push_back({"rank", {1, 2, 3}, {1, 30, 300}, {0.1, 0.1, 0.1}, pl::Style::Band});
   s.refs.push_back({"x", "y = N"});
   auto g = pl::gnuplot_script(s);
   EXPECT_NE(g.find("set xlabel 'state size N'"), std::string::npos);
