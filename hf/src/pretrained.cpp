@@ -266,6 +266,18 @@ void load_weights(models::LanguageModelImpl& model, const CheckpointConfig& cfg,
 Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
   if (opt.dtype != torch::kFloat32 && opt.dtype != torch::kBFloat16 && opt.dtype != torch::kFloat16)
     throw Error("load_pretrained: dtype must be fp32, bf16 or fp16");
+  // The folder itself first, with what was meant when it is not one (a file, a mamba_train run folder).
+  const fs::path folder(dir);
+  if (!fs::exists(folder))
+    throw Error("no such checkpoint folder: '" + dir + "' (a Hugging Face folder with config.json and weights)");
+  if (!fs::is_directory(folder))
+    throw Error("'" + dir + "' is a file, not a checkpoint folder (a Hugging Face folder with config.json and weights)");
+  if (!fs::exists(folder / "config.json")) {
+    std::string hint;
+    if (fs::exists(folder / "best" / "config.json"))
+      hint = "; it looks like a mamba_train run folder: its best model is " + (folder / "best").string();
+    throw Error("no config.json in '" + dir + "'" + hint);
+  }
   Pretrained p;
   p.config = load_config(dir, opt.config);
   // The tokenizer first: a mismatch is found before any weights are read.

@@ -305,6 +305,18 @@ TEST(BadFolders, OneClearErrorNamingTheTensorOrField) {
   expect_load_error(edited_copy("mamba", [](json& c, TensorMap&) { c["expand"] = int64_t{1} << 62; }), "\"expand\"");
 }
 
+// What was meant, when --model is not a checkpoint folder: a missing path, a file, a run folder.
+TEST(BadFolders, NotAFolderSaysWhatItIs) {
+  const fs::path dir = ssmlab::test::fresh_temp_dir("not_a_folder");
+  expect_load_error((dir / "missing").string(), "no such checkpoint folder");
+  std::ofstream(dir / "last.ckpt") << "SSMLABCK";
+  expect_load_error((dir / "last.ckpt").string(), "is a file, not a checkpoint folder");
+  fs::create_directories(dir / "run");
+  fs::copy(kFixtures + "/mamba", dir / "run" / "best", fs::copy_options::recursive);
+  expect_load_error((dir / "run").string(), "its best model is");
+  ssmlab::test::remove_tree(dir);
+}
+
 TEST(BadFolders, SpecialFilesFailFastWithoutReading) {
   // A FIFO named config.json / tokenizer.json must not block (issue 14: open blocked before the check).
   for (const char* victim : {"config.json", "tokenizer.json"}) {
