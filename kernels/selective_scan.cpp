@@ -89,6 +89,8 @@ ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const
 }
 #endif
 
+bool cuda_kernels_built() { return cuda_scan_built(); }
+
 namespace {
 // The reference scan on a GPU is tens of times slower than the kernel: say so once per reason, on stderr.
 void warn_reference_on_gpu(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B,

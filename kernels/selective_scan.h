@@ -54,6 +54,9 @@ ScanResult selective_scan_ref(const torch::Tensor& u, const torch::Tensor& delta
 const char* to_string(ScanImpl impl);
 // Parses "auto" | "reference" | "cpu_fused" | "cuda"; throws std::invalid_argument otherwise.
 ScanImpl scan_impl_from_string(const std::string& name);
+// Whether this binary holds the CUDA scan and conv kernels (built with SSMLAB_WITH_CUDA), so that
+// --kernel-impl cuda can be refused at start-up rather than at the first forward.
+bool cuda_kernels_built();
 
 // Mamba's causal depthwise conv1d followed by SiLU:
 //   out[b, d, t] = silu(bias[d] + sum_{k<W} weight[d, k] * x[b, d, t - W + 1 + k])   (x = 0 before t = 0)

@@ -24,6 +24,7 @@
 
 #include "data.h"
 #include "models/registry.h"
+#include "selective_scan.h"
 #include "models/trainer.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
@@ -257,6 +258,10 @@ static int ssmlab_main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     return config_error(e.what());
   }
+  if (mc.kernel_impl == "cuda" && !ssmlab::kernels::cuda_kernels_built())
+    return config_error("--kernel-impl cuda: this build has no CUDA kernels (built without nvcc and a CUDA LibTorch); use auto");
+  if (mc.kernel_impl == "cuda" && !device.is_cuda())
+    return config_error("--kernel-impl cuda needs --device cuda (the device is " + device.str() + ")");
   sm::apply_writer_rule(&opts, *dist);  // ranks != 0 write and print nothing
   const bool main_rank = dist->is_main();
   const int64_t global_batch = batch_size * dist->world();

@@ -314,6 +314,9 @@ static int ssmlab_main(int argc, char** argv) {
       if (!m.empty()) model_dirs.push_back(m);
   }
   if (model_dirs.empty()) return usage("--model names no folder");
+  if (c.squad_min > c.squad_max)
+    return usage("--squad-min-per-bucket (" + std::to_string(c.squad_min) + ") > --squad-max-per-bucket (" +
+                 std::to_string(c.squad_max) + "): every bucket would be flagged");
   const bool step_given = lens.empty();
   if (lens.empty()) {
     if (min_len < 1) return usage("give --min-eval-len (and --max-eval-len, --eval-len-step) or --eval-lens");

@@ -257,6 +257,8 @@ TEST_F(MambaTrain, BadInputGivesOneErrorLineAndExitTwo) {
       {kTrain + " --quiet --dataset wikitext2 --allow-generated-text --max-vocab 0", "--max-vocab"},
       {kTrain + " --quiet --dataset recall --resume", "--resume needs"},
       {kTrain + " --quiet --dataset recall --model moe_transformer --n-experts 2 --top-k 3", "--top-k"},
+      // refused at start-up, before data and model (a CPU-only build: no CUDA kernels; a CUDA build: device cpu)
+      {kTrain + " --quiet --dataset recall --device cpu --kernel-impl cuda", "--kernel-impl cuda"},
   };
   for (auto& c : cases) {
     auto r = run_cmd(c.cmd + " --log none --out " + dir.string());

@@ -209,6 +209,8 @@ TEST_F(PretrainedEval, BadInputIsAClearErrorWithExit2) {
   expect_usage(m + "--eval-task c4_copy --min-eval-len 9 --max-eval-len 3", "--min-eval-len (9) > --max-eval-len (3)");
   expect_usage(m + "--eval-task phone_book --eval-lens 2 4", "phone_book needs lengths >= 3");
   expect_usage(m + "--eval-task copy --eval-lens 4", "--eval-task");
+  expect_usage(m + "--eval-task squad --eval-lens 50 --squad-min-per-bucket 40 --squad-max-per-bucket 30",
+               "--squad-min-per-bucket (40) > --squad-max-per-bucket (30)");
   expect_usage(m + "--eval-task squad", "--eval-lens");
   fs::remove(data / "c4" / "c4-sample.jsonl");
   expect_usage(m + "--eval-task c4_copy --eval-lens 4", "c4/*.jsonl");
