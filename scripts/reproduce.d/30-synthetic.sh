@@ -7,17 +7,8 @@
 #               and duplicate n-gram as well: hours on a CPU
 # env: MODE, LOGS, PLOTS, BIN (OUT for run logs and checkpoints)
 set -euo pipefail
-MODE=${MODE:-quick}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/build/bin}
-OUT=${OUT:-$ROOT/outputs}
-LOGS=${LOGS:-$OUT/logs}
-PLOTS=${PLOTS:-$OUT/plots}
-mkdir -p "$LOGS" "$PLOTS"
-if [ ! -x "$BIN/synthetic_train" ]; then
-  echo "[synthetic] $BIN/synthetic_train not built (needs LibTorch and models/): skipped" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../lib/reproduce-step.sh"
+step_env synthetic synthetic_train "LibTorch and models/"
 common=(--log "$LOGS/synthetic.jsonl" --plot "$PLOTS" --out "$OUT" --jobs 2 --threads 2 --seed 1)
 if [ "$MODE" = full ]; then
   "$BIN/synthetic_sweep" "${common[@]}" --train-config "$ROOT/synthetic_tasks/configs/slim.json" \

@@ -12,17 +12,8 @@
 #      (default 1) with MX_THREADS threads each (default 0 = all), or MX_GPUS=0,1 (or MX_GPUS=all: the
 #      visible GPUs): one run per GPU at a time through scripts/gpu-jobs.sh (MX_JOBS is then unused)
 set -euo pipefail
-MODE=${MODE:-quick}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/build/bin}
-OUT=${OUT:-$ROOT/outputs}
-LOGS=${LOGS:-$OUT/logs}
-PLOTS=${PLOTS:-$OUT/plots}
-mkdir -p "$LOGS" "$PLOTS"
-if [ ! -x "$BIN/mamba_train" ]; then
-  echo "[mamba_experiments] $BIN/mamba_train not built (needs LibTorch, models/ and hf/): skipped" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../lib/reproduce-step.sh"
+step_env mamba_experiments mamba_train "LibTorch, models/ and hf/"
 LOG="$LOGS/mamba_experiments.jsonl"
 MODELS=(mamba_simple mamba_SSD_diag_exp)
 if [ "$MODE" = full ]; then

@@ -12,17 +12,8 @@
 # env: MODE, OUT, LOGS, PLOTS, BIN; full mode also PRETRAINED_MODELS, PRETRAINED_TOKENIZER, DEVICE, DTYPE
 #      (pretrained/sweep.sh lists its knobs).
 set -euo pipefail
-MODE=${MODE:-quick}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/build/bin}
-OUT=${OUT:-$ROOT/outputs}
-LOGS=${LOGS:-$OUT/logs}
-PLOTS=${PLOTS:-$OUT/plots}
-mkdir -p "$LOGS" "$PLOTS"
-if [ ! -x "$BIN/pretrained_eval" ]; then
-  echo "[pretrained] $BIN/pretrained_eval not built (needs LibTorch, models/ and hf/): skipped" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../lib/reproduce-step.sh"
+step_env pretrained pretrained_eval "LibTorch, models/ and hf/"
 LOG="$LOGS/pretrained.jsonl"
 if [ "$MODE" = full ] && [ -n "${PRETRAINED_MODELS:-}" ]; then
   exec env LOG="$LOG" PLOTS="$PLOTS" BIN="$BIN" OUT="$OUT" "$ROOT/pretrained/sweep.sh"

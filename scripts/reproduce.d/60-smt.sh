@@ -8,17 +8,8 @@
 #               cuda (hours on an H200; needs SSMLAB_DATA_DIR). On a CPU machine it is skipped.
 # env: MODE, OUT, LOGS, PLOTS, BIN
 set -euo pipefail
-MODE=${MODE:-quick}
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-$ROOT/build/bin}
-OUT=${OUT:-$ROOT/outputs}
-LOGS=${LOGS:-$OUT/logs}
-PLOTS=${PLOTS:-$OUT/plots}
-mkdir -p "$LOGS" "$PLOTS"
-if [ ! -x "$BIN/smt_train" ]; then
-  echo "[smt] $BIN/smt_train not built (needs LibTorch, models/ and hf/): skipped" >&2
-  exit 1
-fi
+source "$(dirname "$0")/../lib/reproduce-step.sh"
+step_env smt smt_train "LibTorch, models/ and hf/"
 LOG="$LOGS/smt.jsonl"
 RESULTS="$OUT/results/smt_$MODE"
 rm -rf "$RESULTS"
