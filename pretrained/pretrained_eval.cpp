@@ -371,7 +371,7 @@ static int ssmlab_main(int argc, char** argv) {
     try {
       hf::LoadOptions lo;
       lo.device = device;
-      lo.dtype = dtype_name == "bf16" ? torch::kBFloat16 : dtype_name == "fp16" ? torch::kFloat16 : torch::kFloat32;
+      lo.dtype = hf::dtype_from_name(dtype_name);
       lo.config.allow_unknown_keys = allow_unknown;
       lo.require_tokenizer = true;
       lo.tokenizer_path = tokenizer_path;

@@ -263,6 +263,13 @@ void load_weights(models::LanguageModelImpl& model, const CheckpointConfig& cfg,
   load_strict(model, tensors, rules);
 }
 
+torch::ScalarType dtype_from_name(const std::string& name) {
+  if (name == "fp32") return torch::kFloat32;
+  if (name == "bf16") return torch::kBFloat16;
+  if (name == "fp16") return torch::kFloat16;
+  throw Error("dtype must be fp32, bf16 or fp16 (got '" + name + "')");
+}
+
 Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
   if (opt.dtype != torch::kFloat32 && opt.dtype != torch::kBFloat16 && opt.dtype != torch::kFloat16)
     throw Error("load_pretrained: dtype must be fp32, bf16 or fp16");

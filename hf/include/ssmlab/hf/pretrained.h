@@ -42,6 +42,9 @@ struct LoadOptions {
   torch::ScalarType dtype = torch::kFloat32;  // parameters' dtype after loading (fp32 | bf16 | fp16)
 };
 
+// The parameter dtype named on a command line: "fp32" | "bf16" | "fp16" (throws Error otherwise).
+torch::ScalarType dtype_from_name(const std::string& name);
+
 struct Pretrained {
   CheckpointConfig config;
   models::LanguageModel model;
