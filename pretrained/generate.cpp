@@ -131,13 +131,7 @@ static int ssmlab_main(int argc, char** argv) {
     return 2;
   }
   try {
-    hf::LoadOptions lo;
-    lo.device = device;
-    lo.dtype = hf::dtype_from_name(dtype_name);
-    lo.config.allow_unknown_keys = allow_unknown;
-    lo.require_tokenizer = true;
-    lo.tokenizer_path = tokenizer_path;
-    p = hf::load_pretrained(model_dir, lo);
+    p = hf::load_pretrained(model_dir, hf::text_tool_load_options(device, dtype_name, tokenizer_path, allow_unknown));
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -369,13 +369,7 @@ static int ssmlab_main(int argc, char** argv) {
     const std::string& dir = model_dirs[model_i];
     hf::Pretrained p;
     try {
-      hf::LoadOptions lo;
-      lo.device = device;
-      lo.dtype = hf::dtype_from_name(dtype_name);
-      lo.config.allow_unknown_keys = allow_unknown;
-      lo.require_tokenizer = true;
-      lo.tokenizer_path = tokenizer_path;
-      p = hf::load_pretrained(dir, lo);
+      p = hf::load_pretrained(dir, hf::text_tool_load_options(device, dtype_name, tokenizer_path, allow_unknown));
     } catch (const std::exception& e) {
       std::cerr << "error: " << dir << ": " << e.what() << "\n";
       return 1;

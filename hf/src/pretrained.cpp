@@ -270,6 +270,17 @@ torch::ScalarType dtype_from_name(const std::string& name) {
   throw Error("dtype must be fp32, bf16 or fp16 (got '" + name + "')");
 }
 
+LoadOptions text_tool_load_options(torch::Device device, const std::string& dtype_name, const std::string& tokenizer_path,
+                                   bool allow_unknown_keys) {
+  LoadOptions lo;
+  lo.device = device;
+  lo.dtype = dtype_from_name(dtype_name);
+  lo.config.allow_unknown_keys = allow_unknown_keys;
+  lo.require_tokenizer = true;
+  lo.tokenizer_path = tokenizer_path;
+  return lo;
+}
+
 Pretrained load_pretrained(const std::string& dir, const LoadOptions& opt) {
   if (opt.dtype != torch::kFloat32 && opt.dtype != torch::kBFloat16 && opt.dtype != torch::kFloat16)
     throw Error("load_pretrained: dtype must be fp32, bf16 or fp16");

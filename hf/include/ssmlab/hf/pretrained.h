@@ -45,6 +45,11 @@ struct LoadOptions {
 // The parameter dtype named on a command line: "fp32" | "bf16" | "fp16" (throws Error otherwise).
 torch::ScalarType dtype_from_name(const std::string& name);
 
+// The LoadOptions of a command-line tool that works on text (generate, pretrained_eval): the device,
+// the --dtype name, --tokenizer (empty: the folder's own), --allow-unknown-config; a tokenizer is required.
+LoadOptions text_tool_load_options(torch::Device device, const std::string& dtype_name, const std::string& tokenizer_path,
+                                   bool allow_unknown_keys);
+
 struct Pretrained {
   CheckpointConfig config;
   models::LanguageModel model;
