@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The synthetic figures of Jelassi et al. 2024 at the paper's model sizes, on one or more GPUs
+# (issue 22; docs/synthetic.md, "Paper scale"). Every run is one synthetic_train process; runs share
+# the GPUs through scripts/lib/job-queue.sh, most important first, and stop at the budget.
+#
+#   synthetic_tasks/paper_runs.sh [--parts "fig1b lookup seeds fig1a"] [--gpus "0 1"] [--per-gpu 3]
+#                                 [--budget-s 1500] [--out DIR] [--bin DIR] [--steps N] [--dry-run] [--smoke]
+#
+# Parts (in the order they are queued):
+#   fig1b   copy, train lengths 5-50, evaluated at 50, 100, ..., 1000; the six models at --arch paper
+#           (T_rope, T_nope, T_alibi 151.2 M; T_hard_alibi; mamba 162.4 M, d_state 32; lstm ~42 M), seed 1;
+#           then each checkpoint on duplicate_ngram, n = 2..6, at length 50 (no retraining)
+#   lookup  prefix_ngram and suffix_ngram (n = 3), train lengths 6-30, evaluated 30-100; the four
+#           Transformers and mamba at --arch paper, seed 1
+#   seeds   fig1b and lookup again at a matched ~10 M parameters (depth 6), seeds 1, 2, 3
+#   fig1a   copy, train lengths 5-300, accuracy at 300 against examples seen (context 620), six models
+# Logs: OUT/logs/paper_<part>.jsonl (one JSONL log per part; every record says model, task, seed),
+# per-run output OUT/runs/<name>.log, checkpoints OUT/checkpoints. Figures: plot_logs on the logs
+# (docs/synthetic.md gives the commands). --smoke: tiny models on the CPU, a few steps (a test of the
+# script itself). --dry-run: print the jobs and the expected time, run nothing.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/lib/job-queue.sh"
+
+parts="fig1b lookup seeds"; gpus="0"; per_gpu=3; budget=1500; out=$ROOT/outputs/paper; bin=$ROOT/build/bin
+steps=2000; dry=0; smoke=0
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --parts) parts=$2; shift 2 ;;
+    --gpus) gpus=$2; shift 2 ;;
+    --per-gpu) per_gpu=$2; shift 2 ;;
+    --budget-s) budget=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --dry-run) dry=1; shift ;;
+    --smoke) smoke=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "paper_runs.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
+  esac
+done
+for p in $parts; do
+  case $p in fig1b|lookup|seeds|fig1a) ;; *) echo "paper_runs.sh: unknown part '$p' (fig1b lookup seeds fig1a)" >&2; exit 2 ;; esac
+done
+[[ "$budget" =~ ^[0-9]+$ && "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "paper_runs.sh: --budget-s and --steps take integers" >&2; exit 2; }
+[ $dry = 1 ] || [ -x "$bin/synthetic_train" ] || { echo "paper_runs.sh: $bin/synthetic_train not built (--bin DIR)" >&2; exit 1; }
+mkdir -p "$out/logs" "$out/runs" "$out/checkpoints"
+
+T=$bin/synthetic_train
+# The optimiser for every run: the original's AdamW (wd 0.1, clip 1, 100 warm-up steps) at lr 1e-4
+# (its default 1e-5 is for 2000 steps of batch 8; the paper's per-figure settings are not published),
+# batch 32, cosine to 1e-6. Evaluation: 3 batches of 8 per length, greedy on 8 examples up to 100.
+opt="--steps $steps --lr 1e-4 --min-lr 1e-6 --warmup 100 --weight-decay 0.1 --grad-clip 1 --batch-size 32
+     --eval-batches 3 --eval-batch-size 8 --greedy-samples 8 --greedy-max-len 100 --eval-every 250 --log-every 50
+     --threads 2 --quiet"
+paper="--arch paper"; small="--arch match --params 10000000 --match-layers 6"
+device="--device cuda"
+if [ $smoke = 1 ]; then
+  opt="--steps 4 --lr 1e-3 --warmup 1 --batch-size 2 --eval-batches 1 --eval-batch-size 2 --greedy-samples 1
+       --greedy-max-len 8 --eval-every 2 --log-every 2 --threads 1 --quiet"
+  paper="--arch flags --d-model 16 --n-layer 1 --n-head 2 --d-state 4"; small="$paper"; device="--device cpu"
+fi
+opt=$(echo $opt)
+copy_models="T_rope T_nope T_alibi T_hard_alibi mamba lstm"
+lookup_models="T_rope T_nope T_alibi T_hard_alibi mamba"
+L1B_TRAIN="--min-train-len 5 --max-train-len 50 --context-len 220"
+L1B_EVAL="--progress-len 50 --min-eval-len 50 --max-eval-len 1000 --eval-len-step 50"; DUP_EVAL="--progress-len 50 --min-eval-len 50 --max-eval-len 50"
+LOOK="--n-gram 3 --min-train-len 6 --max-train-len 30 --context-len 220 --progress-len 30 --min-eval-len 30 --max-eval-len 100 --eval-len-step 10"
+L1A="--min-train-len 5 --max-train-len 300 --context-len 620 --progress-len 300 --min-eval-len 300 --max-eval-len 300"
+if [ $smoke = 1 ]; then
+  L1B_TRAIN="--min-train-len 3 --max-train-len 6 --context-len 20"
+  L1B_EVAL="--progress-len 6 --min-eval-len 6 --max-eval-len 12 --eval-len-step 6"; DUP_EVAL="--progress-len 10 --min-eval-len 10 --max-eval-len 10"
+  LOOK="--n-gram 2 --min-train-len 5 --max-train-len 8 --context-len 24 --progress-len 8 --min-eval-len 8 --max-eval-len 10 --eval-len-step 2"
+  L1A="--min-train-len 3 --max-train-len 8 --context-len 20 --progress-len 8 --min-eval-len 8 --max-eval-len 8"
+  copy_models="T_rope mamba"; lookup_models="T_hard_alibi"
+fi
+
+jobs=$out/jobs.tsv; : > "$jobs"
+est=0  # expected seconds of one GPU, from the H200 rates in docs/synthetic.md (one run alone on the GPU)
+add() { printf '%s\t%s\n' "$1" "$2" >> "$jobs"; est=$(( est + $3 )); }
+paper_s() { case $1 in mamba) echo 300 ;; lstm) echo 120 ;; *) echo 180 ;; esac; }
+copy_job() {  # name-prefix model size-flags seed log [dup]
+  local name=$1_${2}_s$4 m=$2 size=$3 seed=$4 log=$5 dup=$6 ck cmd
+  ck=$out/checkpoints/$name.ckpt
+  cmd="$T --model $m $size --train-task copy --eval-task copy $L1B_TRAIN $L1B_EVAL $opt --seed $seed $device --checkpoint $ck --log $log --out $out"
+  if [ "$dup" = dup ]; then
+    for n in 2 3 4 5 6; do
+      cmd+=" && $T --model $m $size --train-task copy --eval-task duplicate_ngram --n-gram $n $L1B_TRAIN $DUP_EVAL"
+      cmd+=" $opt --seed $seed $device --checkpoint $ck --resume --eval-only --log $log --out $out"
+    done
+  fi
+  echo "$name"$'\t'"$cmd"
+}
+for part in $parts; do
+  log=$out/logs/paper_$part.jsonl
+  case $part in
+    fig1b)
+      for m in $copy_models; do
+        IFS=$'\t' read -r name cmd < <(copy_job fig1b "$m" "$paper" 1 "$log" dup); add "$name" "$cmd" "$(paper_s "$m")"
+      done ;;
+    lookup)
+      for task in suffix_ngram prefix_ngram; do for m in $lookup_models; do
+        add "lookup_${task%_ngram}_${m}_s1" "$T --model $m $paper --train-task $task --eval-task $task $LOOK $opt --seed 1 $device --log $log --out $out" "$(paper_s "$m")"
+      done; done ;;
+    seeds)
+      for seed in 1 2 3; do for m in $copy_models; do
+        IFS=$'\t' read -r name cmd < <(copy_job seeds_fig1b "$m" "$small" "$seed" "$log" dup); add "$name" "$cmd" 90
+      done; done
+      for seed in 1 2 3; do
+        for task in suffix_ngram prefix_ngram; do for m in $lookup_models; do
+          add "seeds_lookup_${task%_ngram}_${m}_s$seed" "$T --model $m $small --train-task $task --eval-task $task $LOOK $opt --seed $seed $device --log $log --out $out" 90
+        done; done
+      done ;;
+    fig1a)
+      for m in $copy_models; do
+        add "fig1a_${m}_s1" "$T --model $m $paper --train-task copy --eval-task copy $L1A $opt --batch-size 16 --seed 1 $device --log $log --out $out" $(( 2 * $(paper_s "$m") ))
+      done ;;
+  esac
+done
+ngpu=$(echo $gpus | wc -w)
+echo "[paper_runs] $(wc -l < "$jobs") runs ($parts); expected ~$(( est / 60 )) min of one H200 for runs alone on it;" \
+     "with $ngpu GPU(s) x $per_gpu runs each, about $(( est / 60 / ngpu / 2 + 1 ))-$(( est / 60 / ngpu + 1 )) min (concurrent runs share a GPU);" \
+     "budget $budget s. Jobs: $jobs"
+if [ $dry = 1 ]; then cut -f1 "$jobs" | tr '\n' ' '; echo; exit 0; fi
+t0=$(date +%s)
+job_queue "$jobs" "$gpus" "$per_gpu" $(( t0 + budget )) "$out/runs"; rc=$?
+echo "[paper_runs] done in $(( $(date +%s) - t0 )) s: $(grep -c ' 0 [0-9]*$' "$out/runs/jobs.status") of $(wc -l < "$jobs") runs exited 0"
+exit $rc
