@@ -3,9 +3,9 @@
 
 #include <set>
 
-#include "data.h"
+#include "synthetic_tasks/tasks.h"
 
-using namespace ssmlab::synth;
+using namespace ssmlab::synthetic_tasks;
 
 namespace {
 TaskSpec spec_of(Task t, int n = 0, int la = 0) {

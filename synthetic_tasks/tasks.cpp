@@ -1,10 +1,10 @@
-// data.cpp — task generators, packing and the fixed eval set (see data.h for the formats).
-#include "data.h"
+// tasks.cpp — task generators, packing and the fixed eval set (see tasks.h for the formats).
+#include "synthetic_tasks/tasks.h"
 
 #include <algorithm>
 #include <map>
 
-namespace ssmlab::synth {
+namespace ssmlab::synthetic_tasks {
 
 Task parse_task(const std::string& name) {
   if (name == "copy") return Task::Copy;
@@ -248,4 +248,4 @@ EvalSet make_eval_set(const TaskSpec& spec, const std::vector<int>& lengths, int
   return es;
 }
 
-}  // namespace ssmlab::synth
+}  // namespace ssmlab::synthetic_tasks
