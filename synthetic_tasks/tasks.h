@@ -41,7 +41,7 @@ enum class Task { Copy, PrefixNgram, SuffixNgram, DuplicateNgram };
 // "copy" | "prefix_ngram" | "suffix_ngram" | "duplicate_ngram"; throws std::invalid_argument.
 Task parse_task(const std::string& name);
 std::string task_name(Task t);
-inline const std::vector<std::string>& task_names() {
+inline const std::vector<std::string>& task_names() {  // in the order of Task
   static const std::vector<std::string> v{"copy", "prefix_ngram", "suffix_ngram", "duplicate_ngram"};
   return v;
 }

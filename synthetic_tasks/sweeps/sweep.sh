@@ -191,7 +191,7 @@ for exp in "${experiments[@]}"; do
 done
 
 if [ $dry_run = 1 ]; then
-  for j in "${first[@]}" "${second[@]}"; do echo "${j#* }"; done
+  for j in "${first[@]}" "${second[@]}"; do c=${j#* }; echo "${c% }"; done
   exit 0
 fi
 
@@ -238,5 +238,7 @@ for j in "${second[@]}"; do
 done
 run_jobs "${ready[@]}"
 failed=$(awk '$2 != 0' "$status" | wc -l)
-echo "[sweep] tag $tag: $(wc -l <"$status") runs, $failed failed, $SECONDS s; run outputs in $runs"
+skipped=""
+[ ${#ready[@]} -eq ${#second[@]} ] || skipped=", $(( ${#second[@]} - ${#ready[@]} )) skipped"
+echo "[sweep] tag $tag: $(wc -l <"$status") runs, $failed failed$skipped, $SECONDS s; run outputs in $runs"
 [ "$failed" -eq 0 ]

@@ -31,6 +31,10 @@ TEST(SyntheticData, TokenIdsMatchTheOriginalTokenizer) {
   EXPECT_EQ(to_text(from_text("$abc|abc.")), "$abc|abc.");
   EXPECT_THROW(from_text("A"), std::invalid_argument);
   for (auto& n : task_names()) EXPECT_EQ(task_name(parse_task(n)), n);
+  EXPECT_EQ(parse_task("copy"), Task::Copy);
+  EXPECT_EQ(parse_task("prefix_ngram"), Task::PrefixNgram);
+  EXPECT_EQ(parse_task("suffix_ngram"), Task::SuffixNgram);
+  EXPECT_EQ(parse_task("duplicate_ngram"), Task::DuplicateNgram);
   EXPECT_THROW(parse_task("reverse"), std::invalid_argument);
 }
 

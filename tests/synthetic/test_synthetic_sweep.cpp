@@ -56,12 +56,12 @@ TEST(SyntheticSweep, DryRunPrintsTheExactCommands) {
   const std::string base = kBin + "/synthetic_train --config " + kQuick + " --model T_rope --tag t --sweep-exp copy --seed 1" +
                            " --threads 1 --out /tmp/sw\\ out --quiet --log /tmp/sw\\ out/s.jsonl ";
   EXPECT_EQ(l[0], base + "--train-task copy --eval-task copy --checkpoint /tmp/sw\\ out/synthetic_runs/checkpoints/t_copy_T_rope.ckpt" +
-                      " --device cpu --max-eval-len 10 ");
+                      " --device cpu --max-eval-len 10");
   EXPECT_TRUE(has(l[1], "--model mamba --tag t --sweep-exp copy ")) << l[1];
   EXPECT_EQ(l[2], kBin + "/synthetic_train --config " + kQuick + " --model T_rope --tag t --sweep-exp duplicate --seed 1 --threads 1" +
                       " --out /tmp/sw\\ out --quiet --log /tmp/sw\\ out/s.jsonl --train-task copy --eval-task duplicate_ngram" +
                       " --n-gram 2 --checkpoint /tmp/sw\\ out/synthetic_runs/checkpoints/t_copy_T_rope.ckpt --resume --eval-only" +
-                      " --eval-at-max-train --device cpu ");
+                      " --eval-at-max-train --device cpu");
   EXPECT_TRUE(has(l[3], "--model T_rope ") && has(l[3], "--n-gram 3 ")) << l[3];
   EXPECT_TRUE(has(l[5], "--model mamba ") && has(l[5], "--n-gram 3 ") && has(l[5], "t_copy_mamba.ckpt")) << l[5];
   for (size_t i = 2; i < l.size(); ++i) EXPECT_FALSE(has(l[i], "--max-eval-len")) << "copy-only flags reached a duplicate run: " << l[i];
@@ -76,11 +76,11 @@ TEST(SyntheticSweep, DryRunPrintsTheExactCommands) {
   EXPECT_TRUE(has(m[0], "--model lstm --tag u --sweep-exp lookup --seed 0 --threads 2 --out outputs --quiet"
                         " --log outputs/logs/synthetic.jsonl --train-task suffix_ngram --eval-task suffix_ngram --n-gram 2"
                         " --min-train-len 5 --max-train-len 10 --context-len 40 --min-eval-len 10 --max-eval-len 20"
-                        " --eval-len-step 5 --progress-len 10 --steps=7 "))
+                        " --eval-len-step 5 --progress-len 10 --steps=7"))
       << m[0];
   EXPECT_TRUE(has(m[1], "--train-task prefix_ngram --eval-task prefix_ngram ")) << m[1];
   EXPECT_TRUE(has(m[2], "--model T_nope ") && has(m[2], "--sweep-exp copy ") && !has(m[2], "--steps")) << m[2];
-  EXPECT_TRUE(has(m[3], "--n-gram 4 ") && has(m[3], "--min-eval-len 12 --max-eval-len 12 ") && !has(m[3], "--eval-at-max-train"))
+  EXPECT_TRUE(has(m[3], "--n-gram 4 ") && has(m[3], "--min-eval-len 12 --max-eval-len 12") && !has(m[3], "--eval-at-max-train"))
       << m[3];
 }
 
@@ -134,7 +134,7 @@ TEST(SyntheticSweep, TinySweepRunsCopyThenDuplicateAndLogsEveryRun) {
     EXPECT_TRUE(fs::exists(dir / "synthetic_runs" / ("tiny_" + name + ".log"))) << name;
   }
   EXPECT_TRUE(has(out, "copy->duplicate_ngram")) << "a run's own summary line follows its name:\n" << out;
-  EXPECT_TRUE(has(out, "[sweep] tag tiny: 4 runs, 0 failed")) << out;
+  EXPECT_TRUE(has(out, "[sweep] tag tiny: 4 runs, 0 failed, ")) << out;
   std::map<std::string, int> results;  // "<sweep-exp> <model>" -> result records
   for (const auto& l : ssmlab::read_jsonl(log)) {
     const auto& v = l.value;
@@ -166,7 +166,7 @@ TEST(SyntheticSweep, AFailedRunIsNamedItsDuplicatesSkippedAndTheExitIs1) {
   EXPECT_TRUE(has(out, "see " + dir.string() + "/synthetic_runs/f_copy_lstm.log")) << out;
   EXPECT_TRUE(has(out, "[sweep] duplicate_n2_lstm skipped: copy_lstm did not succeed")) << out;
   EXPECT_TRUE(has(out, "[sweep] duplicate_n2_mamba done (exit 0)")) << out;
-  EXPECT_TRUE(has(out, "[sweep] tag f: 3 runs, 1 failed")) << out;
+  EXPECT_TRUE(has(out, "[sweep] tag f: 3 runs, 1 failed, 1 skipped")) << out;
   EXPECT_TRUE(has(ssmlab::read_file((dir / "synthetic_runs" / "f_copy_lstm.log").string()), "lstm: no"));
   ssmlab::test::remove_tree(dir);
 }
