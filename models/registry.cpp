@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 
@@ -181,8 +182,29 @@ int64_t active_param_count(const std::string& name, const ModelConfig& mc) {
   return param_count(name, mc);
 }
 
-ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base, double tolerance) {
+ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base, double tolerance,
+                         int64_t fixed_layers) {
   check_name(name);
+  if (fixed_layers > 0) {  // depth fixed, width scanned, the closest count wins
+    ModelConfig c = base;
+    c.n_layer = fixed_layers;
+    const int64_t step = std::max<int64_t>(1, is_transformer(name) ? base.n_head : name == "mamba2" ? base.headdim : 1);
+    int64_t best = -1, best_err = 0;
+    for (int64_t d = step; d <= 4096; d += step) {
+      c.d_model = d;
+      int64_t err = 0;
+      try {
+        err = std::abs(param_count(name, c) - target);
+      } catch (const std::exception&) {  // an inconsistent width (e.g. Mamba-2 groups): skipped
+        continue;
+      }
+      if (best < 0 || err < best_err) best = d, best_err = err;
+    }
+    if (best < 0)
+      throw std::runtime_error("match_params: no " + name + " width builds at " + std::to_string(fixed_layers) + " layers");
+    c.d_model = best;
+    return c;
+  }
   // Width grid: multiples of lcm-ish step that keep heads / Mamba-2 heads valid.
   int64_t step = 8;
   if (is_transformer(name)) step = std::max<int64_t>(8, base.n_head);

@@ -69,7 +69,11 @@ int64_t active_param_count(const std::string& name, const ModelConfig& mc);
 // Picks d_model and n_layer (other fields from `base`) so that param_count is within
 // ±tolerance of `target`, preferring the shape closest to the family's usual depth/width ratio.
 // Throws std::runtime_error if no grid point fits.
+// fixed_layers > 0: n_layer = fixed_layers and only d_model is fitted, over multiples of n_head
+// (Transformers), of headdim (mamba2) or every width (others) up to 4096; the closest count wins and
+// `tolerance` is not applied (callers log the relative error). The usual ratio would give ~100 k
+// parameters a single attention layer, too shallow to copy (synthetic_train --match-layers).
 ModelConfig match_params(int64_t target, const std::string& name, const ModelConfig& base = {},
-                         double tolerance = 0.05);
+                         double tolerance = 0.05, int64_t fixed_layers = 0);
 
 }  // namespace ssmlab::models

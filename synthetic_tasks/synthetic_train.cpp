@@ -5,6 +5,8 @@
 //   synthetic_train --model T_rope --train-task copy --eval-task copy \
 //       --min-train-len 5 --max-train-len 20 --min-eval-len 20 --max-eval-len 20
 //   synthetic_train --config synthetic_tasks/configs/quick.json --model mamba
+//   synthetic_train --list-models          # the valid --model names (models::model_names())
+// Several models / experiments: synthetic_tasks/sweeps/sweep.sh (docs/synthetic.md).
 //
 // Records (experiment "synthetic_train", log <out>/logs/synthetic.jsonl by default):
 //   step         from the trainer: loss, lr, grad norm, tokens/s every --log-every steps
@@ -19,25 +21,23 @@
 #include <functional>
 #include <iostream>
 
-#include "data.h"
-#include "models/registry.h"
-#include "models/trainer.h"
-#include "ssmlab/hf/pretrained.h"
+#include "models/registry.h"              // make_model, match_params, model_names
+#include "models/trainer.h"               // Trainer, checkpoints
 #include "ssmlab/cli.h"
+#include "ssmlab/hf/pretrained.h"         // save_pretrained (--save-hf)
 #include "ssmlab/jsonl_log.h"
-#include "synth.h"
+#include "synthetic_tasks/evaluation.h"   // to_tensors, score_length, cached_greedy
+#include "synthetic_tasks/tasks.h"        // TaskSpec, pack_batch, make_eval_set
 
 namespace sm = ssmlab::models;
 namespace fs = std::filesystem;
-namespace sy = ssmlab::synth;
+namespace st = ssmlab::synthetic_tasks;
 using nlohmann::json;
 
 namespace {
 
-// How many lengths sy::eval_lengths(lo, hi, step) returns (without building the list).
+// How many lengths st::eval_lengths(lo, hi, step) returns (without building the list).
 double lengths_count(int lo, int hi, int step) { return hi < lo ? 0.0 : std::floor((hi - lo) / static_cast<double>(step)) + 2; }
-
-const std::vector<std::string> kModels{"T_rope", "T_nope", "T_alibi", "T_hard_alibi", "mamba", "mamba2", "lstm"};
 
 // Sizes of the original code (reference §1.3): transformers 12 x 1024 with 16 heads (8 windowed
 // heads for Hard-ALiBi); Mamba 1024 wide, d_state 32, depth giving the paper's ~160 M; LSTM
@@ -73,10 +73,10 @@ static int ssmlab_main(int argc, char** argv) {
   int greedy_samples = 8, greedy_max_len = 100, progress_len = 0;
   std::int64_t param_budget = 0, match_layers = 0;
   std::uint64_t eval_seed = 1234;
-  bool eval_only = false, eval_at_max_train = false;
-  cli.add("model", &model, "model family").one_of(kModels);
+  bool eval_only = false, eval_at_max_train = false, list_models = false;
+  cli.add("model", &model, "model family").one_of(sm::model_names());
   cli.add("train-task", &train_task, "training task").one_of({"copy", "prefix_ngram", "suffix_ngram"});
-  cli.add("eval-task", &eval_task, "evaluation task").one_of(sy::task_names());
+  cli.add("eval-task", &eval_task, "evaluation task").one_of(st::task_names());
   cli.add("min-train-len", &min_train, "shortest training string [letters]").at_least(1);
   cli.add("max-train-len", &max_train, "longest training string [letters] (inclusive)").at_least(1);
   cli.add("min-eval-len", &min_eval, "shortest evaluated string [letters]").at_least(1);
@@ -99,12 +99,13 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("match-layers", &match_layers, "--arch match: fix the depth and fit only the width (0 = the library's choice)")
       .at_least(std::int64_t{0});
   cli.add("preset", &preset, "name of the preset in use (recorded only)");
-  cli.add("tag", &tag, "free label recorded in params (synthetic_sweep groups runs by it)");
-  cli.add("sweep-exp", &sweep_exp, "experiment label set by synthetic_sweep (recorded only)");
+  cli.add("tag", &tag, "free label recorded in params (sweeps/sweep.sh gives its runs one tag)");
+  cli.add("sweep-exp", &sweep_exp, "experiment label (copy | lookup | duplicate) set by sweeps/sweep.sh (recorded only)");
   cli.add("checkpoint-dir", &checkpoint_dir, "folder for checkpoints (file <model>_<task>_s<seed>.ckpt) unless --checkpoint");
   cli.add("save-hf", &save_hf, "after the run, save the final model as a Hugging Face folder here (hf::save_pretrained)");
   cli.flag("eval-only", &eval_only, "no training: load --checkpoint (which must exist) and evaluate");
   cli.flag("eval-at-max-train", &eval_at_max_train, "evaluate only at --max-train-len (overrides the eval range)");
+  cli.flag("list-models", &list_models, "print the valid --model names, one per line, and exit");
   sm::ModelConfig mc;
   sm::add_model_flags(cli, &mc);
   sm::TrainConfig tc;
@@ -115,6 +116,11 @@ static int ssmlab_main(int argc, char** argv) {
   sm::DistConfig dc;  // data-parallel under ssmlab_launch (docs/distributed.md); --batch-size is per rank
   sm::add_dist_flags(cli, &dc);
   auto opts = cli.parse_or_exit(argc, argv);
+  if (list_models) {
+    for (const auto& name : sm::model_names()) std::cout << name << "\n";
+    return 0;
+  }
+  opts.params.erase("list-models");  // an action, not a setting: the records stay as they were
 
   // ---- output paths, checked before any work (exit 2; ssmlab/main_guard.h) ----
   ssmlab::check_output_dir("checkpoint-dir", checkpoint_dir);
@@ -131,8 +137,8 @@ static int ssmlab_main(int argc, char** argv) {
   }
   if (eval_at_max_train) min_eval = max_eval = max_train;
   if (progress_len == 0) progress_len = max_train;
-  sy::TaskSpec tspec{sy::parse_task(train_task), n_gram, length_answer};
-  sy::TaskSpec espec{sy::parse_task(eval_task), n_gram, length_answer};
+  st::TaskSpec tspec{st::parse_task(train_task), n_gram, length_answer};
+  st::TaskSpec espec{st::parse_task(eval_task), n_gram, length_answer};
   // Memory of the evaluation set and of one batch's activations (attention scores for the
   // Transformers), in double before any int arithmetic on the lengths can overflow.
   auto check_activations = [&](double d_model, double n_layer, double n_head) {
@@ -151,17 +157,17 @@ static int ssmlab_main(int argc, char** argv) {
                                    "the activations of one batch", rows * ctx * d_model * n_layer * 4 * 16);
   };
   check_activations(0.0, 0.0, static_cast<double>(mc.n_head));
-  const int eval_need = std::max(sy::max_example_tokens(espec, max_eval), sy::max_example_tokens(espec, progress_len));
+  const int eval_need = std::max(st::max_example_tokens(espec, max_eval), st::max_example_tokens(espec, progress_len));
   if (eval_context_len == 0) eval_context_len = eval_need;
   try {
-    sy::validate(tspec, min_train, max_train, context_len);
+    st::validate(tspec, min_train, max_train, context_len);
   } catch (const std::exception& e) {
     std::cerr << "error: training range: " << e.what() << " (--min-train-len/--max-train-len/--context-len)\n";
     return 2;
   }
   try {
-    sy::validate(espec, min_eval, max_eval, eval_context_len);
-    sy::validate(espec, progress_len, progress_len, eval_context_len);
+    st::validate(espec, min_eval, max_eval, eval_context_len);
+    st::validate(espec, progress_len, progress_len, eval_context_len);
   } catch (const std::exception& e) {
     std::cerr << "error: evaluation range: " << e.what() << " (--min-eval-len/--max-eval-len/--progress-len/--eval-context-len)\n";
     return 2;
@@ -195,33 +201,14 @@ static int ssmlab_main(int argc, char** argv) {
   const int world = dist->world();
 
   // ---- model ----
-  mc.vocab_size = sy::kVocab;
+  mc.vocab_size = st::kVocab;
   if (arch == "paper") paper_arch(model, mc);
-  if (arch == "match" && match_layers == 0) {
+  if (arch == "match") {  // --match-layers K: depth fixed at K, only the width fitted (registry.h)
     try {
-      mc = sm::match_params(param_budget, model, mc);
+      mc = sm::match_params(param_budget, model, mc, 0.05, match_layers);
     } catch (const std::exception& e) {
       throw ssmlab::UsageError("--params " + std::to_string(param_budget) + ": " + e.what());
     }
-  }
-  if (arch == "match" && match_layers > 0) {
-    // thin adapter over the library's exact counter: depth fixed, width scanned (transformers in
-    // multiples of n_head), the closest count wins. match_params itself picks a depth ~ D/64,
-    // which at ~100k parameters means a single attention layer: too shallow for copying.
-    mc.n_layer = match_layers;
-    const std::int64_t step = model.rfind("T_", 0) == 0 ? mc.n_head : (model == "mamba2" ? mc.headdim : 1);
-    std::int64_t best = -1, best_err = 0;
-    for (std::int64_t d = step; d <= 4096; d += step) {
-      mc.d_model = d;
-      std::int64_t err;
-      try {
-        err = std::abs(sm::param_count(model, mc) - param_budget);
-      } catch (const std::exception&) {
-        continue;
-      }
-      if (best < 0 || err < best_err) best = d, best_err = err;
-    }
-    mc.d_model = best;
   }
   // Shapes and sizes before anything is allocated (exit 2 naming the flag): the model with its
   // AdamW state, and the evaluation set with one eval batch's attention scores.
@@ -240,17 +227,17 @@ static int ssmlab_main(int argc, char** argv) {
   ssmlab::progress(opts, model + ": " + std::to_string(n_params) + " parameters " + mc.to_json().dump());
 
   // ---- data ----
-  const auto lengths = sy::eval_lengths(min_eval, max_eval, eval_len_step);
-  const sy::EvalSet eval_set = sy::make_eval_set(espec, lengths, eval_batches, eval_batch_size, eval_seed);
-  const sy::EvalSet progress_set = sy::make_eval_set(espec, {progress_len}, eval_batches, eval_batch_size, eval_seed);
+  const auto lengths = st::eval_lengths(min_eval, max_eval, eval_len_step);
+  const st::EvalSet eval_set = st::make_eval_set(espec, lengths, eval_batches, eval_batch_size, eval_seed);
+  const st::EvalSet progress_set = st::make_eval_set(espec, {progress_len}, eval_batches, eval_batch_size, eval_seed);
   // fresh examples every step, derived from (seed, step) so a resumed run sees the same stream
   auto step_rng = [&](std::int64_t step) {
-    return sy::Rng(opts.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step) * 0xBF58476D1CE4E5B9ULL + 1);
+    return st::Rng(opts.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step) * 0xBF58476D1CE4E5B9ULL + 1);
   };
   std::vector<int> examples_at;  // complete examples in the batch of each step
   auto batch_for = [&](std::int64_t step) {
     auto rng = step_rng(step);
-    return sy::pack_batch(tspec, min_train, max_train, batch_size * world, context_len, rng);  // the global batch
+    return st::pack_batch(tspec, min_train, max_train, batch_size * world, context_len, rng);  // the global batch
   };
   auto examples_seen = [&](std::int64_t step) {  // examples in steps [0, step)
     std::int64_t total = 0;
@@ -264,9 +251,9 @@ static int ssmlab_main(int argc, char** argv) {
   double train_loss = NAN;  // EMA of the training loss, for the eval records
   std::function<void()> update_train_loss = [] {};
 
-  sy::ForwardFn forward = [&](const torch::Tensor& ids) { return net->forward(ids.to(device)); };
-  const sy::GreedyFn greedy = sy::cached_greedy(*net);
-  auto write_point = [&](const sy::LengthScore& s, std::int64_t step, std::int64_t seen, bool progress, bool final) {
+  st::ForwardFn forward = [&](const torch::Tensor& ids) { return net->forward(ids.to(device)); };
+  const st::GreedyFn greedy = st::cached_greedy(*net);
+  auto write_point = [&](const st::LengthScore& s, std::int64_t step, std::int64_t seen, bool progress, bool final) {
     json m{{"model", model},          {"task", eval_task},         {"train_task", train_task},
            {"params", n_params},      {"step", step},              {"examples_seen", seen},
            {"length", s.length},      {"n", s.n},                  {"string_acc", s.string_acc},
@@ -295,7 +282,7 @@ static int ssmlab_main(int argc, char** argv) {
     const bool final = step >= tc.steps;
     const std::int64_t seen = examples_seen(step);
     if (!final) {
-      auto s = sy::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
+      auto s = st::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
       write_point(s, step, seen, true, false);
       return {{"length", s.length}, {"string_acc", s.string_acc}, {"char_acc", s.char_acc}, {"examples_seen", seen}};
     }
@@ -304,7 +291,7 @@ static int ssmlab_main(int argc, char** argv) {
     bool progress_done = false;
     for (size_t li = 0; li < lengths.size(); ++li) {
       const int L = lengths[li];
-      auto s = sy::score_length(forward, greedy, eval_set.examples[li], eval_batch_size, L <= greedy_max_len ? greedy_samples : 0, device);
+      auto s = st::score_length(forward, greedy, eval_set.examples[li], eval_batch_size, L <= greedy_max_len ? greedy_samples : 0, device);
       write_point(s, step, seen, L == progress_len, true);
       progress_done = progress_done || L == progress_len;
       if (L <= max_train) {
@@ -316,7 +303,7 @@ static int ssmlab_main(int argc, char** argv) {
       if (s.greedy_n > 0) agree_min = std::min(agree_min, s.agreement);
     }
     if (!progress_done && !eval_only) {  // close the efficiency curve at the last step
-      auto s = sy::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
+      auto s = st::score_length(forward, greedy, progress_set.examples[0], eval_batch_size, 0, device);
       write_point(s, step, seen, true, true);
     }
     final_summary = {{"examples_seen", seen}, {"agreement_min", agree_min}};
@@ -341,7 +328,7 @@ static int ssmlab_main(int argc, char** argv) {
     auto pb = batch_for(step);
     if (static_cast<std::int64_t>(examples_at.size()) <= step) examples_at.resize(step + 1, -1);
     examples_at[step] = pb.examples;
-    auto t = sy::to_tensors(pb);
+    auto t = st::to_tensors(pb);
     return sm::Batch{t.inputs, t.targets, t.mask};
   };
   sm::TrainResult res;

@@ -8,7 +8,7 @@
 //            timeout, and the last checkpoint still parses; without the launcher, rank 0 stops at
 //            its next all-reduce; bad environments fail within the timeout
 //   launcher exit codes, environment, signal forwarding (no LibTorch: /bin/sh ranks)
-//   sweeps   scripts/gpu-jobs.sh and synthetic_sweep --gpus give every run one GPU (fake runs)
+//   sweeps   scripts/gpu-jobs.sh and synthetic_tasks/sweeps/sweep.sh --gpus give every run one GPU (fake runs)
 //
 // Every run picks free ports (ssmlab::find_free_port) so that parallel ctest runs do not collide, and
 // uses a 5 s collective timeout. The binary itself is torch-free: it reads the checkpoints with
@@ -340,11 +340,13 @@ TEST(GpuSweeps, SyntheticSweepSpreadsRunsOverGpus) {
   const std::string fake = (dir / "fake_train.sh").string();
   {
     std::ofstream f(fake);
-    f << "#!/bin/sh\necho \"fake run on gpu=$CUDA_VISIBLE_DEVICES\"\nsleep 0.2\n";
+    f << "#!/bin/sh\n[ \"$1\" = --list-models ] && { echo mamba; echo lstm; echo T_rope; exit 0; }\n"
+         "echo \"fake run on gpu=$CUDA_VISIBLE_DEVICES\"\nsleep 0.2\n";
   }
   fs::permissions(fake, fs::perms::owner_all);
-  auto [rc, out] = run_command(kBin + "/synthetic_sweep --models mamba lstm T_rope --experiments copy --gpus 0,1 --train-bin " +
-                                   sq(fake) + " --tag g --out " + sq(dir.string()) + " --log " + sq((dir / "s.jsonl").string()),
+  auto [rc, out] = run_command(std::string(SSMLAB_SOURCE_DIR) + "/synthetic_tasks/sweeps/sweep.sh --models mamba lstm T_rope" +
+                                   " --experiments copy --gpus 0,1 --train-bin " + sq(fake) + " --tag g --out " +
+                                   sq(dir.string()) + " --log " + sq((dir / "s.jsonl").string()),
                                60);
   EXPECT_EQ(rc, 0) << out;
   std::string logs;

@@ -3,9 +3,9 @@
 
 #include <set>
 
-#include "data.h"
+#include "synthetic_tasks/tasks.h"
 
-using namespace ssmlab::synth;
+using namespace ssmlab::synthetic_tasks;
 
 namespace {
 TaskSpec spec_of(Task t, int n = 0, int la = 0) {
@@ -31,6 +31,10 @@ TEST(SyntheticData, TokenIdsMatchTheOriginalTokenizer) {
   EXPECT_EQ(to_text(from_text("$abc|abc.")), "$abc|abc.");
   EXPECT_THROW(from_text("A"), std::invalid_argument);
   for (auto& n : task_names()) EXPECT_EQ(task_name(parse_task(n)), n);
+  EXPECT_EQ(parse_task("copy"), Task::Copy);
+  EXPECT_EQ(parse_task("prefix_ngram"), Task::PrefixNgram);
+  EXPECT_EQ(parse_task("suffix_ngram"), Task::SuffixNgram);
+  EXPECT_EQ(parse_task("duplicate_ngram"), Task::DuplicateNgram);
   EXPECT_THROW(parse_task("reverse"), std::invalid_argument);
 }
 

@@ -1,6 +1,7 @@
 // test_synthetic_train.cpp — evaluation (teacher-forced vs greedy) on oracle models, packed
-// tensors, and (when models/ is built) synthetic_train / synthetic_sweep end to end: bad input,
-// a tiny trained model whose teacher-forced and greedy string accuracies agree.
+// tensors, the fixed-depth parameter match of the quick preset, and (when models/ is built)
+// synthetic_train end to end: bad input, a tiny trained model whose teacher-forced and greedy
+// string accuracies agree. The sweep script: test_synthetic_sweep.cpp.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -12,12 +13,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "data.h"
+#include "models/registry.h"
 #include "ssmlab/jsonl_log.h"
-#include "synth.h"
+#include "synthetic_tasks/evaluation.h"
+#include "synthetic_tasks/tasks.h"
 #include "test_support.h"
 
-using namespace ssmlab::synth;
+using namespace ssmlab::synthetic_tasks;
 namespace fs = std::filesystem;
 
 namespace {
@@ -143,6 +145,42 @@ TEST(SyntheticEval, PackedTensorsShiftByOne) {
       EXPECT_EQ(t.targets[b][i].item<int64_t>(), pb.ids[b * 20 + i + 1]);
       EXPECT_EQ(t.mask[b][i].item<float>(), pb.mask[b * 20 + i + 1]);
     }
+}
+
+// --arch match --match-layers K (models::match_params with fixed_layers): the sizes of the quick
+// preset (budget 100 k, depth 2; docs/synthetic.md and the 2026-11-30 log), and for every model the
+// depth kept and no width one grid step away closer to the budget.
+TEST(SyntheticSizes, FixedDepthMatchGivesTheQuickPresetSizes) {
+  namespace sm = ssmlab::models;
+  sm::ModelConfig base;
+  base.vocab_size = kVocab;
+  base.n_head = 4;
+  base.rotary_pct = 1.0;
+  const struct {
+    const char* name;
+    int64_t d_model, params;
+  } quick[] = {{"T_rope", 64, 103'936}, {"T_nope", 64, 103'936}, {"T_alibi", 64, 103'936},
+               {"T_hard_alibi", 64, 103'936}, {"mamba", 80, 100'400}, {"lstm", 77, 100'746}};
+  for (const auto& q : quick) {
+    const auto c = sm::match_params(100'000, q.name, base, 0.05, 2);
+    EXPECT_EQ(c.n_layer, 2) << q.name;
+    EXPECT_EQ(c.d_model, q.d_model) << q.name;
+    EXPECT_EQ(sm::param_count(q.name, c), q.params) << q.name;
+  }
+  for (const auto& name : sm::model_names()) {
+    const auto c = sm::match_params(300'000, name, base, 0.05, 3);
+    EXPECT_EQ(c.n_layer, 3) << name;
+    const int64_t step = name.rfind("T_", 0) == 0 ? base.n_head : name == "mamba2" ? base.headdim : 1;
+    EXPECT_EQ(c.d_model % step, 0) << name;
+    const int64_t err = std::abs(sm::param_count(name, c) - 300'000);
+    for (int64_t d : {c.d_model - step, c.d_model + step}) {
+      auto other = c;
+      other.d_model = d;
+      EXPECT_LE(err, std::abs(sm::param_count(name, other) - 300'000)) << name << " d_model " << d;
+    }
+  }
+  // without a fixed depth the library keeps its usual depth/width ratio: one layer at 100 k
+  EXPECT_EQ(sm::match_params(100'000, "T_rope", base).n_layer, 1);
 }
 
 #ifdef SSMLAB_HAVE_SYNTHETIC_TRAIN

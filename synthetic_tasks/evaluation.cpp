@@ -1,11 +1,11 @@
-// synth_lib.cpp — tensors for packed batches; teacher-forced and greedy evaluation (see synth.h).
-#include "synth.h"
+// evaluation.cpp — tensors for packed batches; teacher-forced and greedy evaluation (see evaluation.h).
+#include "synthetic_tasks/evaluation.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 
-namespace ssmlab::synth {
+namespace ssmlab::synthetic_tasks {
 
 TensorBatch to_tensors(const PackedBatch& pb) {
   auto ids = torch::from_blob(const_cast<std::int64_t*>(pb.ids.data()), {pb.B, pb.T}, torch::kInt64).clone();
@@ -165,4 +165,4 @@ LengthScore score_length(const ForwardFn& forward, const GreedyFn& greedy, const
   return s;
 }
 
-}  // namespace ssmlab::synth
+}  // namespace ssmlab::synthetic_tasks

@@ -1,27 +1,21 @@
-// data.cpp — task generators, packing and the fixed eval set (see data.h for the formats).
-#include "data.h"
+// tasks.cpp — task generators, packing and the fixed eval set (see tasks.h for the formats).
+#include "synthetic_tasks/tasks.h"
 
 #include <algorithm>
 #include <map>
 
-namespace ssmlab::synth {
+namespace ssmlab::synthetic_tasks {
 
 Task parse_task(const std::string& name) {
-  if (name == "copy") return Task::Copy;
-  if (name == "prefix_ngram") return Task::PrefixNgram;
-  if (name == "suffix_ngram") return Task::SuffixNgram;
-  if (name == "duplicate_ngram") return Task::DuplicateNgram;
+  const auto& names = task_names();  // in the order of the enum
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<Task>(i);
   throw std::invalid_argument("unknown task '" + name + "' (copy|prefix_ngram|suffix_ngram|duplicate_ngram)");
 }
 
 std::string task_name(Task t) {
-  switch (t) {
-    case Task::Copy: return "copy";
-    case Task::PrefixNgram: return "prefix_ngram";
-    case Task::SuffixNgram: return "suffix_ngram";
-    case Task::DuplicateNgram: return "duplicate_ngram";
-  }
-  return "?";
+  const auto i = static_cast<size_t>(t);
+  return i < task_names().size() ? task_names()[i] : "?";
 }
 
 namespace {
@@ -248,4 +242,4 @@ EvalSet make_eval_set(const TaskSpec& spec, const std::vector<int>& lengths, int
   return es;
 }
 
-}  // namespace ssmlab::synth
+}  // namespace ssmlab::synthetic_tasks

@@ -1,6 +1,6 @@
-// synth.h — LibTorch side of synthetic_tasks: packed batches as tensors, and the evaluation.
+// evaluation.h — LibTorch side of synthetic_tasks: packed batches as tensors, and the evaluation.
 //
-// Evaluation (per length, on the fixed eval set of data.h):
+// Evaluation (per length, on the fixed eval set of tasks.h):
 //   teacher-forced  one forward pass over the gold sequence; the prediction for answer token j is
 //                   argmax of the logits one position earlier. String accuracy = every answer
 //                   letter right (EOS excluded, as in the original); char accuracy = right letters
@@ -20,10 +20,10 @@
 
 #include <torch/torch.h>
 
-#include "data.h"
+#include "synthetic_tasks/tasks.h"
 #include "models/generation.h"
 
-namespace ssmlab::synth {
+namespace ssmlab::synthetic_tasks {
 
 // tokens (B, T) int64 -> logits (B, T, V') with V' >= 30 (Mamba pads its vocabulary).
 using ForwardFn = models::ForwardFn;
@@ -59,4 +59,4 @@ struct LengthScore {
 LengthScore score_length(const ForwardFn& forward, const GreedyFn& greedy, const std::vector<Example>& examples,
                          int batch_size, int greedy_n, const torch::Device& device);
 
-}  // namespace ssmlab::synth
+}  // namespace ssmlab::synthetic_tasks

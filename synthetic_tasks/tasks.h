@@ -1,4 +1,4 @@
-// data.h — the synthetic tasks of "Repeat After Me" (Jelassi et al. 2024, arXiv 2402.01032, §4):
+// tasks.h — the synthetic tasks of "Repeat After Me" (Jelassi et al. 2024, arXiv 2402.01032, §4):
 // copy, prefix/suffix n-gram lookup, duplicate n-gram; packed training rows; a fixed eval set.
 //
 // Design: torch-free (plain int vectors) so the formats are testable without LibTorch and the
@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-namespace ssmlab::synth {
+namespace ssmlab::synthetic_tasks {
 
 // Token ids: letters a..z = 0..25, then the four symbols (as in the original tokenizer).
 inline constexpr int kLetters = 26;
@@ -41,7 +41,7 @@ enum class Task { Copy, PrefixNgram, SuffixNgram, DuplicateNgram };
 // "copy" | "prefix_ngram" | "suffix_ngram" | "duplicate_ngram"; throws std::invalid_argument.
 Task parse_task(const std::string& name);
 std::string task_name(Task t);
-inline const std::vector<std::string>& task_names() {
+inline const std::vector<std::string>& task_names() {  // in the order of Task
   static const std::vector<std::string> v{"copy", "prefix_ngram", "suffix_ngram", "duplicate_ngram"};
   return v;
 }
@@ -115,4 +115,4 @@ struct EvalSet {
 EvalSet make_eval_set(const TaskSpec& spec, const std::vector<int>& lengths, int batches, int batch_size,
                       std::uint64_t seed);
 
-}  // namespace ssmlab::synth
+}  // namespace ssmlab::synthetic_tasks
