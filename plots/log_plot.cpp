@@ -148,15 +148,24 @@ void add_series(const LogQuery& q, const std::vector<Style>& styles, const std::
     auto ts = r.value("timestamp", std::string());
     if (!latest.count(g) || ts > latest[g].first) latest[g] = {ts, r.value("run_id", std::string())};
   }
+  // q.order first, in its order; other values after, in `values`' order (stable)
+  auto ordered = [&](std::vector<std::string> values) {
+    auto rank = [&](const std::string& v) { return std::find(q.order.begin(), q.order.end(), v) - q.order.begin(); };
+    std::stable_sort(values.begin(), values.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    return values;
+  };
   std::vector<std::string> categories;  // x_labels: x text in first-seen order
+  if (q.x_labels) {
+    for (auto& r : recs)
+      if (const Json* x = field(r, q.x))
+        if (std::find(categories.begin(), categories.end(), text(*x)) == categories.end()) categories.push_back(text(*x));
+    categories = ordered(categories);
+  }
   auto x_of = [&](const Json& r) -> std::optional<double> {
     const Json* x = field(r, q.x);
     if (!x) return std::nullopt;
     if (!q.x_labels) return x->is_number() ? std::optional<double>(x->get<double>()) : std::nullopt;
-    const std::string t = text(*x);
-    auto it = std::find(categories.begin(), categories.end(), t);
-    if (it == categories.end()) it = categories.insert(categories.end(), t);
-    return static_cast<double>(it - categories.begin());
+    return static_cast<double>(std::find(categories.begin(), categories.end(), text(*x)) - categories.begin());
   };
   size_t seq = 0;
   for (size_t yi = 0; yi < q.y.size(); ++yi) {
@@ -199,7 +208,10 @@ void add_series(const LogQuery& q, const std::vector<Style>& styles, const std::
         throw std::runtime_error("--complete-bands: missing runs:" + missing + " (" + std::to_string(every.size()) + " values of " +
                                  q.band_over + " in the selection)");
     }
-    for (auto& [g, pts] : groups) {
+    std::vector<std::string> names;
+    for (auto& [g, pts] : groups) names.push_back(g);
+    for (const auto& g : ordered(names)) {
+      const auto& pts = groups[g];
       const Style style = yi < styles.size() ? styles[yi] : styles.front();
       std::string base = yi < q.y_titles.size() ? q.y_titles[yi] : q.y[yi];
       Series s;

@@ -31,6 +31,9 @@ struct LogQuery {
   std::vector<std::string> y_titles; // optional, one per y
   std::string group_by;              // dotted path: one series per distinct value
   std::string group_label;           // legend text before each group's value, e.g. "N = "
+  // Series (group values) and x categories listed here come first, in this order; the others follow
+  // (groups in text order, categories in first-seen order).
+  std::vector<std::string> order;
   std::string aggregate = "none";    // none | mean_std | mean_ci95 (points sharing x)
   // Path (e.g. "seed"): the points of a series that share x are keyed by this path's value, a later
   // record replacing an earlier one with the same value (a resumed run continues its curve), then

@@ -52,6 +52,7 @@ void declare(ssmlab::Cli& cli, Args& a) {
   cli.add("y-styles", &a.f.y_styles, "styles, one per y (default --style)").one_of(styles);
   cli.add("group-by", &q.group_by, "one series per distinct value of this path");
   cli.add("group-label", &q.group_label, "legend text before each group's value, e.g. 'N = '");
+  cli.add("order", &q.order, "these group values (and x categories) first, in this order");
   cli.add("split-by", &a.f.split_by, "one figure per distinct value of this path (output and title get the value)");
   cli.add("aggregate", &q.aggregate, "points sharing x: none|mean_std|mean_ci95").one_of({"none", "mean_std", "mean_ci95"});
   cli.add("band-over", &q.band_over, "aggregate over the values of this path (e.g. seed), a later record replacing an earlier one");
