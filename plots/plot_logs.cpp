@@ -135,6 +135,8 @@ Figure parse_figure(const nlohmann::json& j, size_t index, const std::string& sp
 // Draws every figure of the spec; returns the exit code.
 int draw_spec(const Args& a, bool quiet) {
   if (a.plot_dir.empty()) throw ssmlab::UsageError("--spec needs --plot-dir");
+  if (!a.f.q.experiment.empty() || !a.f.q.x.empty() || !a.f.q.y.empty() || !a.output.empty())
+    throw ssmlab::UsageError("--spec draws the figures the spec declares: --experiment, --x, --y and --output belong to one figure without it");
   nlohmann::json spec;
   try {
     spec = ssmlab::read_json_file(a.spec);

@@ -251,7 +251,7 @@ TEST_F(PlotSpecTest, SplitByFlatXRefFromAndTitleFromTheRecords) {
 }
 
 TEST_F(PlotSpecTest, SpecDrawsEveryFigureAndSkipsAnEmptySelectionWithANote) {
-  const std::string L = log({rec({{"x", 1}, {"y", 2}}), rec({{"x", 2}, {"y", 3}})});
+  const std::string L = log({rec({{"x", 1}, {"y", 1}}), rec({{"x", 2}, {"y", 500}})});  // over two decades: a log y axis
   const std::string spec = write("plots.json", R"({"family": "t", "figures": [
       {"output": "first", "experiment": "e", "x": "metrics.x", "y": ["metrics.y"], "logy": true, "ref": ["1"]},
       {"output": "empty", "experiment": "nothing_logged", "x": "metrics.x", "y": ["metrics.y"]}]})");
