@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set up, build, run every experiment family in its quick (or full) size,
-# plot, check the logs and write <out>/report.md.
+# The main job: set up, build, run every experiment family in its quick (or full) size, check
+# the logs, draw each family's figures from its log and write <out>/report.md. The data flows one
+# way: config -> run -> JSONL -> check_logs -> plot_logs --spec <family>/plots.json -> report.
 #
 #   ./scripts/reproduce.sh --quick            # minutes on 2 cores (default)
 #   ./scripts/reproduce.sh --full             # the paper-size configurations (hours)
@@ -56,6 +57,16 @@ logs=("$LOGS"/*.jsonl)
 "$BIN/check_logs" "${logs[@]}" --report "$OUT/report.checks.md"
 check_rc=$?
 [ $check_rc -eq 0 ] || failed=1
+echo; echo "[reproduce] ===== figures (plot_logs --spec) ====="
+declare -a figure_notes
+for spec in */plots.json; do
+  fam=$(sed -n 's/^ *"family": *"\([^"]*\)".*/\1/p' "$spec" | head -n 1)
+  [ -f "$LOGS/$fam.jsonl" ] || continue
+  echo "[reproduce] $spec <- $LOGS/$fam.jsonl"
+  if ! "$BIN/plot_logs" --spec "$spec" --logs "$LOGS/$fam.jsonl" --plot-dir "$PLOTS" --quiet; then
+    figure_notes+=("- **figures of $fam FAILED** (plot_logs --spec $spec)"); failed=1
+  fi
+done
 {
   echo "# ssmlab reproduction report"
   echo
@@ -72,6 +83,7 @@ check_rc=$?
   echo
   echo "## Plots"
   echo
+  [ ${#figure_notes[@]} -eq 0 ] || { printf '%s\n' "${figure_notes[@]}"; echo; }
   for p in "$PLOTS"/*.png; do [ -f "$p" ] && echo "- [$(basename "$p")](plots/$(basename "$p"))"; done
 } > "$OUT/report.md"
 rm -f "$OUT/report.checks.md"

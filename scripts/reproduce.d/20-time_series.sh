@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# time_series: the N-sweep of exp_synthetic_ndecay (mixture of decays) and its two plots.
+# time_series: the N-sweep of exp_synthetic_ndecay (mixture of decays). Its figures (time_series/plots.json)
+# are drawn by reproduce.sh through plot_logs --spec after check_logs.
 #   env MODE=quick|full  LOGS (JSONL folder)  PLOTS (PNG folder)  BIN (binaries)
 #   quick: the default problem (lambdas 0.9 0.5, 60 epochs), N = 1 2 4, mamba_diag_exp and
 #          linear_rnn; the model library's baselines (when built) for 40 epochs; under 1 min on 2 cores.
@@ -37,5 +38,3 @@ else
     "$exe" "${common[@]}" --models "${lib[@]}" --N_values 1 2 4 --epochs 40 --n_train 128
   fi
 fi
-
-"$BIN/plot_runs" --task synthetic_decays --latest-only --log-val-curves --logs "$LOG" --plot_dir "$PLOTS"

@@ -3,8 +3,9 @@
 # scalar decay per head) over seeds, with variance bands; see docs/mamba_experiments.md.
 #   MODE=quick  recall (gap 4, solved in 72 steps) and WikiText-2 (the real raw files when SSMLAB_DATA_DIR is set, else
 #               the generated story corpus), both models, seeds 0-2, small sizes (d 32, 2 layers,
-#               N 8, windows of 64, vocab 2000), 2 runs at a time with 1 thread each; band plots
-#               of val_loss per data set. About two minutes on 2 cores.
+#               N 8, windows of 64, vocab 2000), 2 runs at a time with 1 thread each. About two
+#               minutes on 2 cores. The band figures (mamba_experiments/plots.json: val_loss and
+#               val_ppl per data set, every model must have every seed) are drawn by reproduce.sh.
 #   MODE=full   the original's comparison: WikiText-2, seq 128, vocab 20000, 5000/1000 windows,
 #               d 64, N 16, 2 layers, 10 epochs, batch 64, lr 1e-3, seeds 0-9, both models
 #               (a GPU job: ~1 s per step on 2 CPU cores), then the same on recall.
@@ -50,8 +51,4 @@ else
   xargs -P "$JOBS" -I{} -d '\n' bash -c '{}' <"$jobs_file" || rc=1
 fi
 rm -f "$jobs_file"
-for ds in recall wikitext2; do
-  "$BIN/plot_variance_bands" --log-path "$LOG" --dataset "$ds" --models "${MODELS[@]}" --metric val_loss val_ppl \
-    --require-all-models --out-dir "$PLOTS" --log "$LOG" || rc=1
-done
 exit $rc

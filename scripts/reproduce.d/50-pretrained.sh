@@ -64,5 +64,5 @@ rc=0
 "$BIN/pretrained_eval" "${COMMON[@]}" --model "$NEOX,$F/mamba" --eval-task phone_book --eval-lens 3 4 6 || rc=1
 "$BIN/pretrained_eval" "${COMMON[@]}" --model "$NEOX,$F/mamba" --eval-task squad --eval-lens "${SQUAD_LENS[@]}" \
   --squad-max-per-bucket 8 --squad-min-per-bucket "$SQUAD_MIN" || rc=1
-"$ROOT/pretrained/plot.sh" "$LOG" "$PLOTS" "$BIN" || rc=1
+# the figures (pretrained/plots.json) are drawn by reproduce.sh through plot_logs --spec
 exit $rc

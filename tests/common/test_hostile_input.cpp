@@ -220,8 +220,9 @@ TEST(SafeFileName, KeepsPlainNamesAndReducesEverythingElse) {
   }
 }
 
-// time_series/plot_runs used metrics.model from the log as part of an output file name.
-TEST(SafeFileName, PlotRunsKeepsEveryOutputInsidePlotDir) {
+// time_series/plots.json splits the validation curves by metrics.model from the log: the model is part of
+// an output file name (plot_runs, which drew them before, did the same).
+TEST(SafeFileName, PlotLogsSplitByKeepsEveryOutputInsidePlotDir) {
   const fs::path dir = ssmlab::test::fresh_temp_dir("plot_runs_names");
   const fs::path plots = dir / "a" / "b" / "plots";
   fs::create_directories(plots);
@@ -239,8 +240,9 @@ TEST(SafeFileName, PlotRunsKeepsEveryOutputInsidePlotDir) {
   // a record with a model that is not a string is skipped, not a crash
   log += R"({"experiment":"exp_synthetic_ndecay","record":"result","metrics":{"model":["x"],"N":1,"val_mse":1}})" "\n";
   write_text(dir / "ts.jsonl", log);
-  auto [rc, out] = run_command("cd " + sq(plots.string()) + " && " + kBin + "/plot_runs --logs " +
-                               sq((dir / "ts.jsonl").string()) + " --plot_dir " + sq(plots.string()));
+  auto [rc, out] = run_command("cd " + sq(plots.string()) + " && " + kBin + "/plot_logs --spec " +
+                               sq(std::string(SSMLAB_SOURCE_DIR) + "/time_series/plots.json") + " --logs " +
+                               sq((dir / "ts.jsonl").string()) + " --plot-dir " + sq(plots.string()));
   EXPECT_TRUE(rc == 0 || rc == 1) << "exit " << rc << ": " << out;  // never a signal
   // nothing outside plots/: the folders above hold exactly what the test made
   EXPECT_EQ(names_in(dir), (std::set<std::string>{"a", "ts.jsonl"}));

@@ -1,5 +1,5 @@
-// test_figures — each family's figures, drawn by the binaries that draw them in
-// scripts/reproduce.sh, from fixture logs (time_series, synthetic, plot_logs, pretrained/plot.sh) or
+// test_figures — each family's figures, drawn as scripts/reproduce.sh draws them: plot_logs --spec
+// <family>/plots.json on fixture logs (time_series, synthetic, pretrained), plot_logs with flags, or
 // small runs (duality, whose binaries plot their own results). Every gnuplot script is checked against the
 // figure rules (plot.h): legend outside the data, no backslash in any title (a pre-escaped `T\_alibi`
 // drawn literally), integer tics on integer x axes, x axes fitted to the data, a marker per series.
@@ -15,6 +15,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "ssmlab/plot.h"
 
@@ -113,11 +114,15 @@ TEST(FigureRules, CheckerCatchesEachRuleBroken) {
     EXPECT_NE(why.find(rule), std::string::npos) << rule << " in: " << why;
 }
 
+// plot_logs --spec <family>/plots.json on a fixture log, into `dir`.
+static std::pair<int, std::string> draw_spec(const std::string& family_dir, const std::string& log, const std::string& dir) {
+  return sh(kBin + "/plot_logs --spec " + std::string(SSMLAB_SOURCE_DIR) + "/" + family_dir + "/plots.json --logs " + log +
+            " --plot-dir " + dir + " --quiet");
+}
+
 TEST(FigureRules, TimeSeriesFiguresFromAFixtureLog) {
-  if (!fs::exists(kBin + "/plot_runs")) GTEST_SKIP() << "plot_runs not built (needs LibTorch)";
   const std::string dir = fresh_dir("ts");
-  auto [rc, out] = sh(kBin + "/plot_runs --task synthetic_decays --latest-only --log-val-curves --logs " + kFix +
-                      "/time_series.jsonl --plot_dir " + dir + " --quiet");
+  auto [rc, out] = draw_spec("time_series", kFix + "/time_series.jsonl", dir);
   ASSERT_EQ(rc, 0) << out;
   expect_figures_follow_the_rules(dir, 6);  // MSE vs N + one curve per model
   const std::string g = slurp(dir + "/synthetic_decays_val_mse_vs_N.png.gp");
@@ -126,17 +131,22 @@ TEST(FigureRules, TimeSeriesFiguresFromAFixtureLog) {
 }
 
 TEST(FigureRules, SyntheticFiguresFromAFixtureLog) {
-  if (!fs::exists(kBin + "/synthetic_sweep")) GTEST_SKIP() << "synthetic_sweep not built (needs LibTorch)";
   const std::string dir = fresh_dir("synthetic");
-  auto [rc, out] = sh(kBin + "/synthetic_sweep --plot-only --log " + kFix + "/synthetic.jsonl --plot " + dir + " --quiet");
+  auto [rc, out] = draw_spec("synthetic_tasks", kFix + "/synthetic.jsonl", dir);
   ASSERT_EQ(rc, 0) << out;
   expect_figures_follow_the_rules(dir, 5);
+  // the fixture holds copy runs only: lookup and duplicate n-gram are skipped with a note each
+  EXPECT_NE(out.find("note: synthetic_lookup_prefix_ngram: skipped"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir + "/synthetic_duplicate_ngram.png.gp"));
+  // the bars name the models, in the paper's order
+  EXPECT_NE(slurp(dir + "/synthetic_all_models_final.png.gp").find("set xtics ('T_rope' 0, 'T_hard_alibi' 1, 'mamba' 2, 'lstm' 3)"),
+            std::string::npos);
   // the title's training length comes from the log (the quick preset trains on lengths <= 8)
   EXPECT_NE(slurp(dir + "/synthetic_copy_length_generalisation.png.gp").find("trained on lengths <= 8"), std::string::npos);
-  // a log without sweep records: a clear error, not empty figures
-  auto [rc2, out2] = sh(kBin + "/synthetic_sweep --plot-only --log " + kFix + "/time_series.jsonl --plot " + dir + " --quiet");
+  // a log without synthetic records: a clear error, not empty figures
+  auto [rc2, out2] = draw_spec("synthetic_tasks", kFix + "/time_series.jsonl", dir);
   EXPECT_EQ(rc2, 1) << out2;
-  EXPECT_NE(out2.find("no synthetic_sweep runs"), std::string::npos) << out2;
+  EXPECT_NE(out2.find("no figure of"), std::string::npos) << out2;
 }
 
 TEST(FigureRules, DualityFiguresFromSmallRuns) {
@@ -165,15 +175,17 @@ TEST(FigureRules, PlotLogsFromAFixtureLog) {
 }
 
 TEST(FigureRules, PretrainedFiguresFromAFixtureLog) {
-  // pretrained/plot.sh on a quick-step log (scripts/reproduce.d/50-pretrained.sh): c4_copy, phone_book,
-  // squad EM and F1, accuracy vs length with one line per model.
+  // pretrained/plots.json on a quick-step log (scripts/reproduce.d/50-pretrained.sh): c4_copy, phone_book,
+  // squad EM and F1, accuracy vs length with one line per model; pretrained/plot.sh (pretrained/sweep.sh)
+  // draws the same through it. Without gnuplot --spec keeps the scripts and exits 0.
   const std::string dir = fresh_dir("pretrained");
-  auto [rc, out] = sh(std::string(SSMLAB_SOURCE_DIR) + "/pretrained/plot.sh " + kFix + "/pretrained.jsonl " + dir + " " + kBin);
-  if (!ssmlab::plot::gnuplot_available())
-    ASSERT_EQ(rc, 1) << out;
-  else
-    ASSERT_EQ(rc, 0) << out;
+  auto [rc, out] = draw_spec("pretrained", kFix + "/pretrained.jsonl", dir);
+  ASSERT_EQ(rc, 0) << out;
   expect_figures_follow_the_rules(dir, 4);
+  const std::string dir2 = fresh_dir("pretrained_sh");
+  std::tie(rc, out) = sh(std::string(SSMLAB_SOURCE_DIR) + "/pretrained/plot.sh " + kFix + "/pretrained.jsonl " + dir2 + " " + kBin);
+  ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir2, 4);
 }
 
 // A log y axis gets decade tics only when the data spans two decades; within one decade it would

@@ -289,8 +289,8 @@ TEST(Cli, RunLogsAndPlots) {
   EXPECT_EQ(epochs, 16);  // epochs 0..3 for each of the 4 (model, N)
   auto [rc2, out2] = sh(kBin + "/check_logs " + log);
   std::printf("%s\n", out2.c_str());
-  auto [rc3, out3] = sh(kBin + "/plot_runs --task synthetic_decays --latest-only --log-val-curves --logs " + log +
-                        " --plot_dir " + (dir / "plots").string());
+  auto [rc3, out3] = sh(kBin + "/plot_logs --spec " + std::string(SSMLAB_SOURCE_DIR) + "/time_series/plots.json --logs " + log +
+                        " --plot-dir " + (dir / "plots").string());
   EXPECT_EQ(rc3, 0) << out3;
   if (ssmlab::plot::gnuplot_available()) {
     EXPECT_TRUE(fs::exists(dir / "plots" / "synthetic_decays_val_mse_vs_N.png")) << out3;
@@ -319,7 +319,8 @@ TEST(Cli, DivergedRunIsAFailedResultAndExit1) {
   std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log /proc/x.jsonl");
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("--log '/proc/x.jsonl'"), std::string::npos) << out;
-  std::tie(rc, out) = sh(kBin + "/plot_runs --plot_dir /etc/passwd");
+  std::tie(rc, out) = sh(kBin + "/plot_logs --spec " + std::string(SSMLAB_SOURCE_DIR) + "/time_series/plots.json --logs " + log +
+                         " --plot-dir /etc/passwd");
   EXPECT_EQ(rc, 2) << out;
   ssmlab::test::remove_tree(dir);
 }
