@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -168,5 +169,54 @@ TEST(SyntheticSweep, AFailedRunIsNamedItsDuplicatesSkippedAndTheExitIs1) {
   EXPECT_TRUE(has(out, "[sweep] duplicate_n2_mamba done (exit 0)")) << out;
   EXPECT_TRUE(has(out, "[sweep] tag f: 3 runs, 1 failed, 1 skipped")) << out;
   EXPECT_TRUE(has(ssmlab::read_file((dir / "synthetic_runs" / "f_copy_lstm.log").string()), "lstm: no"));
+  ssmlab::test::remove_tree(dir);
+}
+
+// synthetic_tasks/paper_runs.sh (the paper-size runs of issue 22) on tiny CPU models (--smoke): the
+// job queue runs Fig. 1b with its duplicate n-gram evaluations and the lookup, one log per part, and a
+// run whose expected time does not fit the budget is not started (and the script says so, exit 1).
+namespace {
+const std::string kPaper = std::string(SSMLAB_SOURCE_DIR) + "/synthetic_tasks/paper_runs.sh";
+}
+
+TEST(PaperRuns, SmokeRunsFig1bWithDuplicatesAndLookupOnTheQueue) {
+  const auto dir = ssmlab::test::fresh_temp_dir("paper_runs_smoke");
+  const std::string d = dir.string();
+  auto [rc, out] = run_command(kPaper + " --smoke --parts 'fig1b lookup' --gpus cpu --per-gpu 2 --budget-s 200 --out " + sq(d) +
+                                   " --bin " + kBin,
+                               220);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "[paper_runs] done in ")) << out;
+  EXPECT_TRUE(has(out, "4 of 4 runs exited 0")) << out;  // smoke: T_rope and mamba on copy, T_hard_alibi on two lookups
+  std::map<std::string, int> dup;                        // model -> duplicate_ngram result records (n = 2..6)
+  for (const auto& l : ssmlab::read_jsonl(d + "/logs/paper_fig1b.jsonl")) {
+    const auto& v = l.value;
+    if (v["record"] == "result" && v["metrics"]["task"] == "duplicate_ngram") ++dup[v["params"]["model"].get<std::string>()];
+  }
+  EXPECT_EQ(dup, (std::map<std::string, int>{{"T_rope", 5}, {"mamba", 5}}));
+  std::set<std::string> lookup_tasks;
+  for (const auto& l : ssmlab::read_jsonl(d + "/logs/paper_lookup.jsonl"))
+    if (l.value["record"] == "result") lookup_tasks.insert(l.value["metrics"]["task"].get<std::string>());
+  EXPECT_EQ(lookup_tasks, (std::set<std::string>{"prefix_ngram", "suffix_ngram"}));
+  auto [crc, cout_] = run_command(kBin + "/check_logs " + sq(d + "/logs/paper_fig1b.jsonl") + " " + sq(d + "/logs/paper_lookup.jsonl"));
+  EXPECT_EQ(crc, 0) << cout_;
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(PaperRuns, ARunThatCannotFinishBeforeTheBudgetIsNotStartedAndBadArgumentsExit2) {
+  const auto dir = ssmlab::test::fresh_temp_dir("paper_runs_budget");
+  const std::string d = dir.string();
+  auto [rc, out] = run_command(kPaper + " --smoke --parts fig1a --gpus cpu --budget-s 2 --out " + sq(d) + " --bin " + kBin, 60);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_TRUE(has(out, "fig1a_mamba_s1 not started: expected ")) << out;
+  EXPECT_TRUE(has(out, "0 of 2 runs exited 0")) << out;
+  EXPECT_FALSE(fs::exists(d + "/logs/paper_fig1a.jsonl")) << "nothing ran";
+  for (const std::string bad : {"--parts fig9", "--bogus", "--budget-s soon", "--per-gpu 0 --gpus cpu --smoke"}) {
+    auto [brc, bout] = run_command(kPaper + " " + bad + " --out " + sq(d) + " --bin " + kBin);
+    EXPECT_EQ(brc, 2) << bad << "\n" << bout;
+  }
+  auto [hrc, help] = run_command(kPaper + " --help");
+  EXPECT_EQ(hrc, 0);
+  EXPECT_TRUE(has(help, "fig1b")) << help;
   ssmlab::test::remove_tree(dir);
 }
