@@ -46,6 +46,15 @@ nlohmann::json exp4::Params::to_json() const {
           {"min_sample_s", min_sample_s}, {"end_to_end", end_to_end}, {"seed", seed}};
 }
 
+void exp4::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "repeats", &p->repeats, "timed samples per T (the fastest is fitted, the median logged too)").at_least(1);
+  cli.add(prefix + "warmups", &p->warmups, "untimed warm-up samples").at_least(0);
+  cli.add(prefix + "min-sample-s", &p->min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)").greater_than(0.0).at_most(10.0);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
+
 ExperimentResult exp4::run(const Params& p) {
   check_T_values(p.T_values);
   if (p.T_values.size() < 2) throw std::invalid_argument("--T-values needs at least 2 values to fit an exponent");
@@ -120,6 +129,15 @@ PlotSpec exp4::plot(const ExperimentResult& r, const std::string& output) {
 nlohmann::json exp4b::Params::to_json() const {
   return {{"T_values", T_values}, {"N", N}, {"n_trials", n_trials}, {"n_repeats", n_repeats},
           {"min_sample_s", min_sample_s}, {"end_to_end", end_to_end}, {"seed", seed}};
+}
+
+void exp4b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "n-trials", &p->n_trials, "random SSMs per T").at_least(2);
+  cli.add(prefix + "n-repeats", &p->n_repeats, "timed samples per trial (fastest taken)").at_least(1);
+  cli.add(prefix + "min-sample-s", &p->min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)").greater_than(0.0).at_most(10.0);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
 }
 
 ExperimentResult exp4b::run(const Params& p) {
@@ -197,6 +215,15 @@ PlotSpec exp4b::plot(const ExperimentResult& r, const std::string& output) {
 nlohmann::json exp6::Params::to_json() const {
   return {{"T_values", T_values}, {"chunks", chunks}, {"N", N}, {"repeats", repeats},
           {"min_sample_s", min_sample_s}, {"max_T_full", max_T_full}, {"seed", seed}};
+}
+
+void exp6::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "chunks", &p->chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "repeats", &p->repeats, "timed samples per point (fastest reported)").at_least(1);
+  cli.add(prefix + "min-sample-s", &p->min_sample_s, "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)").greater_than(0.0).at_most(10.0);
+  cli.add(prefix + "max-T-full", &p->max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
 }
 
 ExperimentResult exp6::run(const Params& p) {
