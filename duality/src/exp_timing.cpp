@@ -47,12 +47,7 @@ struct LtiProblem {
 std::string fit_expr(const stats::LinearFit& f) { return "exp(" + fmt(f.intercept, 10) + ")*x**" + fmt(f.slope, 10); }
 }  // namespace
 
-// ---- exp4 ---------------------------------------------------------------------------------
-nlohmann::json exp4::Params::to_json() const {
-  return {{"T_values", T_values}, {"N", N}, {"repeats", repeats}, {"warmups", warmups},
-          {"min_sample_s", min_sample_s}, {"end_to_end", end_to_end}, {"seed", seed}};
-}
-
+// ---- flags (one declaration per experiment: the binaries use them bare, run_and_log prefixed) ----
 void exp4::add_flags(Cli& cli, Params* p, const std::string& prefix) {
   cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
   cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
@@ -60,6 +55,30 @@ void exp4::add_flags(Cli& cli, Params* p, const std::string& prefix) {
   cli.add(prefix + "warmups", &p->warmups, "untimed warm-up samples").at_least(0);
   add_min_sample_s(cli, &p->min_sample_s, prefix);
   cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
+
+void exp4b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "n-trials", &p->n_trials, "random SSMs per T").at_least(2);
+  cli.add(prefix + "n-repeats", &p->n_repeats, "timed samples per trial (fastest taken)").at_least(1);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
+
+void exp6::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "chunks", &p->chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "repeats", &p->repeats, "timed samples per point (fastest reported)").at_least(1);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.add(prefix + "max-T-full", &p->max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
+}
+
+// ---- exp4 ---------------------------------------------------------------------------------
+nlohmann::json exp4::Params::to_json() const {
+  return {{"T_values", T_values}, {"N", N}, {"repeats", repeats}, {"warmups", warmups},
+          {"min_sample_s", min_sample_s}, {"end_to_end", end_to_end}, {"seed", seed}};
 }
 
 ExperimentResult exp4::run(const Params& p) {
@@ -138,15 +157,6 @@ nlohmann::json exp4b::Params::to_json() const {
           {"min_sample_s", min_sample_s}, {"end_to_end", end_to_end}, {"seed", seed}};
 }
 
-void exp4b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
-  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
-  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
-  cli.add(prefix + "n-trials", &p->n_trials, "random SSMs per T").at_least(2);
-  cli.add(prefix + "n-repeats", &p->n_repeats, "timed samples per trial (fastest taken)").at_least(1);
-  add_min_sample_s(cli, &p->min_sample_s, prefix);
-  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
-}
-
 ExperimentResult exp4b::run(const Params& p) {
   check_T_values(p.T_values);
   if (p.T_values.size() < 2) throw std::invalid_argument("--T-values needs at least 2 values to fit an exponent");
@@ -222,15 +232,6 @@ PlotSpec exp4b::plot(const ExperimentResult& r, const std::string& output) {
 nlohmann::json exp6::Params::to_json() const {
   return {{"T_values", T_values}, {"chunks", chunks}, {"N", N}, {"repeats", repeats},
           {"min_sample_s", min_sample_s}, {"max_T_full", max_T_full}, {"seed", seed}};
-}
-
-void exp6::add_flags(Cli& cli, Params* p, const std::string& prefix) {
-  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing").nonempty().sorted().at_least(1);
-  cli.add(prefix + "chunks", &p->chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
-  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
-  cli.add(prefix + "repeats", &p->repeats, "timed samples per point (fastest reported)").at_least(1);
-  add_min_sample_s(cli, &p->min_sample_s, prefix);
-  cli.add(prefix + "max-T-full", &p->max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
 }
 
 ExperimentResult exp6::run(const Params& p) {
