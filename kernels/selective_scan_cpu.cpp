@@ -12,9 +12,10 @@
 // dB/dC are sums over the channels that share a group: each task accumulates its own slice
 // (no atomics) and the slices are summed with one ATen reduction at the end; dA, dD likewise over Bt.
 //
-// Vectorization: fp32 runs on explicit 8-wide vectors (GCC vector extensions) over blocks of kLanes = 8
-// states, with a branch-free exp (Cephes expf polynomial, ~1 ulp); it is compiled twice, for AVX2+FMA
-// (chosen at run time) and for baseline x86-64. fp64 (the parity path) is plain scalar code with std::exp.
+// Vectorization: one body per kernel, templated on a lane type (see "Lanes" below). fp32 runs on
+// explicit 8-wide vectors (GCC vector extensions) with a branch-free exp (Cephes expf polynomial,
+// ~1 ulp), compiled twice, for AVX2+FMA (chosen at run time) and for baseline x86-64. fp64 (the
+// parity path) runs the same body on a scalar lane with std::exp.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -32,32 +33,97 @@
 namespace ssmlab::kernels {
 namespace {
 
-constexpr int kLanes = 8;       // states per vector block (one AVX2 fp32 register)
+constexpr int kLanes = 8;       // states are padded to a multiple of this: whole v8f lanes (below)
 constexpr int64_t kMaxN = 256;  // the local state array lives on the stack
 
-// exp(x) for fp32, branch-free (vectorizes): Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2,
-// Cephes' degree-5 polynomial for e^r, 2^k assembled in the exponent bits. Inputs are clamped to
-// [-87, 88], so e^-100 returns ~1.6e-38 instead of 0 — harmless in a decay factor.
-SSMLAB_ALWAYS_INLINE float exp_approx(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  // floor(x log2e + 0.5) by truncation of a positive number (cvttps2dq vectorizes on plain SSE2)
-  const int32_t ki = static_cast<int32_t>(x * 1.44269504088896341f + 128.5f) - 128;
-  const float k = static_cast<float>(ki);
-  float r = x - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  float p = 1.9875691500E-4f;
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (ki + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+// ------------------------------------------------------------------------------------------------
+// Lanes: the kernel bodies below are written once, on a lane type V that holds Lane<V>::kWidth
+// consecutive states of element type Lane<V>::T, with one small interface (load, store, sum, exp,
+// and the arithmetic operators). Two lanes are used:
+//   T (float or double)  a scalar lane, one state: fp64, the parity path (exp = std::exp);
+//   v8f                  8 fp32 states in one explicit vector (GCC vector extensions: one ymm under
+//                        AVX2, two xmm on baseline x86-64), since auto-vectorization of the state
+//                        loop proved unreliable. fp32 always runs on it.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+template <class V>
+struct Lane;
+template <class S>
+struct ScalarLane {
+  using T = S;
+  using Int = int32_t;
+  static constexpr int kWidth = 1;
+  static SSMLAB_ALWAYS_INLINE S load(const S* p) { return *p; }
+  static SSMLAB_ALWAYS_INLINE void store(S* p, S v) { *p = v; }
+  static SSMLAB_ALWAYS_INLINE S sum(S v) { return v; }
+  static SSMLAB_ALWAYS_INLINE S splat(S v) { return v; }
+  static SSMLAB_ALWAYS_INLINE Int to_int(S v) { return static_cast<Int>(v); }  // truncates
+  static SSMLAB_ALWAYS_INLINE S to_float(Int v) { return static_cast<S>(v); }
+};
+template <>
+struct Lane<float> : ScalarLane<float> {};
+template <>
+struct Lane<double> : ScalarLane<double> {};
+template <>
+struct Lane<v8f> {
+  using T = float;
+  using Int = v8i;
+  static constexpr int kWidth = 8;
+  static SSMLAB_ALWAYS_INLINE v8f load(const float* p) {
+    v8f v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  static SSMLAB_ALWAYS_INLINE void store(float* p, v8f v) { std::memcpy(p, &v, sizeof(v)); }
+  static SSMLAB_ALWAYS_INLINE float sum(v8f v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+  static SSMLAB_ALWAYS_INLINE v8f splat(float v) { return v8f{} + v; }
+  static SSMLAB_ALWAYS_INLINE v8i to_int(v8f v) { return __builtin_convertvector(v, v8i); }  // truncates
+  static SSMLAB_ALWAYS_INLINE v8f to_float(v8i v) { return __builtin_convertvector(v, v8f); }
+};
+static_assert(kLanes % Lane<v8f>::kWidth == 0, "the state padding must hold whole vector lanes");
+template <class V>
+using ElemOf = typename Lane<V>::T;
+
+// exp(x) for fp32 lanes, branch-free (vectorizes): Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2,
+// Cephes' degree-5 polynomial for e^r, 2^k assembled in the exponent bits (~1 ulp). Inputs are
+// clamped to [-87, 88], so e^-100 returns ~1.6e-38 instead of 0 — harmless in a decay factor.
+template <class V>
+SSMLAB_ALWAYS_INLINE V exp_approx(V x) {
+  using L = Lane<V>;
+  if constexpr (std::is_same_v<V, double>) {
+    return std::exp(x);  // fp64: exact path for parity
+  } else {
+    x = x < -87.0f ? L::splat(-87.0f) : x;
+    x = x > 88.0f ? L::splat(88.0f) : x;
+    // floor(x log2e + 0.5) by truncation of a positive number (cvttps2dq vectorizes on plain SSE2)
+    const typename L::Int ki = L::to_int(x * 1.44269504088896341f + 128.5f) - 128;
+    const V k = L::to_float(ki);
+    V r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    V p = L::splat(1.9875691500E-4f);
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    const typename L::Int bits = (ki + 127) << 23;
+    V scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+  }
 }
-SSMLAB_ALWAYS_INLINE double exp_approx(double x) { return std::exp(x); }  // fp64: exact path for parity
+
+// The lane each element type runs on.
+template <typename T>
+struct LaneOf {
+  using type = T;
+};
+template <>
+struct LaneOf<float> {
+  using type = v8f;
+};
 
 // ------------------------------------------------------------------------------------------------
 // Kernels (raw pointers, all contiguous)
@@ -103,43 +169,51 @@ SSMLAB_ALWAYS_INLINE T silu_gate(T y, T z) {
   return y * z / (T(1) + exp_approx(-z));
 }
 
-// The forward recurrence over one channel, from h = 0; h ends as the last state. emit(t, y_t) gets y before
-// the z gate. kRecord (the backward's recompute) also stores a_t into Aex and h_t into H, both (L, Np).
-template <bool kRecord, typename T, typename Emit>
-SSMLAB_ALWAYS_INLINE void scan_channel(const ChannelView<T>& c, int64_t L, int64_t Np, T* __restrict__ h,
-                                       T* __restrict__ H, T* __restrict__ Aex, Emit emit) {
-  std::fill(h, h + Np, T(0));
+// The forward recurrence over one channel, from h = 0, on lanes V: A (loaded) and h are Np / kWidth
+// lanes; h ends as the last state. emit(t, y_t) gets y before the z gate. kRecord (the backward's
+// recompute) also stores a_t into Aex and h_t into H, both (L, Np).
+template <bool kRecord, class V, typename Emit>
+SSMLAB_ALWAYS_INLINE void scan_channel(const ChannelView<ElemOf<V>>& c, int64_t L, int64_t Np, V* A, V* h,
+                                       ElemOf<V>* __restrict__ H, ElemOf<V>* __restrict__ Aex, Emit emit) {
+  using Ln = Lane<V>;
+  using T = ElemOf<V>;
+  constexpr int W = Ln::kWidth;
+  const int64_t NB = Np / W;
+  for (int64_t nb = 0; nb < NB; ++nb) {
+    A[nb] = Ln::load(c.A + nb * W);
+    h[nb] = V{};
+  }
   for (int64_t t = 0; t < L; ++t) {
     const T dtv = c.dt[t], duv = dtv * c.u[t];
     const T* __restrict__ Bt_ = c.B + t * Np;
     const T* __restrict__ Ct_ = c.C + t * Np;
-    alignas(64) T yl[kLanes] = {};
-    for (int64_t nb = 0; nb < Np; nb += kLanes) {
-      for (int j = 0; j < kLanes; ++j) {
-        const int64_t n = nb + j;
-        const T a = exp_approx(dtv * c.A[n]);
-        h[n] = a * h[n] + duv * Bt_[n];
-        yl[j] += h[n] * Ct_[n];
-        if constexpr (kRecord) {
-          Aex[t * Np + n] = a;
-          H[t * Np + n] = h[n];
-        }
+    V yv{};
+    for (int64_t nb = 0; nb < NB; ++nb) {
+      const V a = exp_approx(dtv * A[nb]);
+      h[nb] = a * h[nb] + duv * Ln::load(Bt_ + nb * W);
+      yv += h[nb] * Ln::load(Ct_ + nb * W);
+      if constexpr (kRecord) {
+        Ln::store(Aex + t * Np + nb * W, a);
+        Ln::store(H + t * Np + nb * W, h[nb]);
       }
     }
-    T y = c.Dv * c.u[t];
-    for (int j = 0; j < kLanes; ++j) y += yl[j];
-    emit(t, y);
+    emit(t, Ln::sum(yv) + c.Dv * c.u[t]);
   }
 }
 
-template <typename T>
-SSMLAB_ALWAYS_INLINE void scan_fwd_channel(const FwdParams<T>& p, int64_t bd) {
+template <class V>
+SSMLAB_ALWAYS_INLINE void scan_fwd_channel(const FwdParams<ElemOf<V>>& p, int64_t bd) {
+  using Ln = Lane<V>;
+  using T = ElemOf<V>;
+  constexpr int W = Ln::kWidth;
   const ChannelView<T> c(p, bd);
   T* __restrict__ out = p.out + bd * p.L;
-  alignas(64) T h[kMaxN];
-  scan_channel<false, T>(c, p.L, p.Np, h, nullptr, nullptr,
-                         [&](int64_t t, T y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
-  std::copy(h, h + p.N, p.last + bd * p.N);
+  V A[kMaxN / W], h[kMaxN / W];
+  scan_channel<false>(c, p.L, p.Np, A, h, nullptr, nullptr,
+                      [&](int64_t t, T y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
+  alignas(64) T hl[kMaxN];
+  for (int64_t nb = 0; nb < p.Np / W; ++nb) Ln::store(hl + nb * W, h[nb]);
+  std::copy(hl, hl + p.N, p.last + bd * p.N);
 }
 
 template <typename T>
@@ -157,36 +231,38 @@ struct BwdParams {
   int64_t GW, K;    // work groups (lcm of GB, GC) and channel slices per group
 };
 
-// One task: batch row b, work group g, slice k of that group's channels.
-template <typename T>
-SSMLAB_ALWAYS_INLINE void scan_bwd_task(const BwdParams<T>& p, int64_t task, T* H, T* Aex, T* yraw) {
+// One task: batch row b, work group g, slice k of that group's channels; on lanes V.
+template <class V>
+SSMLAB_ALWAYS_INLINE void scan_bwd_task(const BwdParams<ElemOf<V>>& p, int64_t task, ElemOf<V>* H, ElemOf<V>* Aex,
+                                        ElemOf<V>* yraw) {
+  using Ln = Lane<V>;
+  using T = ElemOf<V>;
+  constexpr int W = Ln::kWidth;
   const auto& f = p.f;
-  const int64_t L = f.L, Np = f.Np;
+  const int64_t L = f.L, Np = f.Np, NB = Np / W;
   const int64_t k = task % p.K, bg = task / p.K, b = bg / p.GW, g = bg % p.GW;
   const int64_t per_group = f.D / p.GW;
   const int64_t d0 = g * per_group + k * per_group / p.K, d1 = g * per_group + (k + 1) * per_group / p.K;
   T* __restrict__ dB = p.dB_part + ((k * f.Bt + b) * p.GW + g) * L * Np;
   T* __restrict__ dC = p.dC_part + ((k * f.Bt + b) * p.GW + g) * L * Np;
-  alignas(64) static const T kZeros[kMaxN] = {};
   for (int64_t d = d0; d < d1; ++d) {
     const int64_t bd = b * f.D + d;
     const ChannelView<T> c(f, bd);
     const T* __restrict__ u = c.u;
     const T* __restrict__ dt = c.dt;
     const T* __restrict__ z = c.z;
-    const T* __restrict__ A = c.A;
     const T* __restrict__ Bp = c.B;
     const T* __restrict__ Cp = c.C;
     const T* __restrict__ dout = p.dout + bd * L;
     const T Dv = c.Dv;
+    V A[kMaxN / W], h[kMaxN / W], dh[kMaxN / W], dA[kMaxN / W];
     // 1. recompute the forward: a_t, h_t (and y_t before the gate, needed by dz)
-    alignas(64) T h[kMaxN];
-    scan_channel<true>(c, L, Np, h, H, Aex, [&](int64_t t, T y) { yraw[t] = y; });
+    scan_channel<true>(c, L, Np, A, h, H, Aex, [&](int64_t t, T y) { yraw[t] = y; });
     // 2. reverse scan; dh starts at the last state's gradient
-    alignas(64) T dh[kMaxN];
-    alignas(64) T dAacc[kMaxN];
-    std::copy(p.dlast + bd * Np, p.dlast + (bd + 1) * Np, dh);
-    std::fill(dAacc, dAacc + Np, T(0));
+    for (int64_t nb = 0; nb < NB; ++nb) {
+      dh[nb] = Ln::load(p.dlast + bd * Np + nb * W);
+      dA[nb] = V{};
+    }
     T dDacc = 0;
     for (int64_t t = L - 1; t >= 0; --t) {
       T gy = dout[t];
@@ -200,202 +276,47 @@ SSMLAB_ALWAYS_INLINE void scan_bwd_task(const BwdParams<T>& p, int64_t task, T* 
       const T* __restrict__ Bt_ = Bp + t * Np;
       const T* __restrict__ Ct_ = Cp + t * Np;
       const T* __restrict__ Ht = H + t * Np;
-      const T* __restrict__ Hprev = t > 0 ? H + (t - 1) * Np : kZeros;
       const T* __restrict__ At = Aex + t * Np;
       T* __restrict__ dBt = dB + t * Np;
       T* __restrict__ dCt = dC + t * Np;
-      alignas(64) T ddu_l[kLanes] = {};
-      alignas(64) T dda_l[kLanes] = {};
-      for (int64_t nb = 0; nb < Np; nb += kLanes) {
-        for (int j = 0; j < kLanes; ++j) {
-          const int64_t n = nb + j;
-          const T dhn = dh[n] + gy * Ct_[n];      // y_t = Σ h_t C_t
-          dCt[n] += gy * Ht[n];
-          dBt[n] += dhn * duv;                    // h_t = a_t h_{t-1} + (dt u)_t B_t
-          ddu_l[j] += dhn * Bt_[n];
-          const T s = dhn * Hprev[n] * At[n];     // ∂/∂(dt A) of a_t h_{t-1}
-          dAacc[n] += s * dtv;
-          dda_l[j] += s * A[n];
-          dh[n] = dhn * At[n];
-        }
-      }
-      T ddu = 0, dda = 0;
-      for (int j = 0; j < kLanes; ++j) {
-        ddu += ddu_l[j];
-        dda += dda_l[j];
-      }
-      p.ddt[bd * L + t] = ddu * uv + dda;
-      p.du[bd * L + t] = ddu * dtv + gy * Dv;
-    }
-    std::copy(dAacc, dAacc + Np, p.dA_part + bd * Np);
-    p.dD_part[bd] = dDacc;
-  }
-}
-
-
-// ------------------------------------------------------------------------------------------------
-// fp32 fast path: explicit 8-wide vectors (GCC vector extensions: one ymm under AVX2, two xmm on
-// baseline x86-64), since auto-vectorization of the state loop proved unreliable.
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-SSMLAB_ALWAYS_INLINE v8f vload(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-SSMLAB_ALWAYS_INLINE void vstore(float* p, v8f v) { std::memcpy(p, &v, sizeof(v)); }
-SSMLAB_ALWAYS_INLINE float hsum(v8f v) {
-  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
-// the vector twin of exp_approx(float)
-SSMLAB_ALWAYS_INLINE v8f vexp(v8f x) {
-  x = x < -87.0f ? v8f{} - 87.0f : x;
-  x = x > 88.0f ? v8f{} + 88.0f : x;
-  const v8i ki = __builtin_convertvector(x * 1.44269504088896341f + 128.5f, v8i) - 128;
-  const v8f k = __builtin_convertvector(ki, v8f);
-  v8f r = x - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  v8f p = v8f{} + 1.9875691500E-4f;
-  p = p * r + 1.3981999507E-3f;
-  p = p * r + 8.3334519073E-3f;
-  p = p * r + 4.1665795894E-2f;
-  p = p * r + 1.6666665459E-1f;
-  p = p * r + 5.0000001201E-1f;
-  p = p * r * r + r + 1.0f;
-  const v8i bits = (ki + 127) << 23;
-  return p * reinterpret_cast<const v8f&>(bits);
-}
-
-// The vector twin of scan_channel: h as NB = Np / 8 vectors.
-template <bool kRecord, typename Emit>
-SSMLAB_ALWAYS_INLINE void scan_channel_f32(const ChannelView<float>& c, int64_t L, int64_t NB, v8f* A, v8f* h,
-                                           float* __restrict__ H, float* __restrict__ Aex, Emit emit) {
-  const int64_t Np = NB * kLanes;
-  for (int64_t nb = 0; nb < NB; ++nb) {
-    A[nb] = vload(c.A + nb * kLanes);
-    h[nb] = v8f{};
-  }
-  for (int64_t t = 0; t < L; ++t) {
-    const float dtv = c.dt[t], duv = dtv * c.u[t];
-    const float* Bt_ = c.B + t * Np;
-    const float* Ct_ = c.C + t * Np;
-    v8f yv{};
-    for (int64_t nb = 0; nb < NB; ++nb) {
-      const v8f a = vexp(dtv * A[nb]);
-      h[nb] = a * h[nb] + duv * vload(Bt_ + nb * kLanes);
-      yv += h[nb] * vload(Ct_ + nb * kLanes);
-      if constexpr (kRecord) {
-        vstore(Aex + t * Np + nb * kLanes, a);
-        vstore(H + t * Np + nb * kLanes, h[nb]);
-      }
-    }
-    emit(t, hsum(yv) + c.Dv * c.u[t]);
-  }
-}
-
-SSMLAB_ALWAYS_INLINE void scan_fwd_channel_f32(const FwdParams<float>& p, int64_t bd) {
-  const ChannelView<float> c(p, bd);
-  const int64_t NB = p.Np / kLanes;
-  float* out = p.out + bd * p.L;
-  v8f A[kMaxN / kLanes], h[kMaxN / kLanes];
-  scan_channel_f32<false>(c, p.L, NB, A, h, nullptr, nullptr,
-                          [&](int64_t t, float y) { out[t] = c.z ? silu_gate(y, c.z[t]) : y; });
-  alignas(64) float hl[kMaxN];
-  for (int64_t nb = 0; nb < NB; ++nb) vstore(hl + nb * kLanes, h[nb]);
-  std::copy(hl, hl + p.N, p.last + bd * p.N);
-}
-
-SSMLAB_ALWAYS_INLINE void scan_bwd_task_f32(const BwdParams<float>& p, int64_t task, float* H, float* Aex,
-                                            float* yraw) {
-  const auto& f = p.f;
-  const int64_t L = f.L, Np = f.Np, NB = Np / kLanes;
-  const int64_t k = task % p.K, bg = task / p.K, b = bg / p.GW, g = bg % p.GW;
-  const int64_t per_group = f.D / p.GW;
-  const int64_t d0 = g * per_group + k * per_group / p.K, d1 = g * per_group + (k + 1) * per_group / p.K;
-  float* dB = p.dB_part + ((k * f.Bt + b) * p.GW + g) * L * Np;
-  float* dC = p.dC_part + ((k * f.Bt + b) * p.GW + g) * L * Np;
-  for (int64_t d = d0; d < d1; ++d) {
-    const int64_t bd = b * f.D + d;
-    const ChannelView<float> c(f, bd);
-    const float* u = c.u;
-    const float* dt = c.dt;
-    const float* z = c.z;
-    const float* Bp = c.B;
-    const float* Cp = c.C;
-    const float* dout = p.dout + bd * L;
-    const float Dv = c.Dv;
-    v8f A[kMaxN / kLanes], h[kMaxN / kLanes], dh[kMaxN / kLanes], dA[kMaxN / kLanes];
-    // 1. recompute a_t, h_t, y_t
-    scan_channel_f32<true>(c, L, NB, A, h, H, Aex, [&](int64_t t, float y) { yraw[t] = y; });
-    for (int64_t nb = 0; nb < NB; ++nb) {
-      dh[nb] = vload(p.dlast + bd * Np + nb * kLanes);
-      dA[nb] = v8f{};
-    }
-    // 2. reverse scan
-    float dDacc = 0.f;
-    for (int64_t t = L - 1; t >= 0; --t) {
-      float gy = dout[t];
-      if (z) {
-        const float zz = z[t], sz = 1.f / (1.f + exp_approx(-zz));
-        p.dz[bd * L + t] = gy * yraw[t] * sz * (1.f + zz * (1.f - sz));
-        gy *= zz * sz;
-      }
-      dDacc += gy * u[t];
-      const float dtv = dt[t], uv = u[t], duv = dtv * uv;
-      const float* Bt_ = Bp + t * Np;
-      const float* Ct_ = Cp + t * Np;
-      const float* Ht = H + t * Np;
-      const float* At = Aex + t * Np;
-      float* dBt = dB + t * Np;
-      float* dCt = dC + t * Np;
-      v8f ddu{}, dda{};
+      V ddu{}, dda{};
       for (int64_t nb = 0; nb < NB; ++nb) {
-        const int64_t o = nb * kLanes;
-        const v8f dhn = dh[nb] + gy * vload(Ct_ + o);
-        vstore(dCt + o, vload(dCt + o) + gy * vload(Ht + o));
-        vstore(dBt + o, vload(dBt + o) + dhn * duv);
-        ddu += dhn * vload(Bt_ + o);
-        const v8f a = vload(At + o);
-        const v8f s = t > 0 ? dhn * vload(Ht - Np + o) * a : v8f{};
+        const int64_t o = nb * W;
+        const V dhn = dh[nb] + gy * Ln::load(Ct_ + o);                   // y_t = Σ h_t C_t
+        Ln::store(dCt + o, Ln::load(dCt + o) + gy * Ln::load(Ht + o));
+        Ln::store(dBt + o, Ln::load(dBt + o) + dhn * duv);              // h_t = a_t h_{t-1} + (dt u)_t B_t
+        ddu += dhn * Ln::load(Bt_ + o);
+        const V a = Ln::load(At + o);
+        const V s = t > 0 ? dhn * Ln::load(Ht - Np + o) * a : V{};     // ∂/∂(dt A) of a_t h_{t-1}
         dA[nb] += s * dtv;
         dda += s * A[nb];
         dh[nb] = dhn * a;
       }
-      const float sddu = hsum(ddu), sdda = hsum(dda);
+      const T sddu = Ln::sum(ddu), sdda = Ln::sum(dda);
       p.ddt[bd * L + t] = sddu * uv + sdda;
       p.du[bd * L + t] = sddu * dtv + gy * Dv;
     }
-    for (int64_t nb = 0; nb < NB; ++nb) vstore(p.dA_part + bd * Np + nb * kLanes, dA[nb]);
+    for (int64_t nb = 0; nb < NB; ++nb) Ln::store(p.dA_part + bd * Np + nb * W, dA[nb]);
     p.dD_part[bd] = dDacc;
   }
 }
 
 template <typename T>
 void fwd_range(const FwdParams<T>& p, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) {
-    if constexpr (std::is_same_v<T, float>)
-      scan_fwd_channel_f32(p, i);
-    else
-      scan_fwd_channel<T>(p, i);
-  }
+  for (int64_t i = begin; i < end; ++i) scan_fwd_channel<typename LaneOf<T>::type>(p, i);
 }
 template <typename T>
 void bwd_range(const BwdParams<T>& p, int64_t begin, int64_t end, T* H, T* Aex, T* yraw) {
-  for (int64_t i = begin; i < end; ++i) {
-    if constexpr (std::is_same_v<T, float>)
-      scan_bwd_task_f32(p, i, H, Aex, yraw);
-    else
-      scan_bwd_task<T>(p, i, H, Aex, yraw);
-  }
+  for (int64_t i = begin; i < end; ++i) scan_bwd_task<typename LaneOf<T>::type>(p, i, H, Aex, yraw);
 }
 #if defined(__x86_64__) && defined(__GNUC__)
+// The same fp32 bodies compiled for AVX2 + FMA (chosen at run time by cpu_has_avx2).
 __attribute__((target("avx2,fma"))) void fwd_range_avx2(const FwdParams<float>& p, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) scan_fwd_channel_f32(p, i);
+  for (int64_t i = begin; i < end; ++i) scan_fwd_channel<v8f>(p, i);
 }
 __attribute__((target("avx2,fma"))) void bwd_range_avx2(const BwdParams<float>& p, int64_t begin, int64_t end,
                                                          float* H, float* Aex, float* yraw) {
-  for (int64_t i = begin; i < end; ++i) scan_bwd_task_f32(p, i, H, Aex, yraw);
+  for (int64_t i = begin; i < end; ++i) scan_bwd_task<v8f>(p, i, H, Aex, yraw);
 }
 bool cpu_has_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -503,13 +424,7 @@ class ScanFunction : public torch::autograd::Function<ScanFunction> {
     ctx->save_for_backward({u, delta, delta_bias, dt, Ap, Bp, Cp, Dc, z});
     ctx->saved_data["N"] = N;
     ctx->saved_data["softplus"] = delta_softplus;
-    ctx->saved_data["B_dim"] = B.dim();
-    ctx->saved_data["C_dim"] = C.dim();
-    ctx->saved_data["A_dtype"] = static_cast<int64_t>(A.scalar_type());
-    ctx->saved_data["B_dtype"] = static_cast<int64_t>(B.scalar_type());
-    ctx->saved_data["C_dtype"] = static_cast<int64_t>(C.scalar_type());
-    ctx->saved_data["D_dtype"] = static_cast<int64_t>(D.defined() ? D.scalar_type() : st);
-    ctx->saved_data["bias_dtype"] = static_cast<int64_t>(delta_bias.defined() ? delta_bias.scalar_type() : st);
+    save_grad_layout(ctx, A, B, C, D, delta_bias);
     return {out, last};
   }
 
@@ -549,21 +464,16 @@ class ScanFunction : public torch::autograd::Function<ScanFunction> {
       p.K = K;
       run_bwd<scalar_t>(p);
     });
-    auto as_dtype = [&](const char* key) {
-      return static_cast<torch::ScalarType>(ctx->saved_data[key].toInt());
-    };
     Tensor ddelta = ddt;
     if (ctx->saved_data["softplus"].toBool()) ddelta = ddt * torch::sigmoid(dt_pre(delta, delta_bias));
-    Tensor dbias = delta_bias.defined() ? ddelta.sum(at::IntArrayRef{0, 2}).to(as_dtype("bias_dtype")) : Tensor();
-    Tensor dA = dA_part.sum(0).narrow(1, 0, N).to(as_dtype("A_dtype"));
-    auto fold = [&](const Tensor& part, int64_t G, int64_t dim, const char* dtype_key) {
-      auto x = part.sum(0).view({Bt, G, GW / G, L, Np}).sum(2).narrow(3, 0, N).transpose(2, 3);  // (Bt, G, N, L)
-      if (dim == 3) x = x.squeeze(1);
-      return x.contiguous().to(as_dtype(dtype_key));
+    Tensor dbias = delta_bias.defined() ? ddelta.sum(at::IntArrayRef{0, 2}) : Tensor();
+    Tensor dA = dA_part.sum(0).narrow(1, 0, N);
+    auto fold = [&](const Tensor& part, int64_t G) {  // (K, Bt, GW, L, Np) -> (Bt, G, N, L)
+      return part.sum(0).view({Bt, G, GW / G, L, Np}).sum(2).narrow(3, 0, N).transpose(2, 3);
     };
-    Tensor dB = fold(dB_part, GB, ctx->saved_data["B_dim"].toInt(), "B_dtype");
-    Tensor dC = fold(dC_part, GC, ctx->saved_data["C_dim"].toInt(), "C_dtype");
-    Tensor dD = Dc.defined() ? dD_part.sum(0).to(as_dtype("D_dtype")) : Tensor();
+    Tensor dB = fold(dB_part, GB), dC = fold(dC_part, GC);
+    Tensor dD = Dc.defined() ? dD_part.sum(0) : Tensor();
+    restore_grad_layout(ctx, dA, dB, dC, dD, dbias);
     return {du, ddelta, dA, dB, dC, dD, dz, dbias, Tensor()};
   }
 };

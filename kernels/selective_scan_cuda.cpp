@@ -68,13 +68,7 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
     }
     ctx->save_for_backward({u, delta, Af, Bg, Cg, Df, z, bf, states, y});
     ctx->saved_data["softplus"] = delta_softplus;
-    ctx->saved_data["B_dim"] = B.dim();
-    ctx->saved_data["C_dim"] = C.dim();
-    ctx->saved_data["A_dtype"] = int64_t(A.scalar_type());
-    ctx->saved_data["B_dtype"] = int64_t(B.scalar_type());
-    ctx->saved_data["C_dtype"] = int64_t(C.scalar_type());
-    ctx->saved_data["D_dtype"] = int64_t(D_opt ? D_opt->scalar_type() : torch::kFloat32);
-    ctx->saved_data["bias_dtype"] = int64_t(bias_opt ? bias_opt->scalar_type() : torch::kFloat32);
+    save_grad_layout(ctx, A, B, C, D_opt.value_or(Tensor()), bias_opt.value_or(Tensor()));
     return {out, last};
   }
 
@@ -134,19 +128,8 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
       du.copy_(du32);
       ddelta.copy_(dd32);
     }
-    auto dtype = [&](const char* k) { return static_cast<torch::ScalarType>(ctx->saved_data[k].toInt()); };
-    if (ctx->saved_data["B_dim"].toInt() == 3) dB = dB.squeeze(1);
-    if (ctx->saved_data["C_dim"].toInt() == 3) dC = dC.squeeze(1);
-    return {du,
-            ddelta,
-            dA.to(dtype("A_dtype")),
-            dB.to(dtype("B_dtype")),
-            dC.to(dtype("C_dtype")),
-            dD.defined() ? dD.to(dtype("D_dtype")) : Tensor(),
-            dz,
-            dbias.defined() ? dbias.to(dtype("bias_dtype")) : Tensor(),
-            Tensor(),
-            Tensor()};
+    restore_grad_layout(ctx, dA, dB, dC, dD, dbias);
+    return {du, ddelta, dA, dB, dC, dD, dz, dbias, Tensor(), Tensor()};
   }
 };
 

@@ -16,6 +16,39 @@ void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::T
                         const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias,
                         std::initializer_list<torch::ScalarType> dtypes);
 
+// The autograd glue shared by the fused kernels' torch::autograd::Function (CPU and CUDA): a kernel
+// computes its gradients in its own dtype and layout, and hands them back in the caller's.
+// Forward: save_grad_layout remembers the dtypes of A, B, C, D, delta_bias (an undefined D or
+// delta_bias: A's dtype, never used) and whether B/C had a group axis (4-D) or were shared (3-D).
+inline void save_grad_layout(torch::autograd::AutogradContext* ctx, const torch::Tensor& A, const torch::Tensor& B,
+                             const torch::Tensor& C, const torch::Tensor& D, const torch::Tensor& delta_bias) {
+  auto dtype = [&](const torch::Tensor& t) { return static_cast<int64_t>((t.defined() ? t : A).scalar_type()); };
+  ctx->saved_data["B_dim"] = B.dim();
+  ctx->saved_data["C_dim"] = C.dim();
+  ctx->saved_data["A_dtype"] = dtype(A);
+  ctx->saved_data["B_dtype"] = dtype(B);
+  ctx->saved_data["C_dtype"] = dtype(C);
+  ctx->saved_data["D_dtype"] = dtype(D);
+  ctx->saved_data["bias_dtype"] = dtype(delta_bias);
+}
+// Backward: casts dA (D, N), dB/dC (Bt, G, N, L; the group axis dropped for a 3-D B/C, made
+// contiguous), dD (D) and ddelta_bias (D) to the saved dtypes, in place; undefined ones stay undefined.
+inline void restore_grad_layout(torch::autograd::AutogradContext* ctx, torch::Tensor& dA, torch::Tensor& dB,
+                                torch::Tensor& dC, torch::Tensor& dD, torch::Tensor& dbias) {
+  auto cast = [&](torch::Tensor& g, const char* key) {
+    if (g.defined()) g = g.to(static_cast<torch::ScalarType>(ctx->saved_data[key].toInt()));
+  };
+  if (ctx->saved_data["B_dim"].toInt() == 3) dB = dB.squeeze(1);
+  if (ctx->saved_data["C_dim"].toInt() == 3) dC = dC.squeeze(1);
+  dB = dB.contiguous();
+  dC = dC.contiguous();
+  cast(dA, "A_dtype");
+  cast(dB, "B_dtype");
+  cast(dC, "C_dtype");
+  cast(dD, "D_dtype");
+  cast(dbias, "bias_dtype");
+}
+
 // selective_scan_cpu.cpp: fused CPU kernel (fp32/fp64), differentiable (torch::autograd::Function).
 ScanResult selective_scan_cpu(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                               const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,

@@ -1,121 +1,132 @@
-// run_and_log — the batch runner: one experiment (or all) R times over the given grids, every run
-// appended to the JSONL log.
-#include "ssmlab/main_guard.h"
+// run_and_log — the batch runner: one experiment (or all) R times, every run appended to the JSONL
+// log. Every experiment's flags come from its row in duality/table.h, prefixed with its name
+// (--exp3-T-values, --exp4-end-to-end, ...); a run writes the same records as the experiment's own
+// binary given the same flags.
 #include <iostream>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "duality/experiments.h"
+#include "duality/table.h"
+#include "ssmlab/main_guard.h"
 
 namespace d = ssmlab::duality;
 
+namespace {
+
+// Spellings from before the flags came from the table; they keep working, with a warning.
+std::vector<std::string> with_current_spellings(int argc, char** argv) {
+  static const std::vector<std::pair<std::string, std::string>> kRenamed = {
+      {"--exp3-t-list", "--exp3-T-values"},
+      {"--exp4-t-list", "--exp4-T-values"},
+      {"--exp5-t-list", "--exp5-T-values"},
+      {"--exp6-t-list", "--exp6-T-values"}};
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args)
+    for (const auto& [old_flag, flag] : kRenamed)
+      if (a == old_flag || a.rfind(old_flag + "=", 0) == 0) {
+        std::cerr << "warning: " << old_flag << " is deprecated; use " << flag << "\n";
+        a = flag + a.substr(old_flag.size());
+      }
+  return args;
+}
+
+bool given(const std::vector<std::string>& args, const std::string& flag) {
+  for (const auto& a : args)
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  return false;
+}
+
+// One table row as run_and_log sees it: its parameters (bound to --NAME-* flags) and its plot flags.
+struct Row {
+  const d::Experiment* experiment;
+  std::unique_ptr<d::Configured> params;
+  bool plot = false;
+  std::string plot_path;
+};
+
+// The row's flag values under their bare names (what its binary would log), from run_and_log's.
+nlohmann::json flag_params(const ssmlab::CommonOptions& opts, const std::string& prefix,
+                           const std::set<std::string>& not_the_experiments) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : opts.params.items())
+    if (k.rfind(prefix, 0) == 0 && !not_the_experiments.count(k)) out[k.substr(prefix.size())] = v;
+  out["seed"] = opts.params["seed"];
+  out["threads"] = opts.params["threads"];
+  return out;
+}
+
+}  // namespace
+
 static int ssmlab_main(int argc, char** argv) {
+  std::vector<std::string> args = with_current_spellings(argc, argv);
   std::string experiment = "all";
   int repeats = 1;
-  std::vector<int> exp2_n, exp3_t, exp3_seeds, exp4_t, exp5_t, exp6_t;
-  int exp3_random_n = 0;
-  bool exp4_plot = false, exp4_e2e = false;
-  std::string exp4_plot_path;
+  std::vector<int> exp2_n;
+  std::vector<std::string> names{"all"};
+  for (const auto& e : d::experiments()) names.push_back(e.name);
+  std::string list;
+  for (size_t i = 1; i < names.size(); ++i) list += names[i] + " ";
   ssmlab::Cli cli("run_and_log",
-                  "Runs --experiment NAME (exp1 exp2 exp2b exp3 exp3b exp4 exp4b exp5 exp5b exp6, or all) --repeats\n"
-                  "times (repeat r uses the experiment's default seed + --seed + r) and appends every run to the log.\n"
-                  "Grid flags replace an experiment's defaults.",
+                  "Runs --experiment NAME (" + list + "or all)\n"
+                  "--repeats times (repeat r uses the experiment's default seed + --seed + r) and appends every run\n"
+                  "to the log. Each experiment's flags are its binary's, prefixed with its name\n"
+                  "(exp3_rank_vs_state_dim --T-values is --exp3-T-values here), and a run writes the records its\n"
+                  "binary would. exp2b runs both --mode values unless --exp2b-mode picks one.",
                   "duality", "duality.jsonl");
-  cli.add("experiment", &experiment, "which experiment")
-      .one_of({"all", "exp1", "exp2", "exp2b", "exp3", "exp3b", "exp4", "exp4b", "exp5", "exp5b", "exp6"});
+  cli.add("experiment", &experiment, "which experiment").one_of(names);
   cli.add("repeats", &repeats, "runs per experiment").at_least(1);
-  cli.add("exp2-n-list", &exp2_n, "exp2: state sizes N (well-spaced decays; default: decays 0.5 0.8)").sorted().at_least(1);
-  cli.add("exp3-t-list", &exp3_t, "exp3: sequence lengths [steps]").sorted().at_least(1);
-  cli.add("exp3-seeds", &exp3_seeds, "exp3: seeds");
-  cli.add("exp3-random-n", &exp3_random_n, "exp3: random decay configurations").at_least(0);
-  cli.add("exp4-t-list", &exp4_t, "exp4: sequence lengths [steps]").sorted().at_least(1);
-  cli.flag("exp4-end-to-end", &exp4_e2e, "exp4: include kernel construction");
-  cli.flag("exp4-plot", &exp4_plot, "exp4: draw the time-scaling plot (last repeat)");
-  cli.add("exp4-plot-path", &exp4_plot_path, "exp4: plot file (default <out>/plots/exp4_time_scaling.png)");
-  cli.add("exp5-t-list", &exp5_t, "exp5: sequence lengths [tokens]").sorted().at_least(1);
-  cli.add("exp6-t-list", &exp6_t, "exp6: sequence lengths [steps]").sorted().at_least(1);
-  auto opts = cli.parse_or_exit(argc, argv);
-  auto want = [&](const std::string& k) { return experiment == "all" || experiment == k; };
+  cli.add("exp2-n-list", &exp2_n, "exp2: one run per state size N, with N well-spaced decays (replaces --exp2-decays)")
+      .sorted()
+      .at_least(1);
+  std::set<std::string> not_the_experiments{"exp2-n-list"};
+  std::vector<Row> rows;
+  rows.reserve(d::experiments().size());  // the Cli keeps pointers into the rows
+  for (const auto& e : d::experiments()) {
+    rows.push_back({&e, e.make()});
+    Row& row = rows.back();
+    row.params->add_flags(cli, e.name + "-");
+    if (e.plot) {
+      cli.flag(e.name + "-plot", &row.plot, e.name + ": draw its plot (last repeat)");
+      cli.add(e.name + "-plot-path", &row.plot_path, e.name + ": plot file (default <out>/plots/" + e.plot_file + ")");
+      not_the_experiments.insert({e.name + "-plot", e.name + "-plot-path"});
+    }
+  }
+  std::vector<char*> argv2;
+  for (auto& a : args) argv2.push_back(a.data());
+  const auto opts = cli.parse_or_exit(static_cast<int>(argv2.size()), argv2.data());
+  const bool exp2b_both_modes = !given(args, "--exp2b-mode");
+
   return d::guarded_main([&] {
     int failed = 0, runs = 0;
-    auto done = [&](const ssmlab::ExperimentResult& r, const nlohmann::json& params) {
-      d::log_result(opts, r, params);
-      failed += r.ok ? 0 : 1;
-      ++runs;
-    };
     for (int rep = 0; rep < repeats; ++rep) {
       const std::uint64_t off = opts.seed + static_cast<std::uint64_t>(rep);
-      if (want("exp1")) {
-        d::exp1::Params p;
-        p.seed += off;
-        done(d::exp1::run(p), p.to_json());
-      }
-      if (want("exp2")) {
-        std::vector<std::vector<double>> sets;
-        if (exp2_n.empty()) sets.push_back(d::exp2::Params{}.decays);
-        for (int n : exp2_n) sets.push_back(d::spaced_decays(n));
-        for (auto& s : sets) {
-          d::exp2::Params p;
-          p.decays = s;
-          p.seed += off;
-          done(d::exp2::run(p), p.to_json());
+      for (Row& row : rows) {
+        const d::Experiment& e = *row.experiment;
+        if (experiment != "all" && experiment != e.name) continue;
+        // the runs of this row: one, or one per exp2 N / exp2b mode
+        std::vector<std::unique_ptr<d::Configured>> batch;
+        auto add_run = [&] {
+          batch.push_back(row.params->clone());
+          batch.back()->seed() += off;
+          return batch.back().get();
+        };
+        if (auto* p = d::params_of<d::exp2::Params>(*row.params); p && !exp2_n.empty()) {
+          for (int n : exp2_n) d::params_of<d::exp2::Params>(*add_run())->decays = d::spaced_decays(n);
+        } else if (d::params_of<d::exp2b::Params>(*row.params) && exp2b_both_modes) {
+          for (const char* mode : {"random", "selective"}) d::params_of<d::exp2b::Params>(*add_run())->mode = mode;
+        } else {
+          add_run();
         }
-      }
-      if (want("exp2b")) {
-        for (std::string mode : {"random", "selective"}) {
-          d::exp2b::Params p;
-          p.mode = mode;
-          p.seed += off;
-          done(d::exp2b::run(p), p.to_json());
+        const nlohmann::json flags = flag_params(opts, e.name + "-", not_the_experiments);
+        for (const auto& c : batch) {
+          const ssmlab::ExperimentResult r = d::run_and_record(opts, flags, *c);
+          failed += r.ok ? 0 : 1;
+          ++runs;
+          if (row.plot && rep == repeats - 1)
+            e.plot(r, row.plot_path.empty() ? opts.out_dir + "/plots/" + e.plot_file : row.plot_path);
         }
-      }
-      if (want("exp3")) {
-        d::exp3::Params p;
-        if (!exp3_t.empty()) p.T_values = exp3_t;
-        if (!exp3_seeds.empty()) p.seeds = exp3_seeds;
-        p.random_n = exp3_random_n;
-        p.seed += off;
-        done(d::exp3::run(p), p.to_json());
-      }
-      if (want("exp3b")) {
-        d::exp3b::Params p;
-        p.seed += off;
-        done(d::exp3b::run(p), p.to_json());
-      }
-      if (want("exp4")) {
-        d::exp4::Params p;
-        if (!exp4_t.empty()) p.T_values = exp4_t;
-        p.end_to_end = exp4_e2e;
-        p.seed += off;
-        auto r = d::exp4::run(p);
-        done(r, p.to_json());
-        if (exp4_plot && rep == repeats - 1) {
-          std::string path = exp4_plot_path.empty() ? opts.out_dir + "/plots/exp4_time_scaling.png" : exp4_plot_path;
-          d::try_render(d::exp4::plot(r, path));
-        }
-      }
-      if (want("exp4b")) {
-        d::exp4b::Params p;
-        p.seed += off;
-        done(d::exp4b::run(p), p.to_json());
-      }
-      if (want("exp5")) {
-        d::exp5::Params p;
-        if (!exp5_t.empty()) p.T_values = exp5_t;
-        p.seed += off;
-        done(d::exp5::run(p), p.to_json());
-      }
-      if (want("exp5b")) {
-        d::exp5b::Params p;
-        p.seed += off;
-        done(d::exp5b::run(p), p.to_json());
-      }
-      if (want("exp6")) {
-        d::exp6::Params p;
-        if (!exp6_t.empty()) p.T_values = exp6_t;
-        p.seed += off;
-        done(d::exp6::run(p), p.to_json());
       }
     }
     std::cout << "run_and_log: " << runs - failed << "/" << runs << " runs passed; log: "

@@ -15,6 +15,11 @@ using detail::rel_err;
 // ---- exp1 ---------------------------------------------------------------------------------
 nlohmann::json exp1::Params::to_json() const { return {{"T", T}, {"a", a}, {"seed", seed}}; }
 
+void exp1::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T", &p->T, "sequence length [steps]").at_least(1);
+  cli.add(prefix + "a", &p->a, "scalar decay a [dimensionless]");
+}
+
 ExperimentResult exp1::run(const Params& p) {
   if (p.T < 1) throw std::invalid_argument("--T must be >= 1 (got " + std::to_string(p.T) + ")");
   if (!std::isfinite(p.a)) throw std::invalid_argument("--a must be finite");
@@ -43,6 +48,12 @@ ExperimentResult exp1::run(const Params& p) {
 // ---- exp2 ---------------------------------------------------------------------------------
 nlohmann::json exp2::Params::to_json() const {
   return {{"T", T}, {"decays", decays}, {"N", decays.size()}, {"seed", seed}, {"rank_tol", rank_tol}};
+}
+
+void exp2::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T", &p->T, "sequence length [steps]").at_least(1);
+  cli.add(prefix + "decays", &p->decays, "diagonal decays a_m, |a_m| <= 1 (N = how many)").nonempty().at_least(-1.0).at_most(1.0);
+  cli.add(prefix + "rank-tol", &p->rank_tol, "absolute SVD rank tolerance (0 = sigma_max * max(m,n) * eps)").at_least(0.0);
 }
 
 ExperimentResult exp2::run(const Params& p) {
@@ -91,6 +102,12 @@ ExperimentResult exp2::run(const Params& p) {
 
 // ---- exp2b --------------------------------------------------------------------------------
 nlohmann::json exp2b::Params::to_json() const { return {{"T", T}, {"N", N}, {"seed", seed}, {"mode", mode}}; }
+
+void exp2b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T", &p->T, "sequence length [steps]").at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "mode", &p->mode, "parameterisation: random (A_t ~ U(-1,1)) or selective (Mamba)").one_of({"random", "selective"});
+}
 
 ExperimentResult exp2b::run(const Params& p) {
   if (p.T < 1) throw std::invalid_argument("--T must be >= 1 (got " + std::to_string(p.T) + ")");

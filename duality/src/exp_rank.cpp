@@ -89,6 +89,13 @@ nlohmann::json exp3::Params::to_json() const {
   return {{"T_values", T_values}, {"seeds", seeds}, {"random_n", random_n}, {"rank_tol", rank_tol}, {"seed", seed}};
 }
 
+void exp3::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "seeds", &p->seeds, "seeds for B, C (one case per seed)").nonempty();
+  cli.add(prefix + "random-n", &p->random_n, "extra random decay configurations").at_least(0);
+  cli.add(prefix + "rank-tol", &p->rank_tol, "absolute SVD rank tolerance (0 = sigma_max * max(m,n) * eps)").at_least(0.0);
+}
+
 ExperimentResult exp3::run(const Params& p) {
   check_T_values(p.T_values, "--T-values");
   if (p.seeds.empty()) throw std::invalid_argument("--seeds must not be empty");
@@ -151,6 +158,13 @@ ExperimentResult exp3::run(const Params& p) {
 // ---- exp3b --------------------------------------------------------------------------------
 nlohmann::json exp3b::Params::to_json() const {
   return {{"N_values", N_values}, {"seeds", seeds}, {"T", T}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+void exp3b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "N-values", &p->N_values, "state sizes [states], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "seeds", &p->seeds, "seeds for decay jitter and B, C").nonempty();
+  cli.add(prefix + "T", &p->T, "sequence length [steps] (>= 2 max N)").at_least(2);
+  cli.add(prefix + "rank-tol", &p->rank_tol, "absolute SVD rank tolerance (0 = sigma_max * max(m,n) * eps)").at_least(0.0);
 }
 
 ExperimentResult exp3b::run(const Params& p) {
@@ -216,6 +230,13 @@ nlohmann::json exp5::Params::to_json() const {
   return {{"T_values", T_values}, {"d_k", d_k}, {"N", N}, {"rank_tol", rank_tol}, {"seed", seed}};
 }
 
+void exp5::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [tokens], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "d-k", &p->d_k, "query/key dimension [features]").at_least(1);
+  cli.add(prefix + "N", &p->N, "state size of the SSM shown for contrast [states]").at_least(1);
+  cli.add(prefix + "rank-tol", &p->rank_tol, "absolute SVD rank tolerance (0 = sigma_max * max(m,n) * eps)").at_least(0.0);
+}
+
 ExperimentResult exp5::run(const Params& p) {
   check_T_values(p.T_values, "--T-values");
   if (p.d_k < 1) throw std::invalid_argument("--d-k must be >= 1");
@@ -257,6 +278,14 @@ ExperimentResult exp5::run(const Params& p) {
 // ---- exp5b --------------------------------------------------------------------------------
 nlohmann::json exp5b::Params::to_json() const {
   return {{"T_values", T_values}, {"seeds", seeds}, {"d_k", d_k}, {"N", N}, {"rank_tol", rank_tol}, {"seed", seed}};
+}
+
+void exp5b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [tokens], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "seeds", &p->seeds, "seeds (one random Q, K per seed and T)").nonempty();
+  cli.add(prefix + "d-k", &p->d_k, "query/key dimension [features]").at_least(1);
+  cli.add(prefix + "N", &p->N, "state size of the SSM shown for contrast [states]").at_least(1);
+  cli.add(prefix + "rank-tol", &p->rank_tol, "absolute SVD rank tolerance (0 = sigma_max * max(m,n) * eps)").at_least(0.0);
 }
 
 ExperimentResult exp5b::run(const Params& p) {

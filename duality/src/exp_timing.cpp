@@ -16,6 +16,13 @@ namespace ssmlab::duality {
 using detail::fmt;
 
 namespace {
+// --min-sample-s, shared by the timed experiments (exp4, exp4b, exp6).
+void add_min_sample_s(Cli& cli, double* min_sample_s, const std::string& prefix) {
+  cli.add(prefix + "min-sample-s", min_sample_s,
+          "each sample loops the call for at least this long [s] (at most 10: a sample is a fastest-of timing, not a soak test)")
+      .greater_than(0.0)
+      .at_most(10.0);
+}
 void check_T_values(const std::vector<int>& Ts) {
   if (Ts.empty()) throw std::invalid_argument("--T-values must not be empty");
   for (size_t i = 0; i < Ts.size(); ++i) {
@@ -39,6 +46,34 @@ struct LtiProblem {
 
 std::string fit_expr(const stats::LinearFit& f) { return "exp(" + fmt(f.intercept, 10) + ")*x**" + fmt(f.slope, 10); }
 }  // namespace
+
+// ---- flags (one declaration per experiment: the binaries use them bare, run_and_log prefixed) ----
+void exp4::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "repeats", &p->repeats, "timed samples per T (the fastest is fitted, the median logged too)").at_least(1);
+  cli.add(prefix + "warmups", &p->warmups, "untimed warm-up samples").at_least(0);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
+
+void exp4b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "n-trials", &p->n_trials, "random SSMs per T").at_least(2);
+  cli.add(prefix + "n-repeats", &p->n_repeats, "timed samples per trial (fastest taken)").at_least(1);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
+
+void exp6::add_flags(Cli& cli, Params* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing").nonempty().sorted().at_least(1);
+  cli.add(prefix + "chunks", &p->chunks, "chunk lengths Q [steps] (need not divide T)").nonempty().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  cli.add(prefix + "repeats", &p->repeats, "timed samples per point (fastest reported)").at_least(1);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.add(prefix + "max-T-full", &p->max_T_full, "largest T for the O(T^2 N) full kernel [steps]").at_least(1);
+}
 
 // ---- exp4 ---------------------------------------------------------------------------------
 nlohmann::json exp4::Params::to_json() const {

@@ -16,8 +16,8 @@ run() {
 if [ "$MODE" = full ]; then
   run verify_ssd
   run run_and_log --experiment all --repeats 10 --exp2-n-list 1 2 4 8 16 \
-      --exp3-t-list 15 30 60 120 --exp3-seeds 0 1 2 3 4 --exp3-random-n 20 \
-      --exp4-t-list 300 600 1200 2400 4800 --exp5-t-list 80 160 320 640
+      --exp3-T-values 15 30 60 120 --exp3-seeds 0 1 2 3 4 --exp3-random-n 20 \
+      --exp4-T-values 300 600 1200 2400 4800 --exp5-T-values 80 160 320 640
   run exp3b_rank_vs_state_dim --N-values 1 2 3 4 5 6 7 8 10 12 --seeds 0 1 2 3 4 5 6 7 8 9 --T 64 \
       --plot "$PLOTS/exp3b_rank_vs_state_dim.png"
   run exp4_time_scaling --T-values 300 600 1200 2400 4800 --repeats 15 --end-to-end --plot "$PLOTS/exp4_time_scaling.png"
@@ -31,7 +31,7 @@ else
   run verify_ssd
   # verify_ssd ran every experiment with its defaults; the grids add exp2/exp3 cases
   run run_and_log --experiment exp2 --exp2-n-list 1 2 4 8
-  run run_and_log --experiment exp3 --exp3-t-list 15 30 60 --exp3-seeds 0 1 2 --exp3-random-n 6
+  run run_and_log --experiment exp3 --exp3-T-values 15 30 60 --exp3-seeds 0 1 2 --exp3-random-n 6
   run exp3b_rank_vs_state_dim --plot "$PLOTS/exp3b_rank_vs_state_dim.png"
   run exp4_time_scaling --T-values 250 500 1000 2000 --end-to-end --plot "$PLOTS/exp4_time_scaling.png"
   run exp4b_time_scaling_errorbars --plot "$PLOTS/exp4b_time_scaling.png"

@@ -1,4 +1,6 @@
-// Bad input to the duality binaries: a clear one-line error on stderr and exit status 2.
+// The duality binaries as commands: bad input gives a clear one-line error on stderr and exit
+// status 2; every row of the table (duality/table.h) has a binary that takes its flags, and
+// run_and_log writes the same records as that binary.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -6,8 +8,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "duality/table.h"
+#include "ssmlab/jsonl_log.h"
 
 namespace {
 struct Run {
@@ -153,4 +162,133 @@ TEST(DualityCli, BenchDualityBadFlagIsExit2) {
   r = run_raw("bench_duality", "--benchmark_out=/proc/x.json");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("/proc/x.json"), std::string::npos) << r.err;
+}
+
+// ---- issue 20: one table drives the binaries, run_and_log and verify_ssd ----
+namespace {
+namespace d = ssmlab::duality;
+
+// The row's flags and their defaults, as its binary's Cli reports them (bare names, no seed/threads).
+nlohmann::json declared_flags(const d::Experiment& e) {
+  auto c = e.make();
+  ssmlab::Cli cli(e.program, e.description, "duality");
+  c->add_flags(cli, "");
+  const char* argv[] = {"test", "--threads", "1"};
+  nlohmann::json flags = cli.parse(3, argv).params;
+  flags.erase("seed");
+  flags.erase("threads");
+  return flags;
+}
+
+// "--name v1 v2" for each flag (a switch is given bare).
+std::string as_command_line(const nlohmann::json& flags) {
+  std::string out;
+  for (const auto& [name, value] : flags.items()) {
+    out += " --" + name;
+    if (value.is_boolean()) continue;
+    for (const auto& v : value.is_array() ? value : nlohmann::json::array({value}))
+      out += " " + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return out;
+}
+
+// A log's records without what differs from run to run (run id, time stamp, wall time).
+std::vector<nlohmann::json> records(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  for (const auto& line : ssmlab::read_jsonl(path)) {
+    nlohmann::json r = line.value;
+    for (const char* k : {"run_id", "timestamp", "wall_s"}) r.erase(k);
+    out.push_back(r);
+  }
+  return out;
+}
+}  // namespace
+
+TEST(DualityTable, RowsMatchChecksJson) {
+  std::ifstream in(std::string(SSMLAB_SOURCE_DIR) + "/duality/checks.json");
+  const auto checks = nlohmann::json::parse(in)["experiments"];
+  std::set<std::string> names, programs;
+  for (const auto& e : d::experiments()) {
+    EXPECT_TRUE(names.insert(e.name).second) << e.name;
+    EXPECT_TRUE(programs.insert(e.program).second) << e.program;
+    ASSERT_TRUE(checks.contains(e.program)) << e.program;
+    EXPECT_EQ(checks[e.program]["key_metric"], e.key_metric) << e.program;
+    EXPECT_EQ(&d::find_experiment(e.name), &e);
+    EXPECT_EQ(&d::find_experiment(e.program), &e);
+    EXPECT_EQ(e.plot == nullptr, e.plot_file.empty()) << e.program;
+  }
+  EXPECT_EQ(programs.size(), checks.size());
+  EXPECT_THROW(d::find_experiment("exp9"), std::invalid_argument);
+}
+
+TEST(DualityTable, EveryBinaryAcceptsHelpAndItsDeclaredFlags) {
+  for (const auto& e : d::experiments()) {
+    const nlohmann::json flags = declared_flags(e);
+    EXPECT_FALSE(flags.empty()) << e.program;
+    // every flag with its default value is accepted (an unknown flag would be exit 2 even with --help)
+    auto r = run(e.program, as_command_line(flags) + " --help");
+    EXPECT_EQ(r.code, 0) << e.program << as_command_line(flags) << ": " << r.err;
+    // and listed in --help, bare in the binary and prefixed in run_and_log
+    namespace fs = std::filesystem;
+    const std::string help = fs::temp_directory_path() / ("ssmlab_duality_help_" + std::to_string(::getpid()));
+    for (const std::string& bin : {e.program, std::string("run_and_log")}) {
+      ASSERT_EQ(std::system((std::string(SSMLAB_BIN_DIR) + "/" + bin + " --help >" + help).c_str()), 0) << bin;
+      std::ifstream in(help);
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string prefix = bin == "run_and_log" ? e.name + "-" : "";
+      for (const auto& [name, value] : flags.items())
+        EXPECT_NE(text.str().find("--" + prefix + name + " "), std::string::npos) << bin << " --" << prefix << name;
+    }
+    fs::remove(help);
+  }
+}
+
+TEST(DualityTable, RunAndLogWritesTheBinarysRecords) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ssmlab_duality_table_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::vector<std::pair<std::string, nlohmann::json>> cases = {
+      {"exp1", {{"T", 16}, {"a", 0.5}}},
+      {"exp2", {{"T", 12}, {"decays", {0.25, 0.5, 0.75}}, {"rank-tol", 1e-9}}},
+      {"exp2b", {{"T", 8}, {"N", 3}, {"mode", "selective"}}},
+      {"exp3", {{"T-values", {15}}, {"seeds", {0}}, {"random-n", 1}}},
+      {"exp5", {{"T-values", {20, 40}}, {"d-k", 4}}},
+  };
+  for (const auto& [name, flags] : cases) {
+    const d::Experiment& e = d::find_experiment(name);
+    nlohmann::json prefixed;
+    for (const auto& [k, v] : flags.items()) prefixed[name + "-" + k] = v;
+    const std::string bin_log = (dir / (name + "_bin.jsonl")).string(), batch_log = (dir / (name + "_batch.jsonl")).string();
+    ASSERT_EQ(run_raw(e.program, as_command_line(flags) + " --quiet --threads 1 --log " + bin_log).code, 0) << name;
+    ASSERT_EQ(run_raw("run_and_log", "--experiment " + name + as_command_line(prefixed) + " --quiet --threads 1 --log " +
+                                         batch_log).code, 0) << name;
+    const auto from_binary = records(bin_log), from_batch = records(batch_log);
+    ASSERT_FALSE(from_binary.empty()) << name;
+    ASSERT_EQ(from_binary.size(), from_batch.size()) << name;
+    for (size_t i = 0; i < from_binary.size(); ++i) EXPECT_EQ(from_binary[i], from_batch[i]) << name << " record " << i;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(DualityTable, OldRunAndLogSpellingsWarnAndWork) {
+  namespace fs = std::filesystem;
+  const std::string log = (fs::temp_directory_path() / ("ssmlab_duality_old_" + std::to_string(::getpid()) + ".jsonl")).string();
+  auto r = run_raw("run_and_log", "--experiment exp3 --exp3-t-list 15 --exp3-seeds 0 --log " + log);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: --exp3-t-list is deprecated; use --exp3-T-values"), std::string::npos) << r.err;
+  const auto recs = records(log);
+  ASSERT_FALSE(recs.empty());
+  EXPECT_EQ(recs.back()["params"]["T_values"], nlohmann::json::array({15}));
+  fs::remove(log);
+  // exp2b: both parameterisations unless --exp2b-mode picks one
+  r = run_raw("run_and_log", "--experiment exp2b --log " + log);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(records(log).size(), 2u);
+  fs::remove(log);
+  r = run_raw("run_and_log", "--experiment exp2b --exp2b-mode selective --log " + log);
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(records(log).size(), 1u);
+  EXPECT_EQ(records(log)[0]["params"]["mode"], "selective");
+  fs::remove(log);
 }

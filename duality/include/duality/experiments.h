@@ -1,8 +1,9 @@
 // experiments.h — the duality experiments as in-process functions: Params in, ExperimentResult out.
 //
 // Design: each experiment is a namespace with a Params struct (defaults = the binary's
-// defaults), to_json() (logged as the record's params) and run(). Binaries, verify_ssd and
-// run_and_log all call the same run(). Per-case rows (one T, one seed, ...) go into
+// defaults), to_json() (logged as the record's params), add_flags() (its flags, declared once:
+// the binary uses them bare, run_and_log with the prefix "<name>-") and run(). The table in
+// duality/table.h lists them; binaries, verify_ssd and run_and_log all call the same run(). Per-case rows (one T, one seed, ...) go into
 // metrics["cases"]; log_result() writes them as "eval" records and the rest as the "result"
 // record. run() throws std::invalid_argument for bad parameters (binaries turn it into exit 2).
 #pragma once
@@ -30,6 +31,8 @@ struct Params {
   std::uint64_t seed = 1;
   nlohmann::json to_json() const;
 };
+// Declares the flags --<prefix><name> bound to *p (defaults: *p's values); the common --seed is not one.
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 }  // namespace exp1
 
@@ -42,6 +45,7 @@ struct Params {
   double rank_tol = 0.0;  // 0: default σ_max·max(m,n)·ε
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 }  // namespace exp2
 
@@ -54,6 +58,7 @@ struct Params {
   std::string mode = "random";  // random: A_t ~ U(-1,1); selective: A_t = exp(Δ_t A), B̄_t = Δ_t B_t
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 }  // namespace exp2b
 
@@ -67,6 +72,7 @@ struct Params {
   std::uint64_t seed = 0; // for the random configurations
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 }  // namespace exp3
 
@@ -80,6 +86,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp3b
@@ -96,6 +103,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp4
@@ -112,6 +120,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp4b
@@ -126,6 +135,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 }  // namespace exp5
 
@@ -140,6 +150,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 PlotSpec plot_rank(const ExperimentResult& r, const std::string& output);
 PlotSpec plot_gap(const ExperimentResult& r, const std::string& output);
@@ -157,6 +168,7 @@ struct Params {
   std::uint64_t seed = 0;
   nlohmann::json to_json() const;
 };
+void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
 PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp6
