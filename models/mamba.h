@@ -2,11 +2,14 @@
 //
 // Paper: Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces" (2023),
 // Section 3 and Algorithm 2. Upstream: state-spaces/mamba mamba_ssm/modules/mamba_simple.py and
-// mamba_ssm/models/mixer_seq_simple.py. The selective scan itself is kernels/selective_scan.h.
+// mamba_ssm/models/mixer_seq_simple.py. The selective scan and the causal conv are
+// kernels/selective_scan.h and kernels/causal_conv1d.h; the LM shell (embedding, layers, final norm,
+// head, cache) is ssm_lm.h, shared with Mamba-2.
 //
 // ---- Hugging Face / mamba-ssm checkpoint contract ------------------------------------------
 // MambaLM's named_parameters() are exactly the names of HF `MambaForCausalLM`
-// (and of state-spaces/mamba-* checkpoints), so hf/ loads them without renaming:
+// (and of state-spaces/mamba-* checkpoints), so hf/ loads them without renaming (the shell's names,
+// ssm_lm.h, and the mixer's):
 //   backbone.embeddings.weight                     (V_pad, D)
 //   backbone.layers.{i}.norm.weight                (D)            RMSNorm before the mixer
 //   backbone.layers.{i}.mixer.in_proj.weight       (2E, D)        [+ .bias if bias]
@@ -27,6 +30,9 @@
 // conv_kernel -> d_conv, expand -> expand, time_step_rank ("auto" = ceil(D/16)) -> dt_rank
 // (0 = auto), use_conv_bias -> conv_bias, use_bias -> bias, layer_norm_epsilon (1e-5) -> norm_eps,
 // residual_in_fp32 -> residual_in_fp32. mamba-ssm's old "ssm_cfg" keys map the same way.
+//
+// Errors: the kernels' std::invalid_argument (kernels/selective_scan.h, kernels/causal_conv1d.h), e.g.
+// kernel_impl Cuda on CPU tensors or in a build without CUDA.
 //
 // Letters: docs/glossary.md (B batch, L length, D d_model, E d_inner, N d_state, R dt_rank, K d_conv).
 // Paper symbol -> code: x_t input (B, L, D); Δ delta (B, E, L); A (E, N); B, C (B, N, L)

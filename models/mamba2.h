@@ -13,6 +13,8 @@
 // (gated, per group); out_proj.
 // The SSD itself (chunked form and sequential twin) is kernels/ssd.h, chosen by kernel_impl; the LM
 // shell (embedding, layers, final norm, head, cache) is ssm_lm.h.
+// Errors: the mixer's constructor throws std::invalid_argument unless headdim divides E and ngroups
+// divides H.
 #pragma once
 
 #include <cstdint>

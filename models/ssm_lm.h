@@ -20,6 +20,8 @@
 //
 // Inference (lm.h, inference_cache.h): an unused cache is filled by one parallel prefill (left-pad
 // slots masked by the mixers), a used one continues one token at a time with the mixers' O(1) step.
+// Errors: std::invalid_argument (naming the family) when the tokens do not fit in the cache's
+// remaining slots; the mixers' own errors (their headers) pass through.
 #pragma once
 
 #include <cstdint>
