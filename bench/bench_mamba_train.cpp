@@ -21,7 +21,7 @@
 #include <torch/torch.h>
 
 #include "models/registry.h"
-#include "selective_scan.h"
+#include "kernels/kernel_impl.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
@@ -140,7 +140,7 @@ static int ssmlab_main(int argc, char** argv) {
   torch::Device device(torch::kCPU);
   try {
     device = sm::resolve_device(device_flag);
-    for (const auto& i : impls) sk::scan_impl_from_string(i);
+    for (const auto& i : impls) sk::kernel_impl_from_string(i);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

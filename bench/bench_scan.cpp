@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "bench_common.h"
-#include "selective_scan.h"
-#include "selective_scan_internal.h"
+#include "kernels/selective_scan.h"
+#include "kernels/selective_scan_internal.h"
 
 #ifdef SSMLAB_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -88,7 +88,7 @@ void sync(const Shape& s) {
 #endif
 }
 
-void run_once(Inputs& x, ScanImpl impl, bool backward) {
+void run_once(Inputs& x, KernelImpl impl, bool backward) {
   if (!backward) {
     torch::NoGradGuard ng;
     auto r = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, impl);
@@ -101,10 +101,10 @@ void run_once(Inputs& x, ScanImpl impl, bool backward) {
   benchmark::DoNotOptimize(x.u.grad().data_ptr());
 }
 
-void BM_scan(benchmark::State& state, Shape s, ScanImpl impl, bool backward) {
+void BM_scan(benchmark::State& state, Shape s, KernelImpl impl, bool backward) {
   Inputs x = make(s, backward);
   // warm-up (allocator, module load); the reference's fwd+bwd is too slow to run twice for nothing
-  if (!(impl == ScanImpl::Reference && backward)) run_once(x, impl, backward);
+  if (!(impl == KernelImpl::Reference && backward)) run_once(x, impl, backward);
   sync(s);
   for (auto _ : state) {
 #ifdef SSMLAB_WITH_CUDA
@@ -132,7 +132,7 @@ void BM_scan(benchmark::State& state, Shape s, ScanImpl impl, bool backward) {
       benchmark::Counter(double(s.Bt) * s.L, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-std::string bench_name(const Shape& s, ScanImpl impl, bool backward) {
+std::string bench_name(const Shape& s, KernelImpl impl, bool backward) {
   return std::string("BM_scan/") + to_string(impl) + "/" + (backward ? "fwdbwd" : "fwd") + "/B:" +
          std::to_string(s.Bt) + "/D:" + std::to_string(s.D) + "/L:" + std::to_string(s.L) + "/N:" +
          std::to_string(s.N) + "/" + dtype_name(s.dtype);
@@ -152,37 +152,37 @@ static int ssmlab_main(int argc, char** argv) {
   std::vector<ssmlab::bench::RatioPair> pairs;
   const Shape cpu{4, 256, 512, 16, torch::kFloat32, torch::kCPU};
   for (bool bwd : {false, true}) {
-    auto* ref = benchmark::RegisterBenchmark(bench_name(cpu, ScanImpl::Reference, bwd).c_str(), BM_scan, cpu,
-                                             ScanImpl::Reference, bwd);
-    auto* fused = benchmark::RegisterBenchmark(bench_name(cpu, ScanImpl::CpuFused, bwd).c_str(), BM_scan, cpu,
-                                               ScanImpl::CpuFused, bwd);
+    auto* ref = benchmark::RegisterBenchmark(bench_name(cpu, KernelImpl::Reference, bwd).c_str(), BM_scan, cpu,
+                                             KernelImpl::Reference, bwd);
+    auto* fused = benchmark::RegisterBenchmark(bench_name(cpu, KernelImpl::CpuFused, bwd).c_str(), BM_scan, cpu,
+                                               KernelImpl::CpuFused, bwd);
     for (auto* b : {ref, fused}) b->UseManualTime()->Unit(benchmark::kMillisecond);
     if (quick) {
       ref->Iterations(bwd ? 1 : 3);  // the reference's fwd+bwd takes tens of seconds here
       fused->Iterations(bwd ? 20 : 30);
     }
     pairs.push_back({std::string("cpu_fused_speedup_") + (bwd ? "fwdbwd" : "fwd"),
-                     bench_name(cpu, ScanImpl::Reference, bwd), bench_name(cpu, ScanImpl::CpuFused, bwd)});
+                     bench_name(cpu, KernelImpl::Reference, bwd), bench_name(cpu, KernelImpl::CpuFused, bwd)});
   }
 #ifdef SSMLAB_WITH_CUDA
   if (!quick && torch::cuda::is_available() && cuda_scan_built()) {
     for (auto dt : {torch::kFloat32, torch::kBFloat16}) {
       const Shape gpu{8, 1536, 2048, 16, dt, torch::kCUDA};
       for (bool bwd : {false, true}) {
-        auto* ref = benchmark::RegisterBenchmark(bench_name(gpu, ScanImpl::Reference, bwd).c_str(), BM_scan, gpu,
-                                                 ScanImpl::Reference, bwd);
-        auto* cu = benchmark::RegisterBenchmark(bench_name(gpu, ScanImpl::Cuda, bwd).c_str(), BM_scan, gpu,
-                                                ScanImpl::Cuda, bwd);
+        auto* ref = benchmark::RegisterBenchmark(bench_name(gpu, KernelImpl::Reference, bwd).c_str(), BM_scan, gpu,
+                                                 KernelImpl::Reference, bwd);
+        auto* cu = benchmark::RegisterBenchmark(bench_name(gpu, KernelImpl::Cuda, bwd).c_str(), BM_scan, gpu,
+                                                KernelImpl::Cuda, bwd);
         ref->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(2);
         cu->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
         pairs.push_back({std::string("cuda_speedup_") + (bwd ? "fwdbwd_" : "fwd_") + dtype_name(dt),
-                         bench_name(gpu, ScanImpl::Reference, bwd), bench_name(gpu, ScanImpl::Cuda, bwd)});
+                         bench_name(gpu, KernelImpl::Reference, bwd), bench_name(gpu, KernelImpl::Cuda, bwd)});
       }
       // d_state above 16: one launch per slice of 16 states (the synthetic paper Mamba has N = 32)
       for (int64_t N : {32, 64}) {
         const Shape big{8, 1536, 2048, N, dt, torch::kCUDA};
         for (bool bwd : {false, true})
-          benchmark::RegisterBenchmark(bench_name(big, ScanImpl::Cuda, bwd).c_str(), BM_scan, big, ScanImpl::Cuda, bwd)
+          benchmark::RegisterBenchmark(bench_name(big, KernelImpl::Cuda, bwd).c_str(), BM_scan, big, KernelImpl::Cuda, bwd)
               ->UseManualTime()
               ->Unit(benchmark::kMillisecond)
               ->MinTime(0.5);

@@ -1,5 +1,5 @@
 // bench_ssd: Mamba-2's SSD, chunked (intra-chunk quadratic form as batched GEMMs + inter-chunk state
-// passing, models/mamba2.h ssd_chunked) against its sequential reference twin (ssd_sequential), forward
+// passing, kernels/ssd.h ssd_chunked) against its sequential reference twin (ssd_sequential), forward
 // and forward+backward, on the CPU and, when present, the GPU. Both are LibTorch tensor code: on CUDA
 // the chunked form is cuBLAS batched GEMMs, which is the "via batched GEMMs" option.
 //
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bench_common.h"
-#include "models/mamba2.h"
+#include "kernels/ssd.h"
 #include "models/torch_util.h"
 
 namespace {
@@ -51,8 +51,8 @@ void sync(const Shape& s) {
 
 void run_once(Inputs& in, const Shape& s, bool chunked, bool backward) {
   auto f = [&] {
-    return chunked ? ssmlab::models::ssd_chunked(in.x, in.dt, in.A, in.Bm, in.Cm, s.Q)
-                   : ssmlab::models::ssd_sequential(in.x, in.dt, in.A, in.Bm, in.Cm);
+    return chunked ? ssmlab::kernels::ssd_chunked(in.x, in.dt, in.A, in.Bm, in.Cm, s.Q)
+                   : ssmlab::kernels::ssd_sequential(in.x, in.dt, in.A, in.Bm, in.Cm);
   };
   if (!backward) {
     torch::NoGradGuard ng;

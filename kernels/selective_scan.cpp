@@ -1,4 +1,5 @@
-// selective_scan.cpp — the dispatch behind selective_scan.h, and the input checks of the fused kernels.
+// selective_scan.cpp — the dispatch behind selective_scan.h, the input checks of the fused kernels, and
+// the stand-ins for the CUDA entry points in a build without SSMLAB_WITH_CUDA.
 //
 // Auto: CUDA tensors (fp32/bf16, N <= 256, D / G a multiple of 32) → CUDA kernels when this binary was
 //       built with SSMLAB_WITH_CUDA;
@@ -9,25 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "selective_scan_internal.h"
+#include "kernels/selective_scan_internal.h"
 
 namespace ssmlab::kernels {
-
-const char* to_string(ScanImpl impl) {
-  switch (impl) {
-    case ScanImpl::Auto: return "auto";
-    case ScanImpl::Reference: return "reference";
-    case ScanImpl::CpuFused: return "cpu_fused";
-    case ScanImpl::Cuda: return "cuda";
-  }
-  return "?";
-}
-
-ScanImpl scan_impl_from_string(const std::string& name) {
-  for (auto impl : {ScanImpl::Auto, ScanImpl::Reference, ScanImpl::CpuFused, ScanImpl::Cuda})
-    if (name == to_string(impl)) return impl;
-  throw std::invalid_argument("unknown scan implementation '" + name + "' (expected auto, reference, cpu_fused or cuda)");
-}
 
 void check_fused_inputs(const char* impl, const torch::Tensor& u, const torch::Tensor& delta,
                         const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
@@ -89,8 +74,6 @@ ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const
 }
 #endif
 
-bool cuda_kernels_built() { return cuda_scan_built(); }
-
 namespace {
 // The reference scan on a GPU is tens of times slower than the kernel: say so once per reason, on stderr.
 void warn_reference_on_gpu(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B,
@@ -115,47 +98,27 @@ void warn_reference_on_gpu(const torch::Tensor& u, const torch::Tensor& A, const
 ScanResult selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                           const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                           const torch::Tensor& z, const torch::Tensor& delta_bias, bool delta_softplus,
-                          bool return_last_state, ScanImpl impl) {
-  if (impl == ScanImpl::Auto) {
+                          bool return_last_state, KernelImpl impl) {
+  if (impl == KernelImpl::Auto) {
     if (!u.defined()) throw std::invalid_argument("selective_scan: u is undefined, expected shape (B, D, L)");
     const auto dt = u.scalar_type();
     if (u.is_cuda() && cuda_scan_built() && (dt == torch::kFloat32 || dt == torch::kBFloat16) &&
         cuda_scan_supports(u, A, B, C))
-      impl = ScanImpl::Cuda;
+      impl = KernelImpl::Cuda;
     else if (u.device().is_cpu() && (dt == torch::kFloat32 || dt == torch::kFloat64))
-      impl = ScanImpl::CpuFused;
+      impl = KernelImpl::CpuFused;
     else
-      impl = ScanImpl::Reference;
-    if (impl == ScanImpl::Reference && u.is_cuda()) warn_reference_on_gpu(u, A, B, C);
+      impl = KernelImpl::Reference;
+    if (impl == KernelImpl::Reference && u.is_cuda()) warn_reference_on_gpu(u, A, B, C);
   }
   switch (impl) {
-    case ScanImpl::CpuFused:
+    case KernelImpl::CpuFused:
       return selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
-    case ScanImpl::Cuda:
+    case KernelImpl::Cuda:
       return selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
     default:
       return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state);
   }
-}
-
-torch::Tensor causal_conv1d_silu_ref(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (!x.defined() || x.dim() != 3) throw std::invalid_argument("causal_conv1d: x must have shape (B, D, L)");
-  if (!weight.defined() || weight.dim() != 2 || weight.size(0) != x.size(1))
-    throw std::invalid_argument("causal_conv1d: weight must have shape (D=" + std::to_string(x.size(1)) + ", W)");
-  const int64_t D = x.size(1), L = x.size(2), W = weight.size(1);
-  namespace F = torch::nn::functional;
-  auto y = F::conv1d(x, weight.unsqueeze(1), F::Conv1dFuncOptions().bias(bias).padding(W - 1).groups(D));  // (B, D, L+W-1)
-  return torch::silu(y.narrow(2, 0, L));                                                                   // (B, D, L)
-}
-
-torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                                 ScanImpl impl) {
-  const bool cuda_ok = x.defined() && x.is_cuda() && cuda_scan_built() && weight.defined() && weight.dim() == 2 &&
-                       weight.size(1) <= 4 &&
-                       (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16);
-  if (impl == ScanImpl::Cuda || (impl == ScanImpl::Auto && cuda_ok))
-    return causal_conv1d_silu_cuda(x.contiguous(), weight.contiguous(), bias, /*silu=*/true);
-  return causal_conv1d_silu_ref(x, weight, bias);
 }
 
 }  // namespace ssmlab::kernels

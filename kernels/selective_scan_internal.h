@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "selective_scan.h"
+#include "kernels/selective_scan.h"
 
 namespace ssmlab::kernels {
 

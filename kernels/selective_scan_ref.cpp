@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "selective_scan.h"
+#include "kernels/selective_scan.h"
 
 namespace ssmlab::kernels {
 

@@ -24,7 +24,7 @@
 
 #include "data.h"
 #include "models/registry.h"
-#include "selective_scan.h"
+#include "kernels/kernel_impl.h"
 #include "models/trainer.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
@@ -428,7 +428,7 @@ static int ssmlab_main(int argc, char** argv) {
   // ---- training ----
   run.add_param("world_size", dist->world());
   run.add_param("global_batch", global_batch);
-  sm::Trainer trainer(net, tc, opts, &run, dist);
+  sm::Trainer trainer(net, tc, &run, dist);
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
   double tokens_since = 0, loss_sum = 0, aux_sum = 0;  // aux: the model's aux_loss (MoE), NaN-free

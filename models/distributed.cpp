@@ -11,7 +11,7 @@
 #define USE_C10D_NCCL 1
 #endif
 
-#include "distributed.h"
+#include "models/distributed.h"
 
 #include <algorithm>
 #include <chrono>
@@ -30,7 +30,7 @@
 #endif
 
 #include "ssmlab/timer.h"
-#include "torch_util.h"
+#include "models/torch_util.h"
 
 namespace ssmlab::models {
 

@@ -6,7 +6,7 @@
 //   auto dist = sm::Distributed::join(dc, tc.device);         // reads RANK, WORLD_SIZE, ... (ssmlab/dist_env.h)
 //   sm::apply_writer_rule(&opts, *dist);                      // ranks != 0 write and print nothing
 //   ... batch_fn returns the GLOBAL batch (per-rank batch x dist->world() rows) ...
-//   sm::Trainer trainer(net, tc, opts, &run, dist);           // same weights everywhere, then DP steps
+//   sm::Trainer trainer(net, tc, &run, dist);           // same weights everywhere, then DP steps
 //
 // WORLD_SIZE unset or 1: no process group, every collective below is a no-op, and training is the
 // single-process code path unchanged. WORLD_SIZE > 1: rank 0 hosts a c10d TCPStore at

@@ -1,5 +1,5 @@
 // generation.cpp — batched cached generation and its uncached reference (generation.h).
-#include "generation.h"
+#include "models/generation.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,5 +1,5 @@
 // inference_cache.cpp — left-padding bookkeeping of InferenceCache (inference_cache.h).
-#include "inference_cache.h"
+#include "models/inference_cache.h"
 
 #include <stdexcept>
 #include <string>

@@ -9,7 +9,7 @@
 // InferenceCache (inference_cache.h) that the model allocates: forward(tokens, cache) on an unused
 // cache is the prefill, on a used one it continues from cache->seqlen_offset.
 //
-// Legend used in shape comments across models/ (docs/legend.md):
+// Legend used in shape comments across models/ (docs/glossary.md):
 //   B batch, L sequence length, D d_model, V vocabulary (padded where the family pads it),
 //   E d_inner (= expand * D), N d_state, H heads, P head dim, G groups, K conv kernel.
 #pragma once
@@ -19,7 +19,7 @@
 
 #include <torch/torch.h>
 
-#include "inference_cache.h"
+#include "models/inference_cache.h"
 
 namespace ssmlab::models {
 

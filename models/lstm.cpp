@@ -1,5 +1,5 @@
 // lstm.cpp — the LSTM language model (lstm.h).
-#include "lstm.h"
+#include "models/lstm.h"
 
 #include <cmath>
 #include <stdexcept>

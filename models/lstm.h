@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "lm.h"
+#include "models/lm.h"
 
 namespace ssmlab::models {
 

@@ -2,11 +2,14 @@
 //
 // Paper: Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces" (2023),
 // Section 3 and Algorithm 2. Upstream: state-spaces/mamba mamba_ssm/modules/mamba_simple.py and
-// mamba_ssm/models/mixer_seq_simple.py. The selective scan itself is kernels/selective_scan.h.
+// mamba_ssm/models/mixer_seq_simple.py. The selective scan and the causal conv are
+// kernels/selective_scan.h and kernels/causal_conv1d.h; the LM shell (embedding, layers, final norm,
+// head, cache) is ssm_lm.h, shared with Mamba-2.
 //
 // ---- Hugging Face / mamba-ssm checkpoint contract ------------------------------------------
 // MambaLM's named_parameters() are exactly the names of HF `MambaForCausalLM`
-// (and of state-spaces/mamba-* checkpoints), so hf/ loads them without renaming:
+// (and of state-spaces/mamba-* checkpoints), so hf/ loads them without renaming (the shell's names,
+// ssm_lm.h, and the mixer's):
 //   backbone.embeddings.weight                     (V_pad, D)
 //   backbone.layers.{i}.norm.weight                (D)            RMSNorm before the mixer
 //   backbone.layers.{i}.mixer.in_proj.weight       (2E, D)        [+ .bias if bias]
@@ -28,31 +31,24 @@
 // (0 = auto), use_conv_bias -> conv_bias, use_bias -> bias, layer_norm_epsilon (1e-5) -> norm_eps,
 // residual_in_fp32 -> residual_in_fp32. mamba-ssm's old "ssm_cfg" keys map the same way.
 //
-// Glossary (paper symbol -> code): x_t input (B, L, D); Δ delta (B, E, L); A (E, N);
-// B, C (B, N, L) input-dependent; h state (B, E, N); D skip (E); R = dt_rank.
-// NOTE: the residual order is Norm -> Mixer -> Add per layer (numerically what upstream's fused
-// Add -> Norm ordering computes), then a final RMSNorm.
+// Errors: the kernels' std::invalid_argument (kernels/selective_scan.h, kernels/causal_conv1d.h), e.g.
+// kernel_impl Cuda on CPU tensors or in a build without CUDA.
+//
+// Letters: docs/glossary.md (B batch, L length, D d_model, E d_inner, N d_state, R dt_rank, K d_conv).
+// Paper symbol -> code: x_t input (B, L, D); Δ delta (B, E, L); A (E, N); B, C (B, N, L)
+// input-dependent; h state (B, E, N); the skip D (E) (the parameter named D, not d_model).
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <string>
 
 #include <torch/torch.h>
 
-#include "lm.h"
-#include "selective_scan.h"
+#include "kernels/kernel_impl.h"
+#include "models/inference_cache.h"
+#include "models/ssm_lm.h"
 
 namespace ssmlab::models {
-
-// y = x / sqrt(mean(x^2) + eps) * weight, computed in fp32, returned in x's dtype.
-class RMSNormImpl : public torch::nn::Module {
- public:
-  explicit RMSNormImpl(int64_t dim, double eps = 1e-5);
-  torch::Tensor forward(const torch::Tensor& x);  // (..., dim) -> (..., dim)
-  torch::Tensor weight;
-  double eps;
-};
-TORCH_MODULE(RMSNorm);
 
 struct MambaOptions {
   MambaOptions(int64_t d_model = 64, int64_t n_layer = 2, int64_t vocab_size = 32)
@@ -74,9 +70,9 @@ struct MambaOptions {
   TORCH_ARG(double, dt_max) = 1e-1;
   TORCH_ARG(double, dt_init_floor) = 1e-4;
   TORCH_ARG(double, dt_scale) = 1.0;
-  // Which selective-scan / conv kernels the mixer uses (kernels/selective_scan.h). Auto = the fastest
+  // Which selective-scan / conv kernels the mixer uses (kernels/kernel_impl.h). Auto = the fastest
   // for the device and dtype; Reference forces the loop-of-tensor-ops twins (benchmarks, parity).
-  TORCH_ARG(kernels::ScanImpl, scan_impl) = kernels::ScanImpl::Auto;
+  TORCH_ARG(kernels::KernelImpl, kernel_impl) = kernels::KernelImpl::Auto;
  public:
   // Derived (computed once from the above).
   int64_t d_inner() const { return expand_ * d_model_; }
@@ -109,48 +105,17 @@ class MambaMixerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MambaMixer);
 
-// One residual layer: x + mixer(norm(x)).
-class MambaLayerImpl : public torch::nn::Module {
- public:
-  explicit MambaLayerImpl(const MambaOptions& o);
-  torch::Tensor forward(const torch::Tensor& x, LayerCache* state = nullptr, const torch::Tensor& valid = {});  // (B, L, D)
-  torch::Tensor step(const torch::Tensor& x, LayerCache& state);                                             // (B, D)
-  bool residual_in_fp32;
-  RMSNorm norm{nullptr};
-  MambaMixer mixer{nullptr};
-};
-TORCH_MODULE(MambaLayer);
+// One residual layer: x + mixer(norm(x)) (ssm_lm.h); norm.*, mixer.* in the names above.
+using MambaLayerImpl = ResidualLayerImpl<MambaMixerImpl>;
 
-class MambaBackboneImpl : public torch::nn::Module {
- public:
-  explicit MambaBackboneImpl(const MambaOptions& o);
-  torch::nn::Embedding embeddings{nullptr};
-  torch::nn::ModuleList layers{nullptr};
-  RMSNorm norm_f{nullptr};
-};
-TORCH_MODULE(MambaBackbone);
-
-class MambaLMImpl : public LanguageModelImpl {
+// The Mamba-1 LM: the SSM shell (ssm_lm.h) over MambaLayers. Initialisation as mixer_seq_simple's
+// _init_weights: embeddings N(0, 0.02); in_proj / out_proj biases 0; out_proj rescaled by
+// 1/sqrt(n_layer) (GPT-2's prenorm-residual rescaling).
+class MambaLMImpl : public SsmLMImpl {
  public:
   explicit MambaLMImpl(const MambaOptions& o);
-  using LanguageModelImpl::forward;
-  using LanguageModelImpl::forward_features;
-  // tokens (B, L) -> logits (B, L, V_pad). With a cache: an unused one is filled by a parallel
-  // prefill; a used one continues recurrently, one token at a time (O(1) per token).
-  torch::Tensor forward(const torch::Tensor& tokens, InferenceCache* cache) override;
-  torch::Tensor forward_features(const torch::Tensor& x, InferenceCache* cache) override;  // (B, L, D) -> (B, L, D)
-  InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
-  int64_t d_model() const override { return options.d_model(); }
-  int64_t vocab_size() const override { return options.padded_vocab(); }
   std::string family() const override { return "mamba"; }
-  torch::Tensor lm_head_weight() const;  // (V_pad, D)
-
   MambaOptions options;
-  MambaBackbone backbone{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // null when tied
-
- private:
-  torch::Tensor layers_forward(torch::Tensor h, InferenceCache* cache);  // (B, L, D) -> final hidden
 };
 TORCH_MODULE(MambaLM);
 

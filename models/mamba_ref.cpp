@@ -2,7 +2,7 @@
 // models/mamba/modeling_mamba.py MambaMixer.slow_forward, transcribed op by op, fp32, no kernels/,
 // no fusion, an explicit loop over the sequence. Slow on purpose: it is the parity oracle that a
 // change in mamba.cpp or kernels/ is tested against.
-#include "mamba.h"
+#include "models/mamba.h"
 
 namespace ssmlab::models {
 

@@ -1,5 +1,5 @@
 // registry.cpp — make_model / param_count / match_params (registry.h).
-#include "registry.h"
+#include "models/registry.h"
 
 #include <cmath>
 #include <cstdio>
@@ -7,12 +7,12 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kernels/kernel_impl.h"
+#include "models/lstm.h"
+#include "models/mamba.h"
+#include "models/mamba2.h"
+#include "models/transformer.h"
 #include "ssmlab/main_guard.h"
-#include "lstm.h"
-#include "selective_scan.h"
-#include "mamba.h"
-#include "mamba2.h"
-#include "transformer.h"
 
 namespace ssmlab::models {
 
@@ -45,7 +45,7 @@ void add_model_flags(Cli& cli, ModelConfig* mc) {
   cli.add("chunk-size", &mc->chunk_size, "Mamba-2 SSD chunk length").at_least(int64_t{1});
   cli.add("dropout", &mc->dropout, "LSTM dropout between layers").at_least(0.0).less_than(1.0);
   cli.add("kernel-impl", &mc->kernel_impl, "scan/conv/SSD kernels: auto|reference|cpu_fused|cuda")
-      .one_of({"auto", "reference", "cpu_fused", "cuda"});
+      .one_of(kernels::kernel_impl_names());
 }
 
 const std::vector<std::string>& model_names() {
@@ -74,7 +74,7 @@ MambaOptions mamba_options(const ModelConfig& mc) {
       .d_conv(mc.d_conv)
       .expand(mc.expand)
       .dt_rank(mc.dt_rank)
-      .scan_impl(kernels::scan_impl_from_string(mc.kernel_impl));
+      .kernel_impl(kernels::kernel_impl_from_string(mc.kernel_impl));
 }
 Mamba2Options mamba2_options(const ModelConfig& mc) {
   return Mamba2Options(mc.d_model, mc.n_layer, mc.vocab_size)
@@ -84,7 +84,7 @@ Mamba2Options mamba2_options(const ModelConfig& mc) {
       .headdim(mc.headdim)
       .ngroups(mc.ngroups)
       .chunk_size(mc.chunk_size)
-      .use_chunked(mc.kernel_impl != "reference");
+      .kernel_impl(kernels::kernel_impl_from_string(mc.kernel_impl));
 }
 LSTMLMOptions lstm_options(const ModelConfig& mc) {
   return LSTMLMOptions(mc.d_model, mc.n_layer, mc.vocab_size).dropout(mc.dropout);
@@ -97,7 +97,7 @@ void check_name(const std::string& name) {
   throw std::invalid_argument("unknown model '" + name + "' (expected " + list + ")");
 }
 void check_config(const std::string& name, const ModelConfig& mc) {
-  kernels::scan_impl_from_string(mc.kernel_impl);  // throws std::invalid_argument for an unknown name
+  kernels::kernel_impl_from_string(mc.kernel_impl);  // throws std::invalid_argument for an unknown name
   if (is_transformer(name) && mc.d_model % mc.n_head != 0)
     throw std::invalid_argument(name + ": d_model " + std::to_string(mc.d_model) + " must be divisible by n_head " +
                                 std::to_string(mc.n_head));
@@ -127,7 +127,7 @@ LanguageModel make_model(const std::string& name, const ModelConfig& mc) {
 void check_model_fits(const std::string& name, const ModelConfig& mc, std::uint64_t available_bytes, bool training) {
   try {
     check_name(name);
-    kernels::scan_impl_from_string(mc.kernel_impl);
+    kernels::kernel_impl_from_string(mc.kernel_impl);
   } catch (const std::exception& e) {
     throw UsageError(std::string("--model/--kernel-impl: ") + e.what());
   }

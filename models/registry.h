@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "lm.h"
+#include "models/lm.h"
 #include "ssmlab/cli.h"
 
 namespace ssmlab::models {
@@ -40,7 +40,7 @@ struct ModelConfig {
   int64_t chunk_size = 64;       // Mamba-2 SSD chunk
   // LSTM
   double dropout = 0.0;
-  // Kernels of the scan, the causal conv and the SSD (kernels/selective_scan.h):
+  // Kernels of the scan, the causal conv and the SSD (kernels::KernelImpl, kernels/kernel_impl.h):
   // auto | reference | cpu_fused | cuda. Mamba-2: reference = sequential SSD, else chunked.
   std::string kernel_impl = "auto";
 

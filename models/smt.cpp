@@ -1,5 +1,5 @@
 // smt.cpp — the Stride Memory Transformer (see smt.h for the definition and the shapes).
-#include "smt.h"
+#include "models/smt.h"
 
 #include <algorithm>
 #include <cmath>

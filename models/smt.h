@@ -58,9 +58,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "inference_cache.h"
-#include "mamba.h"
-#include "transformer.h"
+#include "models/inference_cache.h"
+#include "models/mamba.h"
+#include "models/transformer.h"
 
 namespace ssmlab::models {
 

@@ -1,5 +1,5 @@
 // torch_util.cpp — device resolution, threads, seeding, autocast and RNG state (see torch_util.h).
-#include "torch_util.h"
+#include "models/torch_util.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "lm.h"
+#include "models/lm.h"
 
 namespace ssmlab::models {
 

@@ -1,5 +1,5 @@
 // trainer.cpp — AdamW + warm-up/cosine training loop with atomic checkpoints (see trainer.h).
-#include "trainer.h"
+#include "models/trainer.h"
 
 #include <cmath>
 #include <cstring>
@@ -383,11 +383,21 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 }
 
 // ---- trainer --------------------------------------------------------------------------
-Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run,
+namespace {
+// The trainer's view of the run: the RunLog's options, or, without a RunLog, a quiet run with no log.
+CommonOptions trainer_options(const RunLog* run) {
+  if (run) return run->options();
+  CommonOptions o;
+  o.quiet = true;
+  return o;
+}
+}  // namespace
+
+Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, const RunLog* run,
                  std::shared_ptr<Distributed> dist)
     : model_(std::move(model)),
       tc_(std::move(tc)),
-      opts_(std::move(opts)),
+      opts_(trainer_options(run)),
       run_(run),
       device_(dist && dist->active() ? dist->device() : resolve_device(tc_.device)),
       dist_(std::move(dist)) {
@@ -580,7 +590,11 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
     res.last_eval = m;
     bool stop = m.contains("stop_training") && m["stop_training"].is_boolean() && m["stop_training"].get<bool>();
     if (dp) stop = dist_->allreduce_sum(std::vector<double>{stop ? 1.0 : 0.0})[0] > 0;  // every rank stops together
-    if (run_ && main) run_->write(m, "eval at step " + std::to_string(step) + ": " + m.dump(), true, "eval");
+    if (main) {
+      const std::string line = "eval at step " + std::to_string(step) + ": " + m.dump();
+      progress(opts_, line);
+      if (run_) run_->append(m, line, true, "eval");
+    }
     return stop;
   };
 
@@ -720,7 +734,7 @@ TrainResult Trainer::fit_backward(const BatchFn& batch_fn, const BackwardFn& bac
           m["batch_per_rank"] = res.global_batch / world;
           m["allreduce_ms"] = allreduce_ms;
         }
-        append_jsonl(opts_.log_path, run_->make_record(m, line.str(), true, "step"));
+        run_->append(m, line.str(), true, "step");
       }
       window_loss = 0.0;
       window_aux = 0.0;

@@ -25,7 +25,7 @@
 //     auto device = sm::resolve_device(tc.device);
 //     auto model = sm::make_model(model_name, mc);  model->to(device);
 //     ssmlab::RunLog run(opts, "copy_train");
-//     sm::Trainer trainer(model, tc, opts, &run);
+//     sm::Trainer trainer(model, tc, &run);
 //     auto res = trainer.fit(
 //         [&](int64_t step) { return make_batch(step, device); },   // Batch{inputs, targets, mask}
 //         sm::lm_loss(model),                                        // masked cross-entropy
@@ -63,11 +63,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "distributed.h"
-#include "lm.h"
+#include "models/distributed.h"
+#include "models/lm.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
-#include "torch_util.h"
+#include "models/torch_util.h"
 
 namespace ssmlab::models {
 
@@ -172,12 +172,14 @@ int64_t load_checkpoint(const std::string& path, torch::nn::Module& model, torch
 
 class Trainer {
  public:
-  // `run` may be null (no JSONL records). Resolves tc.device and moves the model there;
+  // Records ("step", "eval") go to `run`'s log through RunLog::append, which prints nothing; the
+  // progress lines (steps, evaluations, resume notes) go to stderr unless the run is quiet. `run`
+  // may be null: no records and no progress lines. Resolves tc.device and moves the model there;
   // batches from batch_fn are moved to that device as well. When the model is a LanguageModel
   // whose aux_loss() is defined after loss_fn ran, each step minimises loss + aux_loss_coef · aux.
   // With `dist` active (WORLD_SIZE > 1) the model goes to dist->device() (not tc.device), and rank
   // 0's weights are broadcast to every rank and checked (Distributed::sync_module).
-  Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, CommonOptions opts, const RunLog* run,
+  Trainer(std::shared_ptr<torch::nn::Module> model, TrainConfig tc, const RunLog* run,
           std::shared_ptr<Distributed> dist = nullptr);
 
   TrainResult fit(const BatchFn& batch_fn, const LossFn& loss_fn, const EvalFn& eval_fn = nullptr);
@@ -197,7 +199,7 @@ class Trainer {
  private:
   std::shared_ptr<torch::nn::Module> model_;
   TrainConfig tc_;
-  CommonOptions opts_;
+  CommonOptions opts_;  // run_'s options (quiet when run_ is null), silenced on ranks != 0
   const RunLog* run_;
   torch::Device device_;
   std::unique_ptr<torch::optim::AdamW> opt_;

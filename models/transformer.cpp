@@ -1,5 +1,5 @@
 // transformer.cpp — the decoder-only Transformer (see transformer.h).
-#include "transformer.h"
+#include "models/transformer.h"
 
 #include <cmath>
 #include <limits>

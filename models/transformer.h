@@ -51,7 +51,7 @@
 
 #include <torch/torch.h>
 
-#include "lm.h"
+#include "models/lm.h"
 
 namespace ssmlab::models {
 

@@ -353,7 +353,7 @@ static int ssmlab_main(int argc, char** argv) {
     return c > 0 ? s / c : NAN;
   };
 
-  sm::Trainer trainer(net, tc, opts, &run);
+  sm::Trainer trainer(net, tc, &run);
   ssmlab::Stopwatch clock;
   const double elapsed_before = history.empty() ? 0.0 : history.back().value("elapsed_s", 0.0);
   auto save_best = [&](int64_t step, double vl) {

@@ -314,7 +314,7 @@ static int ssmlab_main(int argc, char** argv) {
   };
 
   // ---- train (or load) ----
-  sm::Trainer trainer(net, tc, opts, &run, dist);
+  sm::Trainer trainer(net, tc, &run, dist);
   sm::LossFn loss_fn = sm::lm_loss(net);
   size_t ema_seen = 0;  // the EMA follows the trainer's (global) step losses
   update_train_loss = [&] {

@@ -160,11 +160,17 @@ nlohmann::json RunLog::make_record(const nlohmann::json& metrics, const std::str
   return r;
 }
 
+nlohmann::json RunLog::append(const nlohmann::json& metrics, const std::string& summary, bool ok,
+                              const std::string& record) const {
+  auto r = make_record(metrics, summary, ok, record);
+  if (!opts_.silent && !opts_.log_path.empty()) append_jsonl(opts_.log_path, r);
+  return r;
+}
+
 nlohmann::json RunLog::write(const nlohmann::json& metrics, const std::string& summary, bool ok,
                              const std::string& record) const {
-  auto r = make_record(metrics, summary, ok, record);
+  auto r = append(metrics, summary, ok, record);
   if (opts_.silent) return r;
-  if (!opts_.log_path.empty()) append_jsonl(opts_.log_path, r);
   if (!opts_.quiet || record == "result")
     std::cout << "[" << experiment_ << "] " << (ok ? "" : "FAILED: ") << summary << std::endl;
   return r;

@@ -357,7 +357,7 @@ void train_20_steps(const sm::LanguageModel& m) {
     auto x = torch::randint(0, 400, {4, 17}, gen, torch::kLong);
     return sm::Batch{x.narrow(1, 0, 16), x.narrow(1, 1, 16), {}};
   };
-  ASSERT_TRUE(sm::Trainer(m, tc, o, nullptr).fit(batch, sm::lm_loss(m)).ok);
+  ASSERT_TRUE(sm::Trainer(m, tc, nullptr).fit(batch, sm::lm_loss(m)).ok);
   m->eval();
 }
 }  // namespace

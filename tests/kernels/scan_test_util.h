@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "selective_scan.h"
+#include "kernels/selective_scan.h"
 
 namespace ssmlab::kernels::test {
 
@@ -91,7 +91,7 @@ struct ScanGrads {
 };
 
 // Runs impl on leaf copies of x and backpropagates loss = Σ out·w_out + Σ last·w_last.
-inline ScanGrads run_with_grads(const ScanInputs& x, const ScanCase& c, ScanImpl impl, const torch::Tensor& w_out,
+inline ScanGrads run_with_grads(const ScanInputs& x, const ScanCase& c, KernelImpl impl, const torch::Tensor& w_out,
                                 const torch::Tensor& w_last) {
   ScanInputs y = x;
   for (auto* t : y.all())

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "scan_test_util.h"
-#include "selective_scan.h"
+#include "kernels/scan_test_util.h"
+#include "kernels/selective_scan.h"
 
 using namespace ssmlab::kernels;
 using namespace ssmlab::kernels::test;
@@ -25,8 +25,8 @@ void expect_parity(const ScanCase& c, torch::ScalarType dt) {
   ScanInputs x64 = x;
   for (auto* t : x64.all())
     if (t->defined()) *t = t->to(torch::kFloat64);
-  auto ref = run_with_grads(x64, c, ScanImpl::Reference, w_out, w_last);
-  auto got = run_with_grads(x, c, ScanImpl::CpuFused, w_out, w_last);
+  auto ref = run_with_grads(x64, c, KernelImpl::Reference, w_out, w_last);
+  auto got = run_with_grads(x, c, KernelImpl::CpuFused, w_out, w_last);
   const double rtol = rtol_for(dt);
   std::printf("%s %s\n", c.name().c_str(), dt == torch::kFloat64 ? "fp64" : "fp32");
   check_close("out", got.out, ref.out, rtol);
@@ -70,8 +70,8 @@ TEST(ScanCpu, MixedGroupedAndSharedBC) {
   auto x = make_inputs(c, torch::kFloat64);
   x.C = torch::randn({c.Bt, c.N, c.L}, torch::kFloat64);
   auto w_out = torch::randn({c.Bt, c.D, c.L}, torch::kFloat64), w_last = torch::randn({c.Bt, c.D, c.N}, torch::kFloat64);
-  auto ref = run_with_grads(x, c, ScanImpl::Reference, w_out, w_last);
-  auto got = run_with_grads(x, c, ScanImpl::CpuFused, w_out, w_last);
+  auto ref = run_with_grads(x, c, KernelImpl::Reference, w_out, w_last);
+  auto got = run_with_grads(x, c, KernelImpl::CpuFused, w_out, w_last);
   check_close("out", got.out, ref.out, 1e-10);
   for (size_t i = 0; i < got.grads.size(); ++i)
     check_close(std::string("d") + ScanInputs::kNames[i], got.grads[i], ref.grads[i], 1e-10);
@@ -83,10 +83,10 @@ TEST(ScanCpu, FiniteDifferenceGradients) {
   ScanCase c = mk(1, 2, 5, 3, 2, true, true, true, true);
   auto x = make_inputs(c, torch::kFloat64);
   auto w_out = torch::randn({c.Bt, c.D, c.L}, torch::kFloat64), w_last = torch::randn({c.Bt, c.D, c.N}, torch::kFloat64);
-  auto analytic = run_with_grads(x, c, ScanImpl::CpuFused, w_out, w_last);
+  auto analytic = run_with_grads(x, c, KernelImpl::CpuFused, w_out, w_last);
   auto loss_at = [&](const ScanInputs& y) {
     torch::NoGradGuard ng;
-    auto r = selective_scan(y.u, y.delta, y.A, y.B, y.C, y.D, y.z, y.delta_bias, c.softplus, true, ScanImpl::CpuFused);
+    auto r = selective_scan(y.u, y.delta, y.A, y.B, y.C, y.D, y.z, y.delta_bias, c.softplus, true, KernelImpl::CpuFused);
     return ((r.out * w_out).sum() + (r.last_state * w_last).sum()).item<double>();
   };
   const double eps = 1e-6;
@@ -114,12 +114,12 @@ TEST(ScanCpu, AutoPicksFusedKernelOnCpu) {
   torch::manual_seed(5);
   ScanCase c;
   auto x = make_inputs(c, torch::kFloat32);
-  auto a = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, ScanImpl::Auto);
-  auto f = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, ScanImpl::CpuFused);
+  auto a = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, KernelImpl::Auto);
+  auto f = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, KernelImpl::CpuFused);
   EXPECT_TRUE(torch::equal(a.out, f.out));
   // and a non-contiguous input reaches the fused kernel's check through Auto
   auto u_nc = x.u.transpose(1, 2).contiguous().transpose(1, 2);
-  EXPECT_THROW(selective_scan(u_nc, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, ScanImpl::Auto),
+  EXPECT_THROW(selective_scan(u_nc, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, true, false, KernelImpl::Auto),
                std::invalid_argument);
 }
 
@@ -138,7 +138,7 @@ TEST(ScanCpu, ClearErrorsNameTheTensor) {
   auto x = make_inputs(c, torch::kFloat32);
   auto call = [&](ScanInputs y) {
     return [y]() mutable {
-      selective_scan(y.u, y.delta, y.A, y.B, y.C, y.D, y.z, y.delta_bias, true, false, ScanImpl::CpuFused);
+      selective_scan(y.u, y.delta, y.A, y.B, y.C, y.D, y.z, y.delta_bias, true, false, KernelImpl::CpuFused);
     };
   };
   {  // non-contiguous C
@@ -182,32 +182,3 @@ TEST(ScanCpu, ClearErrorsNameTheTensor) {
 }
 
 }  // namespace
-
-TEST(CausalConv1d, ReferenceMatchesTheFormulaByHand) {
-  torch::manual_seed(3);
-  const int64_t Bt = 2, D = 3, L = 7, W = 4;
-  auto x = torch::randn({Bt, D, L}, torch::kFloat64), w = torch::randn({D, W}, torch::kFloat64);
-  auto b = torch::randn({D}, torch::kFloat64);
-  auto got = causal_conv1d_silu(x, w, b);   // CPU: the reference path
-  auto xa = x.accessor<double, 3>();
-  auto wa = w.accessor<double, 2>();
-  for (int64_t i = 0; i < Bt; ++i)
-    for (int64_t d = 0; d < D; ++d)
-      for (int64_t t = 0; t < L; ++t) {
-        double acc = b[d].item<double>();
-        for (int64_t k = 0; k < W; ++k) {
-          const int64_t s = t - W + 1 + k;
-          if (s >= 0) acc += wa[d][k] * xa[i][d][s];
-        }
-        const double want = acc / (1 + std::exp(-acc));
-        EXPECT_NEAR(got[i][d][t].item<double>(), want, 1e-12) << i << "," << d << "," << t;
-      }
-  EXPECT_THROW(causal_conv1d_silu(x, torch::randn({D + 1, W}, torch::kFloat64), b), std::invalid_argument);
-  EXPECT_THROW(causal_conv1d_silu(x, w, b, ScanImpl::Cuda), std::invalid_argument);  // CPU tensor
-}
-
-TEST(ScanImplNames, RoundTripAndRejectUnknown) {
-  for (auto impl : {ScanImpl::Auto, ScanImpl::Reference, ScanImpl::CpuFused, ScanImpl::Cuda})
-    EXPECT_EQ(scan_impl_from_string(to_string(impl)), impl);
-  EXPECT_THROW(scan_impl_from_string("fast"), std::invalid_argument);
-}

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "scan_test_util.h"
-#include "selective_scan.h"
-#include "selective_scan_internal.h"
+#include "kernels/scan_test_util.h"
+#include "kernels/selective_scan.h"
+#include "kernels/selective_scan_internal.h"
 
 using namespace ssmlab::kernels;
 using namespace ssmlab::kernels::test;
@@ -36,8 +36,8 @@ TEST_P(CudaScanParity, MatchesReference) {
   for (auto* t : x64.all())
     if (t->defined()) *t = t->to(torch::kCPU, torch::kFloat64);
   auto w_out = torch::randn({c.Bt, c.D, c.L}, torch::kFloat64), w_last = torch::randn({c.Bt, c.D, c.N}, torch::kFloat64);
-  auto ref = run_with_grads(x64, c, ScanImpl::Reference, w_out, w_last);
-  auto got = run_with_grads(x, c, ScanImpl::Cuda, w_out, w_last);
+  auto ref = run_with_grads(x64, c, KernelImpl::Reference, w_out, w_last);
+  auto got = run_with_grads(x, c, KernelImpl::Cuda, w_out, w_last);
   const double rtol = rtol_for(cc.dtype);
   std::printf("%s\n", cc.name().c_str());
   check_close("out", got.out, ref.out, rtol);
@@ -47,8 +47,8 @@ TEST_P(CudaScanParity, MatchesReference) {
     check_close(std::string("d") + ScanInputs::kNames[i], got.grads[i], ref.grads[i], rtol);
   // Auto must choose the CUDA kernel: same bits as the explicit call
   torch::NoGradGuard ng;
-  auto a = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, c.softplus, false, ScanImpl::Auto);
-  auto k = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, c.softplus, false, ScanImpl::Cuda);
+  auto a = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, c.softplus, false, KernelImpl::Auto);
+  auto k = selective_scan(x.u, x.delta, x.A, x.B, x.C, x.D, x.z, x.delta_bias, c.softplus, false, KernelImpl::Cuda);
   EXPECT_TRUE(torch::equal(a.out, k.out));
 }
 
@@ -84,7 +84,7 @@ TEST(CudaScan, ClearErrors) {
     ScanCase big = mk(1, 32, 8, 257, 0, false, false, false, false);
     auto xb = make_inputs(big, torch::kFloat32, torch::kCUDA);
     try {
-      selective_scan(xb.u, xb.delta, xb.A, xb.B, xb.C, {}, {}, {}, false, false, ScanImpl::Cuda);
+      selective_scan(xb.u, xb.delta, xb.A, xb.B, xb.C, {}, {}, {}, false, false, KernelImpl::Cuda);
       ADD_FAILURE() << "no error for N = 257";
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find("N <= 256"), std::string::npos) << e.what();
@@ -93,13 +93,13 @@ TEST(CudaScan, ClearErrors) {
   ScanCase c = mk(1, 48, 8, 16, 0, false, false, false, false);  // D = 48 is not a multiple of 32
   auto x = make_inputs(c, torch::kFloat32, torch::kCUDA);
   try {
-    selective_scan(x.u, x.delta, x.A, x.B, x.C, {}, {}, {}, false, false, ScanImpl::Cuda);
+    selective_scan(x.u, x.delta, x.A, x.B, x.C, {}, {}, {}, false, false, KernelImpl::Cuda);
     ADD_FAILURE() << "no error";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
   }
   // Auto falls back to the reference for shapes the kernel does not take
-  auto r = selective_scan(x.u, x.delta, x.A, x.B, x.C, {}, {}, {}, false, false, ScanImpl::Auto);
+  auto r = selective_scan(x.u, x.delta, x.A, x.B, x.C, {}, {}, {}, false, false, KernelImpl::Auto);
   auto ref = selective_scan_ref(x.u, x.delta, x.A, x.B, x.C);
   EXPECT_TRUE(torch::allclose(r.out, ref.out));
 }

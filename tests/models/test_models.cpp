@@ -167,10 +167,10 @@ TEST(Mamba, PrefillThenStepEqualsFullForward) {
 }
 
 TEST(Mamba, FusedKernelsMatchReferenceForwardAndGradients) {
-  // scan_impl Auto (fused CPU scan on this device) vs Reference: same logits, same parameter grads.
-  auto run = [](ssmlab::kernels::ScanImpl impl) {
+  // kernel_impl Auto (fused CPU scan on this device) vs Reference: same logits, same parameter grads.
+  auto run = [](ssmlab::kernels::KernelImpl impl) {
     torch::manual_seed(5);
-    sm::MambaLM m(sm::MambaOptions(16, 2, 11).d_state(4).scan_impl(impl));
+    sm::MambaLM m(sm::MambaOptions(16, 2, 11).d_state(4).kernel_impl(impl));
     m->to(torch::kFloat64);
     auto tokens = torch::randint(0, 11, {2, 9}, torch::kLong);
     auto logits = m->forward(tokens);                               // (2, 9, V)
@@ -179,7 +179,7 @@ TEST(Mamba, FusedKernelsMatchReferenceForwardAndGradients) {
     for (const auto& p : m->parameters()) grads.push_back(p.grad().clone());
     return std::make_pair(logits.detach(), grads);
   };
-  auto fused = run(ssmlab::kernels::ScanImpl::Auto), ref = run(ssmlab::kernels::ScanImpl::Reference);
+  auto fused = run(ssmlab::kernels::KernelImpl::Auto), ref = run(ssmlab::kernels::KernelImpl::Reference);
   expect_close(fused.first, ref.first, 1e-10, "logits");
   ASSERT_EQ(fused.second.size(), ref.second.size());
   for (size_t i = 0; i < ref.second.size(); ++i)
@@ -188,32 +188,6 @@ TEST(Mamba, FusedKernelsMatchReferenceForwardAndGradients) {
 }
 
 // ---- Mamba-2 --------------------------------------------------------------------------------
-TEST(Mamba2, ChunkedEqualsSequential) {
-  torch::manual_seed(3);
-  const int64_t b = 2, L = 12, H = 4, P = 3, N = 5;
-  for (int64_t G : {1, 2}) {
-    auto x = torch::randn({b, L, H, P}, torch::kFloat64);
-    auto dt = torch::nn::functional::softplus(torch::randn({b, L, H}, torch::kFloat64));
-    auto A = -torch::rand({H}, torch::kFloat64) * 2 - 0.1;
-    auto Bm = torch::randn({b, L, G, N}, torch::kFloat64), Cm = torch::randn({b, L, G, N}, torch::kFloat64);
-    torch::Tensor s_ref, s_chunk;
-    auto y_ref = sm::ssd_sequential(x, dt, A, Bm, Cm, &s_ref);
-    for (int64_t Q : {1, 3, 4, 12, 5, 7, 16}) {                    // divides L, and does not
-      auto y = sm::ssd_chunked(x, dt, A, Bm, Cm, Q, &s_chunk);
-      const std::string tag = "G=" + std::to_string(G) + " Q=" + std::to_string(Q);
-      expect_close(y, y_ref, 1e-4, "y " + tag);
-      expect_close(s_chunk, s_ref, 1e-4, "final state " + tag);
-    }
-  }
-}
-
-TEST(Mamba2, SegsumByHand) {
-  auto a = torch::tensor({1.0, 2.0, 3.0}, torch::kFloat64);
-  auto e = sm::segsum_exp(a);
-  auto want = torch::tensor({1.0, 0.0, 0.0, std::exp(2.0), 1.0, 0.0, std::exp(5.0), std::exp(3.0), 1.0}, torch::kFloat64).view({3, 3});
-  expect_close(e, want, 1e-9, "segsum");
-}
-
 TEST(Mamba2, LMChunkedEqualsSequential) {
   torch::manual_seed(4);
   sm::Mamba2LM m(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(5));
@@ -221,7 +195,7 @@ TEST(Mamba2, LMChunkedEqualsSequential) {
   auto tokens = torch::randint(0, 11, {2, 13}, torch::kLong);
   auto a = m->forward(tokens);
   torch::manual_seed(4);  // same weights, the sequential SSD (kernel_impl "reference")
-  sm::Mamba2LM r(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(5).use_chunked(false));
+  sm::Mamba2LM r(sm::Mamba2Options(16, 2, 11).d_state(4).headdim(8).ngroups(2).chunk_size(5).kernel_impl(ssmlab::kernels::KernelImpl::Reference));
   expect_close(r->forward(tokens), a, 1e-4, "Mamba2LM chunked vs sequential");
 }
 

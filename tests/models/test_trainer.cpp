@@ -101,7 +101,7 @@ TEST(Trainer, StepRecordsReportTheWindowRateBesideTheRunAverage) {
   auto tc = small_tc(20);
   tc.log_every = 10;
   tc.eval_every = 10;
-  sm::Trainer trainer(model, tc, opts, &run);
+  sm::Trainer trainer(model, tc, &run);
   ASSERT_TRUE(trainer.fit(map_batch, sm::lm_loss(model), [&](int64_t) {
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
     return nlohmann::json{{"dummy", 1.0}};
@@ -129,7 +129,7 @@ TEST(Trainer, LearnsAndLogs) {
   auto tc = small_tc(40);
   tc.lr = 1e-2;
   tc.eval_every = 20;
-  sm::Trainer trainer(model, tc, opts, &run);
+  sm::Trainer trainer(model, tc, &run);
   int evals = 0;
   auto res = trainer.fit(map_batch, sm::lm_loss(model), [&](int64_t) {
     ++evals;
@@ -160,12 +160,12 @@ TEST(Trainer, CheckpointRoundTrip) {
   auto dir = temp_dir("roundtrip");
   const std::string path = (dir / "ck.bin").string();
   auto a = sm::make_model("mamba", tiny());
-  sm::Trainer ta(a, small_tc(3), quiet_opts(), nullptr);
+  sm::Trainer ta(a, small_tc(3), nullptr);
   ASSERT_TRUE(ta.fit(copy_batch, sm::lm_loss(a)).ok);
   sm::save_checkpoint(path, *a, ta.optimizer(), 3, {{"note", "x"}});
   auto r1 = torch::rand({5});                                    // RNG draws after the save ...
   auto b = sm::make_model("mamba", tiny());                      // ... different init
-  sm::Trainer tb(b, small_tc(3), quiet_opts(), nullptr);
+  sm::Trainer tb(b, small_tc(3), nullptr);
   nlohmann::json meta;
   EXPECT_EQ(sm::load_checkpoint(path, *b, tb.optimizer(), torch::kCPU, &meta), 3);
   EXPECT_EQ(meta["note"], "x");
@@ -189,14 +189,14 @@ TEST(Trainer, ResumeReproducesTheLossCurve) {
     // Uninterrupted run.
     torch::manual_seed(42);
     auto m1 = sm::make_model(name, cfg);
-    auto full = sm::Trainer(m1, tc, quiet_opts(), nullptr).fit(copy_batch, sm::lm_loss(m1));
+    auto full = sm::Trainer(m1, tc, nullptr).fit(copy_batch, sm::lm_loss(m1));
     ASSERT_TRUE(full.ok);
     // Interrupted after the checkpoint at step 4 ("killed" by an exception in step 5).
     tc.checkpoint = ck;
     tc.ckpt_every = 4;
     torch::manual_seed(42);
     auto m2 = sm::make_model(name, cfg);
-    EXPECT_THROW(sm::Trainer(m2, tc, quiet_opts(), nullptr).fit([](int64_t s) {
+    EXPECT_THROW(sm::Trainer(m2, tc, nullptr).fit([](int64_t s) {
       if (s == 5) throw std::runtime_error("killed");
       return copy_batch(s);
     }, sm::lm_loss(m2)), std::runtime_error);
@@ -204,7 +204,7 @@ TEST(Trainer, ResumeReproducesTheLossCurve) {
     tc.resume = true;
     torch::manual_seed(7);
     auto m3 = sm::make_model(name, cfg);
-    auto resumed = sm::Trainer(m3, tc, quiet_opts(), nullptr).fit(copy_batch, sm::lm_loss(m3));
+    auto resumed = sm::Trainer(m3, tc, nullptr).fit(copy_batch, sm::lm_loss(m3));
     ASSERT_TRUE(resumed.ok) << resumed.error;
     EXPECT_EQ(resumed.start_step, 4);
     ASSERT_EQ(resumed.losses.size(), 4u);
@@ -220,7 +220,7 @@ TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
   auto dir = temp_dir("corrupt");
   const std::string path = (dir / "ck.bin").string();
   auto m = sm::make_model("T_rope", tiny());
-  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer t(m, small_tc(2), nullptr);
   sm::save_checkpoint(path, *m, t.optimizer(), 2);
   const std::string good = ssmlab::read_file(path);
   auto expect_error = [&](const std::string& bytes, const std::string& needle) {
@@ -249,7 +249,7 @@ TEST(Trainer, CorruptOrTruncatedCheckpointsGiveClearErrors) {
   expect_error(v9, "newer than this build reads");
   // A checkpoint of another architecture: clear mismatch error.
   auto other = sm::make_model("lstm", tiny());
-  sm::Trainer to(other, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer to(other, small_tc(2), nullptr);
   sm::save_checkpoint(path, *other, to.optimizer(), 2);
   std::vector<torch::Tensor> before;
   for (const auto& p : m->parameters()) before.push_back(p.detach().clone());
@@ -290,7 +290,7 @@ TEST(Trainer, CheckpointHeaderCarriesAStandardCrc32) {
   auto dir = temp_dir("crc");
   const std::string path = (dir / "ck.bin").string();
   auto m = sm::make_model("mamba", tiny());
-  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer t(m, small_tc(2), nullptr);
   ASSERT_TRUE(t.fit(copy_batch, sm::lm_loss(m)).ok);
   sm::save_checkpoint(path, *m, t.optimizer(), 2, {{"note", "crc"}});
   const std::string b = ssmlab::read_file(path);
@@ -318,7 +318,7 @@ TEST(Trainer, HostilePayloadUnderAValidHeaderAndCrcIsACleanError) {
   auto dir = temp_dir("hostile");
   const std::string path = (dir / "ck.bin").string();
   auto m = sm::make_model("T_rope", tiny());
-  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer t(m, small_tc(2), nullptr);
   sm::save_checkpoint(path, *m, t.optimizer(), 2);
   const std::string good = ssmlab::read_file(path);
   auto with_payload = [&](const std::string& payload) {
@@ -354,7 +354,7 @@ TEST(Trainer, HostilePayloadUnderAValidHeaderAndCrcIsACleanError) {
 TEST(Trainer, CheckpointOntoAFifoDirectoryOrDeviceIsRefused) {
   auto dir = temp_dir("special");
   auto m = sm::make_model("lstm", tiny());
-  sm::Trainer t(m, small_tc(1), quiet_opts(), nullptr);
+  sm::Trainer t(m, small_tc(1), nullptr);
   const fs::path sub = dir / "sub", fifo = dir / "fifo", dev = dir / "null";
   fs::create_directory(sub);
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
@@ -394,7 +394,7 @@ TEST(Trainer, FileSizeLimitDuringACheckpointKeepsThePreviousOne) {
   auto dir = temp_dir("efbig");
   const std::string path = (dir / "ck.bin").string();
   auto m = sm::make_model("mamba", tiny());
-  sm::Trainer t(m, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer t(m, small_tc(2), nullptr);
   ASSERT_TRUE(t.fit(copy_batch, sm::lm_loss(m)).ok);
   sm::save_checkpoint(path, *m, t.optimizer(), 1);
   const std::string previous = ssmlab::read_file(path);
@@ -420,7 +420,7 @@ TEST(Trainer, FileSizeLimitDuringACheckpointKeepsThePreviousOne) {
   EXPECT_TRUE(r.exited && r.code == 0) << "code " << r.code;
   EXPECT_EQ(ssmlab::read_file(path), previous);
   auto m2 = sm::make_model("mamba", tiny());
-  sm::Trainer t2(m2, small_tc(2), quiet_opts(), nullptr);
+  sm::Trainer t2(m2, small_tc(2), nullptr);
   EXPECT_EQ(sm::load_checkpoint(path, *m2, t2.optimizer(), torch::kCPU), 1);
   for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().filename(), "ck.bin") << "left behind: " << e.path();
   ssmlab::test::remove_tree(dir);
@@ -433,7 +433,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
   auto tc = small_tc(10);
   tc.checkpoint = ck;
   tc.ckpt_every = 2;
-  sm::Trainer t(m, tc, quiet_opts(), nullptr);
+  sm::Trainer t(m, tc, nullptr);
   auto base = sm::lm_loss(m);
   auto res = t.fit(copy_batch, [&](const sm::Batch& b) {
     auto l = base(b);
@@ -444,7 +444,7 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
   EXPECT_NE(res.error.find("non-finite loss"), std::string::npos) << res.error;
   EXPECT_NE(res.error.find("step 4"), std::string::npos) << res.error;  // the last good checkpoint
   auto m2 = sm::make_model("T_nope", tiny());
-  sm::Trainer t2(m2, tc, quiet_opts(), nullptr);
+  sm::Trainer t2(m2, tc, nullptr);
   EXPECT_EQ(sm::load_checkpoint(ck, *m2, t2.optimizer(), torch::kCPU), 4);
   for (const auto& p : m2->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
   ssmlab::test::remove_tree(dir);
@@ -481,7 +481,7 @@ TEST(Trainer, ResumedRunLogsEachWindowOnceWithTheUninterruptedValues) {
   torch::manual_seed(42);
   auto m1 = sm::make_model("mamba", tiny());
   ssmlab::RunLog run1(quiet_opts(full_log), "trainer_test");
-  ASSERT_TRUE(sm::Trainer(m1, tc, quiet_opts(full_log), &run1).fit(copy_batch, sm::lm_loss(m1), eval).ok);
+  ASSERT_TRUE(sm::Trainer(m1, tc, &run1).fit(copy_batch, sm::lm_loss(m1), eval).ok);
   // checkpoint every 6 steps: the one at 6 holds half of the window 5-8; "killed" in step 10,
   // after the window ending at 8 and the evaluation at 8 were logged (both past the checkpoint).
   tc.checkpoint = (dir / "m.ck").string();
@@ -490,7 +490,7 @@ TEST(Trainer, ResumedRunLogsEachWindowOnceWithTheUninterruptedValues) {
   auto m2 = sm::make_model("mamba", tiny());
   {
     ssmlab::RunLog run2(quiet_opts(cut_log), "trainer_test");
-    EXPECT_THROW(sm::Trainer(m2, tc, quiet_opts(cut_log), &run2).fit([](int64_t s) {
+    EXPECT_THROW(sm::Trainer(m2, tc, &run2).fit([](int64_t s) {
       if (s == 10) throw std::runtime_error("killed");  // after logging steps 4 and 8, checkpoint at 6
       return copy_batch(s);
     }, sm::lm_loss(m2), eval), std::runtime_error);
@@ -499,7 +499,7 @@ TEST(Trainer, ResumedRunLogsEachWindowOnceWithTheUninterruptedValues) {
   torch::manual_seed(7);
   auto m3 = sm::make_model("mamba", tiny());
   ssmlab::RunLog run3(quiet_opts(cut_log), "trainer_test");
-  auto res = sm::Trainer(m3, tc, quiet_opts(cut_log), &run3).fit(copy_batch, sm::lm_loss(m3), eval);
+  auto res = sm::Trainer(m3, tc, &run3).fit(copy_batch, sm::lm_loss(m3), eval);
   ASSERT_TRUE(res.ok) << res.error;
   EXPECT_EQ(res.start_step, 6);
   auto records = [](const std::string& path, const std::string& kind) {
@@ -587,7 +587,7 @@ TEST(Trainer, AuxLossIsLoggedBesideTheLossAndMinimised) {
     auto tc = small_tc(4);
     tc.log_every = 1;
     tc.aux_loss_coef = coef;
-    sm::Trainer trainer(model, tc, opts, &run);
+    sm::Trainer trainer(model, tc, &run);
     auto base = sm::lm_loss(model);
     auto res = trainer.fit(map_batch, [&](const sm::Batch& b) {
       auto l = base(b);

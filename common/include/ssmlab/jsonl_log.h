@@ -50,8 +50,12 @@ class RunLog {
   // Non-finite metrics are written as null and make check_logs fail the line.
   nlohmann::json make_record(const nlohmann::json& metrics, const std::string& summary, bool ok,
                              const std::string& record = "result") const;
-  // Builds and appends the record (if a log path is set) and prints the summary (unless quiet,
-  // or always for record == "result"). Returns the record.
+  // Builds the record and appends it to the log (if a log path is set and the run is not silent);
+  // prints nothing (library code such as models::Trainer writes its records this way). Returns it.
+  nlohmann::json append(const nlohmann::json& metrics, const std::string& summary, bool ok,
+                        const std::string& record = "result") const;
+  // append(), then prints "[experiment] summary" on stdout (unless quiet or silent, or always for
+  // record == "result" when not silent): a binary's own result lines. Returns the record.
   nlohmann::json write(const nlohmann::json& metrics, const std::string& summary, bool ok,
                        const std::string& record = "result") const;
 
