@@ -277,13 +277,21 @@ TEST(DualityTiming, Exp4AndExp4bRun) {
 }
 
 // ---- logs pass check_logs with the family's rules -------------------------------------------------
-TEST(DualityLogs, RecordsPassCheckLogs) {
-  namespace fs = std::filesystem;
-  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_test");
+namespace {
+// Options that log quietly to <dir>/duality.jsonl.
+ssmlab::CommonOptions logging_to(const std::filesystem::path& dir) {
   ssmlab::CommonOptions o;
   o.family = "duality";
   o.log_path = (dir / "duality.jsonl").string();
   o.quiet = true;
+  return o;
+}
+}  // namespace
+
+TEST(DualityLogs, RecordsPassCheckLogs) {
+  namespace fs = std::filesystem;
+  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_test");
+  const ssmlab::CommonOptions o = logging_to(dir);
   d::exp1::Params p1;
   d::log_result(o, d::exp1::run(p1), p1.to_json());
   d::exp3::Params p3;
@@ -309,10 +317,7 @@ TEST(DualityLogs, RecordsPassCheckLogs) {
 TEST(DualityLogs, PointRecordsHoldTheFiguresPoints) {
   namespace fs = std::filesystem;
   const fs::path dir = ssmlab::test::fresh_temp_dir("duality_points");
-  ssmlab::CommonOptions o;
-  o.family = "duality";
-  o.log_path = (dir / "duality.jsonl").string();
-  o.quiet = true;
+  const ssmlab::CommonOptions o = logging_to(dir);
   d::exp4::Params p4;
   p4.T_values = {40, 80, 160};
   p4.repeats = 2;
