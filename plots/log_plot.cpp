@@ -129,6 +129,36 @@ struct Point {
   double y, err;
 };
 
+// The series key of a record: its group_by value ("" without group_by, "?" when absent).
+std::string group_of(const LogQuery& q, const Json& r) {
+  if (q.group_by.empty()) return std::string();
+  const Json* g = field(r, q.group_by);
+  return g ? text(*g) : std::string("?");
+}
+
+// group -> newest run_id (timestamps are ISO-8601, so string order is time order).
+std::map<std::string, std::string> latest_runs(const LogQuery& q, const std::vector<Json>& recs) {
+  std::map<std::string, std::pair<std::string, std::string>> latest;
+  for (auto& r : recs) {
+    auto g = group_of(q, r);
+    auto ts = r.value("timestamp", std::string());
+    if (!latest.count(g) || ts > latest[g].first) latest[g] = {ts, r.value("run_id", std::string())};
+  }
+  std::map<std::string, std::string> out;
+  for (auto& [g, tr] : latest) out[g] = tr.second;
+  return out;
+}
+
+// The records latest_only draws: those of the newest run of their series.
+std::vector<Json> drawn_records(const LogQuery& q, const std::vector<Json>& recs) {
+  if (!q.latest_only) return recs;
+  const auto latest = latest_runs(q, recs);
+  std::vector<Json> out;
+  for (auto& r : recs)
+    if (r.value("run_id", std::string()) == latest.at(group_of(q, r))) out.push_back(r);
+  return out;
+}
+
 // The series of one figure from its records.
 void add_series(const LogQuery& q, const std::vector<Style>& styles, const std::vector<Json>& recs, PlotSpec& spec) {
   if (q.y.empty()) throw std::runtime_error("plot: no y path given");
@@ -136,18 +166,7 @@ void add_series(const LogQuery& q, const std::vector<Style>& styles, const std::
   if (!(q.ema > 0 && q.ema <= 1)) throw std::runtime_error("plot: --ema must be in (0, 1] (got " + num_text(q.ema) + ")");
   if (q.aggregate != "none" && q.aggregate != "mean_std" && q.aggregate != "mean_ci95")
     throw std::runtime_error("plot: --aggregate must be none, mean_std or mean_ci95 (got '" + q.aggregate + "')");
-  auto group_of = [&](const Json& r) {
-    if (q.group_by.empty()) return std::string();
-    const Json* g = field(r, q.group_by);
-    return g ? text(*g) : std::string("?");
-  };
-  // group -> latest run id (timestamps are ISO-8601, so string order is time order)
-  std::map<std::string, std::pair<std::string, std::string>> latest;
-  for (auto& r : recs) {
-    auto g = group_of(r);
-    auto ts = r.value("timestamp", std::string());
-    if (!latest.count(g) || ts > latest[g].first) latest[g] = {ts, r.value("run_id", std::string())};
-  }
+  const auto latest = latest_runs(q, recs);
   // q.order first, in its order; other values after, in `values`' order (stable)
   auto ordered = [&](std::vector<std::string> values) {
     auto rank = [&](const std::string& v) { return std::find(q.order.begin(), q.order.end(), v) - q.order.begin(); };
@@ -172,8 +191,8 @@ void add_series(const LogQuery& q, const std::vector<Style>& styles, const std::
     // group -> x -> band key -> point; without band_over every record is its own key (in log order)
     std::map<std::string, std::map<double, std::map<std::string, Point>>> groups;
     for (auto& r : recs) {
-      auto g = group_of(r);
-      if (q.latest_only && r.value("run_id", std::string()) != latest[g].second) continue;
+      auto g = group_of(q, r);
+      if (q.latest_only && r.value("run_id", std::string()) != latest.at(g)) continue;
       const Json* y = number_at(r, q.y[yi]);
       if (!y) continue;
       const auto x = x_of(r);
@@ -326,7 +345,7 @@ std::vector<PlotSpec> make_figures(const Figure& f) {
   std::vector<PlotSpec> out;
   for (const auto& [value, recs] : parts) {
     PlotSpec spec = base;
-    spec.title = expand_title(spec.title, recs);
+    spec.title = expand_title(spec.title, drawn_records(f.q, recs));
     if (!f.split_by.empty()) {
       spec.title += ", " + value;
       spec.output = with_suffix(spec.output, "_" + safe_file_name(value));

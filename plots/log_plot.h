@@ -53,7 +53,9 @@ struct LogQuery {
 struct Figure {
   LogQuery q;
   // title, xlabel, ylabel, output (.png path), logx, logy, refs. The title may hold {max:PATH} or
-  // {min:PATH}: the largest / smallest value of PATH over the figure's records (%g).
+  // {min:PATH}: the largest / smallest value of PATH over the figure's records (%g); with
+  // latest_only, over the records drawn (the newest run of each series), so a value logged once per
+  // run (a fitted slope) names the run on the figure.
   PlotSpec plot;
   std::string style = "linespoints";   // lines|linespoints|points|errorbars|band|bars
   std::vector<std::string> y_styles;   // optional, one per y (overrides style)

@@ -1,6 +1,6 @@
 // experiment.cpp — the main of every per-experiment duality binary (exp1_scalar_equivalence, ...,
 // exp6_chunked_ssd): CMake compiles it once per program name, passed as SSMLAB_DUALITY_PROGRAM.
-// The flags, help text, run and plot come from that program's row in duality/table.h.
+// The flags, help text and run come from that program's row in duality/table.h.
 #include "duality/table.h"
 #include "ssmlab/main_guard.h"
 

@@ -16,6 +16,7 @@ namespace d = ssmlab::duality;
 namespace {
 
 // Spellings from before the flags came from the table; they keep working, with a warning.
+// --NAME-plot and --NAME-plot-path are refused with the plot_logs command that replaced them.
 std::vector<std::string> with_current_spellings(int argc, char** argv) {
   static const std::vector<std::pair<std::string, std::string>> kRenamed = {
       {"--exp3-t-list", "--exp3-T-values"},
@@ -23,6 +24,10 @@ std::vector<std::string> with_current_spellings(int argc, char** argv) {
       {"--exp5-t-list", "--exp5-T-values"},
       {"--exp6-t-list", "--exp6-T-values"}};
   std::vector<std::string> args(argv, argv + argc);
+  for (const auto& a : args)  // --NAME-plot [--NAME-plot-path P] went with the in-memory figures
+    for (const auto& e : d::experiments())
+      if (a == "--" + e.name + "-plot" || a.rfind("--" + e.name + "-plot-path", 0) == 0)
+        throw ssmlab::UsageError(a + ": " + d::plot_moved());
   for (auto& a : args)
     for (const auto& [old_flag, flag] : kRenamed)
       if (a == old_flag || a.rfind(old_flag + "=", 0) == 0) {
@@ -38,12 +43,10 @@ bool given(const std::vector<std::string>& args, const std::string& flag) {
   return false;
 }
 
-// One table row as run_and_log sees it: its parameters (bound to --NAME-* flags) and its plot flags.
+// One table row as run_and_log sees it: its parameters (bound to --NAME-* flags).
 struct Row {
   const d::Experiment* experiment;
   std::unique_ptr<d::Configured> params;
-  bool plot = false;
-  std::string plot_path;
 };
 
 // The row's flag values under their bare names (what its binary would log), from run_and_log's.
@@ -87,11 +90,6 @@ static int ssmlab_main(int argc, char** argv) {
     rows.push_back({&e, e.make()});
     Row& row = rows.back();
     row.params->add_flags(cli, e.name + "-");
-    if (e.plot) {
-      cli.flag(e.name + "-plot", &row.plot, e.name + ": draw its plot (last repeat)");
-      cli.add(e.name + "-plot-path", &row.plot_path, e.name + ": plot file (default <out>/plots/" + e.plot_file + ")");
-      not_the_experiments.insert({e.name + "-plot", e.name + "-plot-path"});
-    }
   }
   std::vector<char*> argv2;
   for (auto& a : args) argv2.push_back(a.data());
@@ -99,6 +97,7 @@ static int ssmlab_main(int argc, char** argv) {
   const bool exp2b_both_modes = !given(args, "--exp2b-mode");
 
   return d::guarded_main([&] {
+    if (opts.plot) throw std::invalid_argument(d::plot_moved());
     int failed = 0, runs = 0;
     for (int rep = 0; rep < repeats; ++rep) {
       const std::uint64_t off = opts.seed + static_cast<std::uint64_t>(rep);
@@ -124,8 +123,6 @@ static int ssmlab_main(int argc, char** argv) {
           const ssmlab::ExperimentResult r = d::run_and_record(opts, flags, *c);
           failed += r.ok ? 0 : 1;
           ++runs;
-          if (row.plot && rep == repeats - 1)
-            e.plot(r, row.plot_path.empty() ? opts.out_dir + "/plots/" + e.plot_file : row.plot_path);
         }
       }
     }

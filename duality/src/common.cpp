@@ -1,4 +1,4 @@
-// common.cpp — logging, plotting and main() helpers shared by the duality binaries.
+// common.cpp — logging and main() helpers shared by the duality binaries.
 #include <iostream>
 #include <stdexcept>
 
@@ -13,29 +13,20 @@ void log_result(const CommonOptions& opts, const ExperimentResult& r, const nloh
   for (auto& [k, v] : params.items()) o.params[k] = v;
   RunLog run(o, r.name);
   nlohmann::json metrics = r.metrics;
-  if (metrics.contains("cases")) {
-    for (const auto& c : metrics["cases"]) {
+  // per-case rows, then per-point rows of the figures, each one record
+  for (const auto& [key, kind] : {std::pair{"cases", "eval"}, std::pair{"points", "point"}}) {
+    if (!metrics.contains(key)) continue;
+    for (const auto& c : metrics[key]) {
       nlohmann::json m = c;
       bool ok = m.value("ok", true);
       m.erase("ok");
-      std::string summary = m.value("summary", std::string("case"));
+      std::string summary = m.value("summary", std::string(kind == std::string("eval") ? "case" : "point"));
       m.erase("summary");
-      run.write(m, summary, ok, "eval");
+      run.write(m, summary, ok, kind);
     }
-    metrics.erase("cases");
+    metrics.erase(key);
   }
   run.write(metrics, r.details, r.ok, "result");
-}
-
-bool try_render(const PlotSpec& spec) {
-  try {
-    plot::render_plot(spec);
-    std::cerr << "plot: " << spec.output << "\n";
-    return true;
-  } catch (const std::exception& e) {
-    std::cerr << "warning: plot skipped: " << e.what() << "\n";
-    return false;
-  }
 }
 
 int guarded_main(const std::function<int()>& body) {

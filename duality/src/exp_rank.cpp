@@ -205,26 +205,6 @@ ExperimentResult exp3b::run(const Params& p) {
   return r;
 }
 
-PlotSpec exp3b::plot(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  s.title = "Semiseparable rank of the SSM kernel vs state size N (T = " + std::to_string(r.metrics.value("T", 0)) + ")";
-  s.xlabel = "state size N [states]";
-  s.ylabel = "rank [dimensionless]";
-  s.output = output;
-  plot::Series ss{"semiseparable rank (mean ± std over seeds)", {}, {}, {}, plot::Style::ErrorBars};
-  plot::Series gen{"generator (Vandermonde) rank, mean", {}, {}, {}, plot::Style::Points};
-  for (const auto& c : r.metrics.at("cases")) {
-    ss.x.push_back(c["N"].get<double>());
-    ss.y.push_back(c["rank_mean"].get<double>());
-    ss.err.push_back(c["rank_std"].get<double>());
-    gen.x.push_back(c["N"].get<double>());
-    gen.y.push_back(c["generator_rank_mean"].get<double>());
-  }
-  s.series = {ss, gen};
-  s.refs = {{"x", "y = N"}};
-  return s;
-}
-
 // ---- exp5 ---------------------------------------------------------------------------------
 nlohmann::json exp5::Params::to_json() const {
   return {{"T_values", T_values}, {"d_k", d_k}, {"N", N}, {"rank_tol", rank_tol}, {"seed", seed}};
@@ -340,55 +320,6 @@ ExperimentResult exp5b::run(const Params& p) {
               fmt(cases.back()["softmax_semiseparable_rank_mean"].get<double>()) + " at T=" + std::to_string(p.T_values.back()) +
               "; SSM stays at " + fmt(cases.back()["ssm_semiseparable_rank_mean"].get<double>());
   return r;
-}
-
-PlotSpec exp5b::plot_rank(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  s.title = "Rank of softmax attention vs SSM kernel (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
-  s.xlabel = "sequence length T [tokens]";
-  s.ylabel = "numerical rank [dimensionless]";
-  s.output = output;
-  auto series = [&](const std::string& title, const std::string& key, bool err) {
-    plot::Series x{title, {}, {}, {}, err ? plot::Style::ErrorBars : plot::Style::LinesPoints};
-    for (const auto& c : r.metrics.at("cases")) {
-      x.x.push_back(c["T"].get<double>());
-      x.y.push_back(c[key + "_mean"].get<double>());
-      if (err) x.err.push_back(c[key + "_std"].get<double>());
-    }
-    return x;
-  };
-  s.series = {series("causal softmax: semiseparable rank", "softmax_semiseparable_rank", true),
-              series("non-causal softmax: full rank", "softmax_noncausal_rank", true),
-              series("SSM kernel (N = " + r.metrics["N"].dump() + "): semiseparable rank", "ssm_semiseparable_rank", false)};
-  s.refs = {{"x", "y = T (full rank)"}, {"x/2", "y = T/2 (largest possible semiseparable rank)"}};
-  return s;
-}
-
-PlotSpec exp5b::plot_gap(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  s.title = "Rank gap: distance from the largest possible rank (d_k = " + r.metrics["d_k"].dump() + ", mean ± std over seeds)";
-  s.xlabel = "sequence length T [tokens]";
-  s.ylabel = "rank gap [dimensionless]";
-  s.output = output;
-  plot::Series a{"non-causal softmax: T - rank", {}, {}, {}, plot::Style::ErrorBars};
-  plot::Series b{"causal softmax: T/2 - semiseparable rank", {}, {}, {}, plot::Style::ErrorBars};
-  plot::Series f{"causal softmax: T - full rank", {}, {}, {}, plot::Style::ErrorBars};
-  plot::Series m{"SSM kernel (N = " + r.metrics["N"].dump() + "): T/2 - semiseparable rank", {}, {}, {}, plot::Style::LinesPoints};
-  for (const auto& c : r.metrics.at("cases")) {
-    f.x.push_back(c["T"].get<double>());
-    f.y.push_back(c["gap_causal_full_mean"].get<double>());
-    f.err.push_back(c["gap_causal_full_std"].get<double>());
-    m.x.push_back(c["T"].get<double>());
-    m.y.push_back(c["gap_ssm_semiseparable"].get<double>());
-    a.x.push_back(c["T"].get<double>());
-    a.y.push_back(c["gap_noncausal_mean"].get<double>());
-    a.err.push_back(c["gap_noncausal_std"].get<double>());
-    b.x.push_back(c["T"].get<double>());
-    b.y.push_back(c["gap_semiseparable_mean"].get<double>());
-    b.err.push_back(c["gap_semiseparable_std"].get<double>());
-  }
-  s.series = {a, b, f, m};
-  return s;
 }
 
 }  // namespace ssmlab::duality

@@ -44,7 +44,8 @@ struct LtiProblem {
   void multiply() { y.noalias() = M * x; }
 };
 
-std::string fit_expr(const stats::LinearFit& f) { return "exp(" + fmt(f.intercept, 10) + ")*x**" + fmt(f.slope, 10); }
+// The fitted power law exp(intercept) T^slope of a log-log fit (natural logs, stats::loglog_fit).
+double fitted(const stats::LinearFit& f, double T) { return std::exp(f.intercept) * std::pow(T, f.slope); }
 }  // namespace
 
 // ---- flags (one declaration per experiment: the binaries use them bare, run_and_log prefixed) ----
@@ -113,42 +114,22 @@ ExperimentResult exp4::run(const Params& p) {
                                      fmt(tk.min_s * 1e6) + " us (fastest of " + std::to_string(p.repeats) + " samples)"}});
   }
   auto fr = stats::loglog_fit(Ts, t_rec), fk = stats::loglog_fit(Ts, t_ker);
+  nlohmann::json points = nlohmann::json::array();  // the fitted lines, at the measured T
+  for (int T : p.T_values)
+    points.push_back({{"T", T}, {"t_rec_fit_s", fitted(fr, T)}, {"t_kernel_fit_s", fitted(fk, T)},
+                      {"summary", "T=" + std::to_string(T) + ": fitted lines"}});
   ExperimentResult r;
   r.name = "exp4_time_scaling";
   r.ok = max_err < 1e-12;
   r.metrics = {{"rec_exponent", fr.slope}, {"kernel_exponent", fk.slope}, {"rec_fit_intercept", fr.intercept},
                {"kernel_fit_intercept", fk.intercept}, {"rec_fit_r2", fr.r2}, {"kernel_fit_r2", fk.r2},
                {"max_rel_err", max_err}, {"end_to_end", p.end_to_end ? 1 : 0}, {"N", p.N},
-               {"kernel_over_rec_last", t_ker.back() / t_rec.back()}, {"cases", cases}};
+               {"kernel_over_rec_last", t_ker.back() / t_rec.back()}, {"cases", cases}, {"points", points}};
   r.details = std::string(p.end_to_end ? "end-to-end" : "multiply only") + ", N=" + std::to_string(p.N) +
               ": time ~ T^" + fmt(fr.slope) + " (recurrence) vs T^" + fmt(fk.slope) + " (kernel); at T=" +
               std::to_string(p.T_values.back()) + " the kernel is " + fmt(t_ker.back() / t_rec.back()) +
               "x slower; rel err " + fmt(max_err);
   return r;
-}
-
-PlotSpec exp4::plot(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  const bool e2e = r.metrics.value("end_to_end", 0) == 1;
-  s.title = std::string("Diagonal SSM (N = ") + r.metrics["N"].dump() + "): recurrence vs explicit T×T kernel" +
-            (e2e ? " (kernel build included)" : " (multiply only)");
-  s.xlabel = "sequence length T [steps]";
-  s.ylabel = "wall time per call [s]";
-  s.output = output;
-  s.logx = s.logy = true;
-  plot::Series rec{"recurrence (fastest sample)", {}, {}, {}, plot::Style::Points};
-  plot::Series ker{"explicit kernel (fastest sample)", {}, {}, {}, plot::Style::Points};
-  for (const auto& c : r.metrics.at("cases")) {
-    rec.x.push_back(c["T"].get<double>());
-    rec.y.push_back(c["t_rec_s"].get<double>());
-    ker.x.push_back(c["T"].get<double>());
-    ker.y.push_back(c["t_kernel_s"].get<double>());
-  }
-  s.series = {rec, ker};
-  stats::LinearFit fr{r.metrics["rec_exponent"], r.metrics["rec_fit_intercept"], 0};
-  stats::LinearFit fk{r.metrics["kernel_exponent"], r.metrics["kernel_fit_intercept"], 0};
-  s.refs = {{fit_expr(fr), "recurrence fit: slope " + fmt(fr.slope)}, {fit_expr(fk), "kernel fit: slope " + fmt(fk.slope)}};
-  return s;
 }
 
 // ---- exp4b --------------------------------------------------------------------------------
@@ -206,28 +187,6 @@ ExperimentResult exp4b::run(const Params& p) {
   return r;
 }
 
-PlotSpec exp4b::plot(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  s.title = "Recurrence vs explicit kernel, mean ± 95% CI over " + r.metrics["n_trials"].dump() + " random trials (N = " +
-            r.metrics["N"].dump() + (r.metrics.value("end_to_end", 0) == 1 ? ", kernel build included)" : ")");
-  s.xlabel = "sequence length T [steps]";
-  s.ylabel = "wall time per call [s]";
-  s.output = output;
-  s.logx = s.logy = true;
-  plot::Series rec{"recurrence: slope " + fmt(r.metrics["rec_exponent"].get<double>()), {}, {}, {}, plot::Style::ErrorBars};
-  plot::Series ker{"explicit kernel: slope " + fmt(r.metrics["kernel_exponent"].get<double>()), {}, {}, {}, plot::Style::ErrorBars};
-  for (const auto& c : r.metrics.at("cases")) {
-    rec.x.push_back(c["T"].get<double>());
-    rec.y.push_back(c["t_rec_mean_s"].get<double>());
-    rec.err.push_back(c["t_rec_ci95_s"].get<double>());
-    ker.x.push_back(c["T"].get<double>());
-    ker.y.push_back(c["t_kernel_mean_s"].get<double>());
-    ker.err.push_back(c["t_kernel_ci95_s"].get<double>());
-  }
-  s.series = {rec, ker};
-  return s;
-}
-
 // ---- exp6 ---------------------------------------------------------------------------------
 nlohmann::json exp6::Params::to_json() const {
   return {{"T_values", T_values}, {"chunks", chunks}, {"N", N}, {"repeats", repeats},
@@ -240,7 +199,11 @@ ExperimentResult exp6::run(const Params& p) {
   for (int q : p.chunks)
     if (q < 1) throw std::invalid_argument("--chunks values must all be >= 1 (got " + std::to_string(q) + ")");
   if (p.N < 1 || p.repeats < 1) throw std::invalid_argument("--N and --repeats must be >= 1");
-  nlohmann::json cases = nlohmann::json::array();
+  nlohmann::json cases = nlohmann::json::array(), points = nlohmann::json::array();
+  auto point = [&](int T, const std::string& method, double t_s) -> nlohmann::json& {
+    points.push_back({{"T", T}, {"method", method}, {"t_s", t_s}, {"summary", "T=" + std::to_string(T) + ": " + method}});
+    return points.back();
+  };
   std::vector<double> Ts, t_rec, Ts_full, t_full;
   std::vector<std::vector<double>> t_chunk(p.chunks.size());
   double err_rec = 0, err_full = 0;
@@ -272,12 +235,14 @@ ExperimentResult exp6::run(const Params& p) {
       auto tc = time_per_call([&] { ssd_chunked(A, B, C, x, Q, y, w); do_not_optimize(y[T - 1]); }, p.min_sample_s, 1, p.repeats);
       t_chunk[qi].push_back(tc.min_s);
       c["t_chunked_Q" + std::to_string(Q) + "_s"] = tc.min_s;
+      point(T, "chunked SSD, Q = " + std::to_string(Q), tc.min_s)["Q"] = Q;
       c["rel_err_chunked_Q" + std::to_string(Q)] = e;
     }
     auto tr = time_per_call([&] { timevarying_recurrence(A, B, C, x, y, h); do_not_optimize(y[T - 1]); }, p.min_sample_s, 1, p.repeats);
     Ts.push_back(T);
     t_rec.push_back(tr.min_s);
     c["t_rec_s"] = tr.min_s;
+    point(T, "recurrence", tr.min_s);
     std::string summary = "T=" + std::to_string(T) + ": recurrence " + fmt(tr.min_s * 1e6) + " us, chunked Q=" +
                           std::to_string(p.chunks.front()) + " " + fmt(t_chunk[0].back() * 1e6) + " us";
     if (full) {
@@ -286,6 +251,7 @@ ExperimentResult exp6::run(const Params& p) {
       Ts_full.push_back(T);
       t_full.push_back(tf.min_s);
       c["t_full_s"] = tf.min_s;
+      point(T, "full T×T kernel, built + multiplied", tf.min_s);
       summary += ", full kernel " + fmt(tf.min_s * 1e6) + " us";
     }
     c["summary"] = summary;
@@ -311,38 +277,11 @@ ExperimentResult exp6::run(const Params& p) {
     r.metrics["full_fit_intercept"] = f.intercept;
   }
   r.metrics["cases"] = cases;
+  r.metrics["points"] = points;
   r.details = "chunked SSD (Q in " + nlohmann::json(p.chunks).dump() + ") vs recurrence: rel err " + fmt(err_rec) +
               ", vs full kernel " + fmt(err_full) + (Ts.size() >= 2 ? "; recurrence ~ T^" + fmt(fr.slope) : std::string()) +
               (r.metrics.contains("full_exponent") ? ", full kernel ~ T^" + fmt(r.metrics["full_exponent"].get<double>()) : std::string());
   return r;
-}
-
-PlotSpec exp6::plot(const ExperimentResult& r, const std::string& output) {
-  PlotSpec s;
-  s.title = "Chunked SSD vs recurrence vs full kernel (time-varying, N = " + r.metrics["N"].dump() + ")";
-  s.xlabel = "sequence length T [steps]";
-  s.ylabel = "wall time per call [s]";
-  s.output = output;
-  s.logx = s.logy = true;
-  auto slope = [&](const std::string& key) {
-    return r.metrics.contains(key) ? " (slope " + fmt(r.metrics[key].get<double>()) + ")" : std::string();
-  };
-  auto series = [&](const std::string& title, const std::string& key) {
-    plot::Series x{title, {}, {}, {}, plot::Style::LinesPoints};
-    for (const auto& c : r.metrics.at("cases"))
-      if (c.contains(key)) {
-        x.x.push_back(c["T"].get<double>());
-        x.y.push_back(c[key].get<double>());
-      }
-    return x;
-  };
-  s.series.push_back(series("recurrence" + slope("rec_exponent"), "t_rec_s"));
-  for (int Q : r.metrics["chunks"].get<std::vector<int>>()) {
-    const std::string q = std::to_string(Q);
-    s.series.push_back(series("chunked SSD, Q = " + q + slope("chunked_Q" + q + "_exponent"), "t_chunked_Q" + q + "_s"));
-  }
-  s.series.push_back(series("full T×T kernel, built + multiplied" + slope("full_exponent"), "t_full_s"));
-  return s;
 }
 
 }  // namespace ssmlab::duality

@@ -13,17 +13,11 @@ std::unique_ptr<Configured> make() {
   return std::make_unique<ConfiguredParams<P>>(AddFlags, Run);
 }
 
-void render(const PlotSpec& spec) { try_render(spec); }
-
-// exp5b draws two figures: the ranks at PATH and the rank gaps beside it (<PATH stem>_gap.png).
-void plot_exp5b(const ExperimentResult& r, const std::string& path) {
-  const bool png = path.size() > 4 && path.compare(path.size() - 4, 4, ".png") == 0;
-  const std::string stem = png ? path.substr(0, path.size() - 4) : path;
-  render(exp5b::plot_rank(r, path));
-  render(exp5b::plot_gap(r, stem + "_gap.png"));
-}
-
 }  // namespace
+
+std::string plot_moved() {
+  return "--plot: the duality figures are drawn from the log: plot_logs --spec duality/plots.json --logs LOG --plot-dir DIR";
+}
 
 #define SSMLAB_DUALITY_MAKE(ns) make<ns::Params, ns::add_flags, ns::run>
 
@@ -46,35 +40,31 @@ const std::vector<Experiment>& experiments() {
        "semiseparable rank max_k rank(M[k:, :k]) and the full rank of the T x T kernel.",
        "n_mismatch", SSMLAB_DUALITY_MAKE(exp3)},
       {"exp3b", "exp3b_rank_vs_state_dim",
-       "Sweeps the state size N and seeds (well-spaced decays); --plot draws rank mean +- std vs N\n"
-       "with the y = N reference (default <out>/plots/exp3b_rank_vs_state_dim.png).",
-       "n_rank_ne_N", SSMLAB_DUALITY_MAKE(exp3b), "exp3b_rank_vs_state_dim.png",
-       [](const ExperimentResult& r, const std::string& path) { render(exp3b::plot(r, path)); }},
+       "Sweeps the state size N and seeds (well-spaced decays). Figure (from the log, plot_logs --spec\n"
+       "duality/plots.json): exp3b_rank_vs_state_dim.png, rank mean +- std vs N with the y = N reference.",
+       "n_rank_ne_N", SSMLAB_DUALITY_MAKE(exp3b)},
       {"exp4", "exp4_time_scaling",
        "Times the diagonal recurrence against multiplying by the T x T kernel (--end-to-end: building\n"
-       "it too) and fits log-log exponents (expect ~1 and ~2). --plot draws both with the fits\n"
-       "(default <out>/plots/exp4_time_scaling.png).",
-       "kernel_exponent", SSMLAB_DUALITY_MAKE(exp4), "exp4_time_scaling.png",
-       [](const ExperimentResult& r, const std::string& path) { render(exp4::plot(r, path)); }},
+       "it too) and fits log-log exponents (expect ~1 and ~2). Figures (plot_logs --spec duality/plots.json):\n"
+       "exp4_time_scaling.png (--end-to-end) and exp4_time_scaling_multiply_only.png, both with the fits.",
+       "kernel_exponent", SSMLAB_DUALITY_MAKE(exp4)},
       {"exp4b", "exp4b_time_scaling_errorbars",
        "Several random SSMs per T; mean +- 95% CI (Student t) of recurrence and kernel times.\n"
-       "--plot draws them (default <out>/plots/exp4b_time_scaling.png).",
-       "kernel_exponent", SSMLAB_DUALITY_MAKE(exp4b), "exp4b_time_scaling.png",
-       [](const ExperimentResult& r, const std::string& path) { render(exp4b::plot(r, path)); }},
+       "Figure (plot_logs --spec duality/plots.json): exp4b_time_scaling.png.",
+       "kernel_exponent", SSMLAB_DUALITY_MAKE(exp4b)},
       {"exp5", "exp5_softmax_rank_growth",
        "Random Q, K (T x d_k); stable causal softmax attention: its full and semiseparable rank per T,\n"
        "next to the semiseparable rank of an N-state SSM kernel of the same length.",
        "softmax_semiseparable_rank_last", SSMLAB_DUALITY_MAKE(exp5)},
       {"exp5b", "exp5b_softmax_rank_growth",
-       "exp5 over several seeds. --plot [PATH] draws the rank vs T (default\n"
-       "<out>/plots/exp5b_rank_growth.png) and the rank gap beside it (<PATH stem>_gap.png).",
-       "softmax_semiseparable_rank_mean_last", SSMLAB_DUALITY_MAKE(exp5b), "exp5b_rank_growth.png", plot_exp5b},
+       "exp5 over several seeds. Figures (plot_logs --spec duality/plots.json): the ranks vs T\n"
+       "(exp5b_rank_growth.png) and the rank gaps (exp5b_rank_growth_gap.png).",
+       "softmax_semiseparable_rank_mean_last", SSMLAB_DUALITY_MAKE(exp5b)},
       {"exp6", "exp6_chunked_ssd",
        "Chunked SSD (quadratic form inside chunks of length Q, state passing between chunks) on a\n"
        "selective time-varying SSM: equals the recurrence and the full kernel (< 1e-12); times all\n"
-       "three over T. --plot draws them (default <out>/plots/exp6_chunked_ssd.png).",
-       "max_rel_err", SSMLAB_DUALITY_MAKE(exp6), "exp6_chunked_ssd.png",
-       [](const ExperimentResult& r, const std::string& path) { render(exp6::plot(r, path)); }},
+       "three over T. Figure (plot_logs --spec duality/plots.json): exp6_chunked_ssd.png.",
+       "max_rel_err", SSMLAB_DUALITY_MAKE(exp6)},
   };
   return table;
 }
@@ -104,8 +94,8 @@ int experiment_main(const std::string& program, int argc, char** argv) {
   const CommonOptions opts = cli.parse_or_exit(argc, argv);
   c->seed() = opts.seed;
   return guarded_main([&] {
+    if (opts.plot) throw std::invalid_argument(plot_moved());
     const ExperimentResult r = run_and_record(opts, opts.params, *c);
-    if (opts.plot && e.plot) e.plot(r, opts.plot_file(e.plot_file));
     return r.ok ? 0 : 1;
   });
 }

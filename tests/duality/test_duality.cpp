@@ -1,9 +1,11 @@
 // Invariants of the duality family, fixed seeds: recurrence ≡ kernel ≡ chunked SSD, ranks, softmax.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <tuple>
 
@@ -275,13 +277,21 @@ TEST(DualityTiming, Exp4AndExp4bRun) {
 }
 
 // ---- logs pass check_logs with the family's rules -------------------------------------------------
-TEST(DualityLogs, RecordsPassCheckLogs) {
-  namespace fs = std::filesystem;
-  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_test");
+namespace {
+// Options that log quietly to <dir>/duality.jsonl.
+ssmlab::CommonOptions logging_to(const std::filesystem::path& dir) {
   ssmlab::CommonOptions o;
   o.family = "duality";
   o.log_path = (dir / "duality.jsonl").string();
   o.quiet = true;
+  return o;
+}
+}  // namespace
+
+TEST(DualityLogs, RecordsPassCheckLogs) {
+  namespace fs = std::filesystem;
+  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_test");
+  const ssmlab::CommonOptions o = logging_to(dir);
   d::exp1::Params p1;
   d::log_result(o, d::exp1::run(p1), p1.to_json());
   d::exp3::Params p3;
@@ -297,6 +307,78 @@ TEST(DualityLogs, RecordsPassCheckLogs) {
   auto lines = ssmlab::read_jsonl(o.log_path);
   EXPECT_EQ(lines.front().value["params"]["a"].get<double>(), 0.9);
   EXPECT_EQ(lines.front().value["seed"].get<int>(), 1);
+  ssmlab::test::remove_tree(dir);
+}
+
+// ---- "point" records: the figures' points no case row holds (duality/plots.json draws them) --------
+// exp4: one per T, the fitted lines exp(intercept) T^exponent of the result record; exp6: one per
+// (T, method), the times of the eval record's t_rec_s / t_chunked_Q<Q>_s / t_full_s. The eval and
+// result records are as before (no "points" in the result).
+TEST(DualityLogs, PointRecordsHoldTheFiguresPoints) {
+  namespace fs = std::filesystem;
+  const fs::path dir = ssmlab::test::fresh_temp_dir("duality_points");
+  const ssmlab::CommonOptions o = logging_to(dir);
+  d::exp4::Params p4;
+  p4.T_values = {40, 80, 160};
+  p4.repeats = 2;
+  p4.warmups = 0;
+  p4.min_sample_s = 1e-4;
+  d::log_result(o, d::exp4::run(p4), p4.to_json());
+  d::exp6::Params p6;
+  p6.T_values = {32, 64, 128};
+  p6.chunks = {8, 20};
+  p6.repeats = 1;
+  p6.min_sample_s = 1e-4;
+  p6.max_T_full = 64;  // the full kernel at T = 32, 64 only
+  d::log_result(o, d::exp6::run(p6), p6.to_json());
+  std::map<std::string, std::vector<nlohmann::json>> by;  // "<experiment> <record>" -> records
+  for (auto& l : ssmlab::read_jsonl(o.log_path))
+    by[l.value["experiment"].get<std::string>() + " " + l.value["record"].get<std::string>()].push_back(l.value);
+  // exp4
+  ASSERT_EQ(by["exp4_time_scaling result"].size(), 1u);
+  const auto& r4 = by["exp4_time_scaling result"].front()["metrics"];
+  EXPECT_FALSE(r4.contains("points"));
+  EXPECT_EQ(by["exp4_time_scaling eval"].size(), 3u);
+  const auto& pts4 = by["exp4_time_scaling point"];
+  ASSERT_EQ(pts4.size(), 3u);
+  for (size_t i = 0; i < pts4.size(); ++i) {
+    const auto& m = pts4[i]["metrics"];
+    const double T = p4.T_values[i];
+    EXPECT_EQ(m["T"].get<int>(), p4.T_values[i]);
+    EXPECT_EQ(pts4[i]["run_id"], by["exp4_time_scaling result"].front()["run_id"]);
+    for (const std::string which : {"rec", "kernel"}) {
+      const double want = std::exp(r4[which + "_fit_intercept"].get<double>()) * std::pow(T, r4[which + "_exponent"].get<double>());
+      EXPECT_NEAR(m["t_" + which + "_fit_s"].get<double>(), want, 1e-12 * want) << which << " T=" << T;
+    }
+  }
+  // exp6
+  const auto& pts6 = by["exp6_chunked_ssd point"];
+  const auto& ev6 = by["exp6_chunked_ssd eval"];
+  ASSERT_EQ(ev6.size(), 3u);
+  EXPECT_FALSE(by["exp6_chunked_ssd result"].front()["metrics"].contains("points"));
+  EXPECT_EQ(pts6.size(), 3u * (1 + p6.chunks.size()) + 2u);  // recurrence + 2 chunk sizes per T, full kernel at 2 T
+  size_t matched = 0;
+  for (const auto& pt : pts6) {
+    const auto& m = pt["metrics"];
+    const std::string method = m["method"];
+    const auto e = std::find_if(ev6.begin(), ev6.end(), [&](const auto& r) { return r["metrics"]["T"] == m["T"]; });
+    ASSERT_NE(e, ev6.end()) << pt.dump();
+    std::string key = method == "recurrence" ? "t_rec_s" : method.rfind("full", 0) == 0 ? "t_full_s" : "";
+    if (key.empty()) {
+      ASSERT_TRUE(m.contains("Q")) << pt.dump();
+      EXPECT_EQ(method, "chunked SSD, Q = " + std::to_string(m["Q"].get<int>()));
+      key = "t_chunked_Q" + std::to_string(m["Q"].get<int>()) + "_s";
+    }
+    ASSERT_TRUE((*e)["metrics"].contains(key)) << key << " " << pt.dump();
+    EXPECT_EQ(m["t_s"].get<double>(), (*e)["metrics"][key].get<double>()) << pt.dump();
+    ++matched;
+  }
+  EXPECT_EQ(matched, pts6.size());
+  // point records pass check_logs' schema (no rules: the exponents of runs this small are noise)
+  ssmlab::checks::RuleSet rules;
+  ssmlab::checks::Report rep;
+  ssmlab::checks::check_file(o.log_path, rules, rep);
+  EXPECT_TRUE(rep.ok()) << ssmlab::checks::format_table(rep);
   ssmlab::test::remove_tree(dir);
 }
 

@@ -215,10 +215,40 @@ TEST(DualityTable, RowsMatchChecksJson) {
     EXPECT_EQ(checks[e.program]["key_metric"], e.key_metric) << e.program;
     EXPECT_EQ(&d::find_experiment(e.name), &e);
     EXPECT_EQ(&d::find_experiment(e.program), &e);
-    EXPECT_EQ(e.plot == nullptr, e.plot_file.empty()) << e.program;
   }
   EXPECT_EQ(programs.size(), checks.size());
   EXPECT_THROW(d::find_experiment("exp9"), std::invalid_argument);
+  // duality/plots.json (the figures, drawn from the log) names table rows only, and keeps the file
+  // names the binaries' --plot wrote by default before the figures moved to the spec
+  std::ifstream sin(std::string(SSMLAB_SOURCE_DIR) + "/duality/plots.json");
+  const auto spec = nlohmann::json::parse(sin);
+  EXPECT_EQ(spec["family"], "duality");
+  std::set<std::string> outputs, plotted;
+  for (const auto& f : spec["figures"]) {
+    EXPECT_TRUE(programs.count(f["experiment"].get<std::string>())) << f.dump();
+    EXPECT_TRUE(outputs.insert(f["output"].get<std::string>()).second) << f.dump();
+    plotted.insert(f["experiment"].get<std::string>());
+  }
+  for (const char* o : {"exp3b_rank_vs_state_dim", "exp4_time_scaling", "exp4b_time_scaling", "exp5b_rank_growth",
+                        "exp5b_rank_growth_gap", "exp6_chunked_ssd"})
+    EXPECT_TRUE(outputs.count(o)) << o;
+  EXPECT_EQ(plotted, (std::set<std::string>{"exp3b_rank_vs_state_dim", "exp4_time_scaling", "exp4b_time_scaling_errorbars",
+                                            "exp5b_softmax_rank_growth", "exp6_chunked_ssd"}));
+}
+
+// --plot drew from the in-memory result; the figures now come from the log. The binaries and
+// run_and_log (--NAME-plot, --NAME-plot-path) refuse it before any work, naming the command.
+TEST(DualityCli, PlotIsRefusedWithTheCommandThatReplacedIt) {
+  for (const auto& [bin, args] : std::vector<std::pair<std::string, std::string>>{
+           {"exp4_time_scaling", "--plot"},
+           {"exp3b_rank_vs_state_dim", "--plot x.png"},
+           {"run_and_log", "--experiment exp4 --exp4-plot"},
+           {"run_and_log", "--experiment exp4 --exp4-plot-path=x.png"},
+           {"run_and_log", "--experiment exp1 --plot"}}) {
+    auto r = run(bin, args);
+    EXPECT_EQ(r.code, 2) << bin << " " << args << ": " << r.err;
+    EXPECT_NE(r.err.find("plot_logs --spec duality/plots.json"), std::string::npos) << bin << " " << args << ": " << r.err;
+  }
 }
 
 TEST(DualityTable, EveryBinaryAcceptsHelpAndItsDeclaredFlags) {

@@ -1,6 +1,6 @@
 // test_figures — each family's figures, drawn as scripts/reproduce.sh draws them: plot_logs --spec
-// <family>/plots.json on fixture logs (time_series, synthetic, pretrained), plot_logs with flags, or
-// small runs (duality, whose binaries plot their own results). Every gnuplot script is checked against the
+// <family>/plots.json on fixture logs (time_series, synthetic, pretrained) or on the log of small runs
+// (duality), and plot_logs with flags. Every gnuplot script is checked against the
 // figure rules (plot.h): legend outside the data, no backslash in any title (a pre-escaped `T\_alibi`
 // drawn literally), integer tics on integer x axes, x axes fitted to the data, a marker per series.
 #include <gtest/gtest.h>
@@ -150,16 +150,49 @@ TEST(FigureRules, SyntheticFiguresFromAFixtureLog) {
 }
 
 TEST(FigureRules, DualityFiguresFromSmallRuns) {
-  const std::string dir = fresh_dir("duality");
-  for (const std::string cmd : {"exp3b_rank_vs_state_dim --N-values 1 2 3 4 --plot " + dir + "/exp3b.png",
-                                "exp4_time_scaling --T-values 64 128 256 --plot " + dir + "/exp4.png",
-                                "exp4b_time_scaling_errorbars --T-values 64 128 256 --n-trials 2 --n-repeats 2 --plot " + dir + "/exp4b.png",
-                                "exp5b_softmax_rank_growth --T-values 16 32 --plot " + dir + "/exp5b.png",
-                                "exp6_chunked_ssd --T-values 64 128 256 --plot " + dir + "/exp6.png"}) {
-    auto [rc, out] = sh(kBin + "/" + cmd + " --log none --quiet");
+  // small runs of the duality binaries into one log, then duality/plots.json on it (as reproduce.sh)
+  const std::string dir = fresh_dir("duality"), log = dir + "/duality.jsonl";
+  for (const std::string cmd : {"exp3b_rank_vs_state_dim --N-values 1 2 3 4",
+                                "exp4_time_scaling --T-values 64 128 256",
+                                "exp4_time_scaling --T-values 64 128 256 --end-to-end",
+                                "exp4b_time_scaling_errorbars --T-values 64 128 256 --n-trials 2 --n-repeats 2",
+                                "exp5b_softmax_rank_growth --T-values 16 32",
+                                "exp6_chunked_ssd --T-values 64 128 256"}) {
+    auto [rc, out] = sh(kBin + "/" + cmd + " --log " + log + " --quiet");
     ASSERT_EQ(rc, 0) << cmd << "\n" << out;
   }
-  expect_figures_follow_the_rules(dir, 6);  // exp5b draws two
+  auto [rc, out] = draw_spec("duality", log, dir);
+  ASSERT_EQ(rc, 0) << out;
+  expect_figures_follow_the_rules(dir, 7);  // exp4 twice (end-to-end, multiply only), exp5b twice
+  for (const char* f : {"exp3b_rank_vs_state_dim", "exp4_time_scaling", "exp4_time_scaling_multiply_only", "exp4b_time_scaling",
+                        "exp5b_rank_growth", "exp5b_rank_growth_gap", "exp6_chunked_ssd"})
+    EXPECT_TRUE(fs::exists(dir + "/" + f + ".png.gp")) << f << "\n" << out;
+  // the fitted lines and the slopes in the title are the end-to-end run's (its result record)
+  std::string slope;
+  for (std::istringstream is(slurp(log)); std::getline(is, slope);)
+    if (slope.find("\"exp4_time_scaling\"") != std::string::npos && slope.find("\"record\":\"result\"") != std::string::npos &&
+        slope.find("\"end_to_end\":true") != std::string::npos) {
+      const auto at = slope.find("\"rec_exponent\":") + 15;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", std::stod(slope.substr(at)));
+      slope = buf;
+      break;
+    }
+  const std::string g4 = slurp(dir + "/exp4_time_scaling.png.gp");
+  EXPECT_NE(g4.find("kernel build included); fitted slopes " + slope + " and "), std::string::npos) << slope << "\n" << g4;
+  EXPECT_NE(g4.find("'kernel fit'"), std::string::npos) << g4;
+  EXPECT_NE(g4.find("set logscale x"), std::string::npos) << g4;
+  EXPECT_NE(slurp(dir + "/exp4_time_scaling_multiply_only.png.gp").find("(multiply only)"), std::string::npos);
+  // exp6: one line per method, recurrence and the chunk sizes in the given order, then the full kernel
+  const std::string g6 = slurp(dir + "/exp6_chunked_ssd.png.gp");
+  const auto rec = g6.find("title 'recurrence'"), q16 = g6.find("title 'chunked SSD, Q = 16'"),
+             q100 = g6.find("title 'chunked SSD, Q = 100'"), full = g6.find("title 'full T×T kernel, built + multiplied'");
+  EXPECT_TRUE(rec != std::string::npos && q16 != std::string::npos && q100 != std::string::npos && full != std::string::npos) << g6;
+  EXPECT_TRUE(rec < q16 && q16 < q100 && q100 < full) << g6;
+  // exp5b: the reference lines and the title's d_k from the run's params
+  const std::string g5 = slurp(dir + "/exp5b_rank_growth.png.gp");
+  EXPECT_NE(g5.find("d_k = 16"), std::string::npos) << g5;
+  EXPECT_NE(g5.find("y = T/2 (largest possible semiseparable rank)"), std::string::npos) << g5;
 }
 
 TEST(FigureRules, PlotLogsFromAFixtureLog) {

@@ -250,6 +250,37 @@ TEST_F(PlotSpecTest, SplitByFlatXRefFromAndTitleFromTheRecords) {
   EXPECT_EQ(figs[1].series.at(0).y, (std::vector<double>{1, 0.5, 0.25}));
 }
 
+// latest_only: {max:PATH} in the title reads the runs drawn, so a value logged once per run (a fitted
+// slope, in the "result" record beside the "eval" points) names the run on the figure; an err path ""
+// draws no error for that y.
+TEST_F(PlotSpecTest, LatestOnlyTitleReadsTheDrawnRun) {
+  std::vector<json> rs;
+  for (const std::string run : {"old", "new"}) {
+    for (int T : {1, 2}) {
+      json r = rec({{"T", T}, {"t", run == "old" ? 10.0 * T : 1.0 * T}, {"s", 0.5}}, json::object(), "eval");
+      r["run_id"] = run;
+      rs.push_back(r);
+    }
+    json r = rec({{"slope", run == "old" ? 2.5 : 1.25}});
+    r["run_id"] = run;
+    rs.push_back(r);
+  }
+  pl::Figure f = figure(log(rs));
+  f.q.x = "metrics.T";
+  f.q.y = {"metrics.t", "metrics.t"};
+  f.q.err = {"metrics.s", ""};
+  f.y_styles = {"errorbars", "points"};
+  f.plot.title = "slope {max:metrics.slope}";
+  EXPECT_EQ(pl::make_figures(f).at(0).title, "slope 2.5");  // every run
+  f.q.latest_only = true;
+  auto spec = pl::make_figures(f).at(0);
+  EXPECT_EQ(spec.title, "slope 1.25");  // the newest run only, as its points
+  ASSERT_EQ(spec.series.size(), 2u);
+  EXPECT_EQ(spec.series[0].y, (std::vector<double>{1, 2}));
+  EXPECT_EQ(spec.series[0].err, (std::vector<double>{0.5, 0.5}));
+  EXPECT_EQ(spec.series[1].err, (std::vector<double>{0, 0}));
+}
+
 TEST_F(PlotSpecTest, SpecDrawsEveryFigureAndSkipsAnEmptySelectionWithANote) {
   const std::string L = log({rec({{"x", 1}, {"y", 1}}), rec({{"x", 2}, {"y", 500}})});  // over two decades: a log y axis
   const std::string spec = write("plots.json", R"({"family": "t", "figures": [

@@ -4,8 +4,11 @@
 // defaults), to_json() (logged as the record's params), add_flags() (its flags, declared once:
 // the binary uses them bare, run_and_log with the prefix "<name>-") and run(). The table in
 // duality/table.h lists them; binaries, verify_ssd and run_and_log all call the same run(). Per-case rows (one T, one seed, ...) go into
-// metrics["cases"]; log_result() writes them as "eval" records and the rest as the "result"
-// record. run() throws std::invalid_argument for bad parameters (binaries turn it into exit 2).
+// metrics["cases"], the points of a figure that no case row holds (exp4's fitted lines, exp6's
+// time per method) into metrics["points"]; log_result() writes them as "eval" and "point" records
+// and the rest as the "result" record. The figures are drawn from the log by
+// plot_logs --spec duality/plots.json. run() throws std::invalid_argument for bad parameters
+// (binaries turn it into exit 2).
 #pragma once
 
 #include <cstdint>
@@ -17,11 +20,8 @@
 
 #include "ssmlab/cli.h"
 #include "ssmlab/experiment.h"
-#include "ssmlab/plot.h"
 
 namespace ssmlab::duality {
-
-using plot::PlotSpec;
 
 // ---- exp1: scalar SSM ≡ 1-semiseparable attention -----------------------------------------
 namespace exp1 {
@@ -88,10 +88,10 @@ struct Params {
 };
 void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
-PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp3b
 
 // ---- exp4: O(T) recurrence vs O(T²) kernel, wall time --------------------------------------
+// metrics["points"]: one per T, the fitted lines exp(intercept) T^exponent: {T, t_rec_fit_s, t_kernel_fit_s} [s].
 namespace exp4 {
 struct Params {
   std::vector<int> T_values{300, 600, 1200};
@@ -105,7 +105,6 @@ struct Params {
 };
 void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
-PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp4
 
 // ---- exp4b: exp4 over random trials, mean ± 95% CI -------------------------------------------
@@ -122,7 +121,6 @@ struct Params {
 };
 void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
-PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp4b
 
 // ---- exp5: softmax attention rank grows with T ----------------------------------------------
@@ -152,11 +150,11 @@ struct Params {
 };
 void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
-PlotSpec plot_rank(const ExperimentResult& r, const std::string& output);
-PlotSpec plot_gap(const ExperimentResult& r, const std::string& output);
 }  // namespace exp5b
 
 // ---- exp6: chunked SSD (Mamba-2 block decomposition) ----------------------------------------
+// metrics["points"]: one per (T, method), {T, method, t_s [s]} (+ Q for the chunked SSD), method one of
+// "recurrence", "chunked SSD, Q = <Q>", "full T×T kernel, built + multiplied" (T <= max_T_full).
 namespace exp6 {
 struct Params {
   std::vector<int> T_values{256, 512, 1024, 2048};
@@ -170,18 +168,15 @@ struct Params {
 };
 void add_flags(Cli& cli, Params* p, const std::string& prefix = "");
 ExperimentResult run(const Params& p);
-PlotSpec plot(const ExperimentResult& r, const std::string& output);
 }  // namespace exp6
 
 // ---- shared helpers --------------------------------------------------------------------
 
-// Writes r.metrics["cases"] (if any) as "eval" records and the rest as the "result" record.
+// Writes r.metrics["cases"] and r.metrics["points"] (if any) as "eval" and "point" records, then
+// the rest as the "result" record.
 // `params` (the experiment's to_json()) is merged into the record's params; its "seed" becomes
 // the record's seed.
 void log_result(const CommonOptions& opts, const ExperimentResult& r, const nlohmann::json& params);
-
-// Renders the plot; on failure (no gnuplot, ...) prints "warning: ..." and returns false.
-bool try_render(const PlotSpec& spec);
 
 // Runs body(); std::invalid_argument → "error: ..." and 2, other exceptions → "error: ..." and 1.
 int guarded_main(const std::function<int()>& body);

@@ -1,14 +1,15 @@
 // table.h — the duality experiments as one table, which drives every entry point.
 //
 // Design: one row per experiment {name, program, description, key metric, parameters (their
-// flags declared once, by the experiment's add_flags), run, plot}. The rows drive
+// flags declared once, by the experiment's add_flags), run}. The rows drive
 //   - the per-experiment binaries: one generic main (bin/experiment.cpp) compiled once per
 //     program name, which declares the row's flags bare (--T, --T-values, ...);
 //   - run_and_log, which declares every row's flags with the prefix "<name>-" (--exp3-T-values);
 //   - verify_ssd, which runs every row once with its defaults and prints the key metric.
 // A record's params are the flags' values (as the binary's Cli reports them) merged with
 // Params::to_json(), so run_and_log and the binary write the same record for the same flags.
-// Plots are drawn from the in-memory result (PNG via gnuplot, ssmlab/plot.h).
+// Figures are not drawn here: every figure is drawn from the log by plot_logs --spec
+// duality/plots.json (the records it reads are "eval", "point" and "result", experiments.h).
 #pragma once
 
 #include <cstdint>
@@ -66,10 +67,6 @@ struct Experiment {
   std::string description;  // the binary's --help text
   std::string key_metric;   // verify_ssd's column (= duality/checks.json's key_metric)
   std::unique_ptr<Configured> (*make)();  // the parameters at their defaults
-  // --plot: the default file under <out>/plots and the renderer ("" / nullptr: no plot). A failed
-  // render (no gnuplot, ...) prints a warning and is not an error.
-  std::string plot_file;
-  void (*plot)(const ExperimentResult& r, const std::string& path) = nullptr;
 };
 
 // Every experiment, in run order (exp1 exp2 exp2b exp3 exp3b exp4 exp4b exp5 exp5b exp6).
@@ -81,8 +78,11 @@ const Experiment& find_experiment(const std::string& name_or_program);
 // (what Cli::parse put in CommonOptions::params for the bare flags, plus seed and threads).
 ExperimentResult run_and_record(const CommonOptions& opts, const nlohmann::json& flag_params, const Configured& c);
 
-// The whole main of a per-experiment binary: flags, run, record, --plot. Exit 0 / 1 (the
-// experiment's own check failed) / 2 (usage error).
+// The error text for --plot (and run_and_log's former --NAME-plot): figures come from the log.
+std::string plot_moved();
+
+// The whole main of a per-experiment binary: flags, run, record. Exit 0 / 1 (the experiment's own
+// check failed) / 2 (usage error, including --plot: plot_moved()).
 int experiment_main(const std::string& program, int argc, char** argv);
 
 }  // namespace ssmlab::duality
