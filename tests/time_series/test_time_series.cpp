@@ -243,13 +243,13 @@ TEST(Cli, BadInputExitsWith2) {
   struct Bad {
     std::string args, msg;
   };
-  for (const auto& b : std::vector<Bad>{{"--N_values 0", "--N_values"},
-                                        {"--N_values 2 1", "--N_values"},
+  for (const auto& b : std::vector<Bad>{{"--N-values 0", "--N-values"},
+                                        {"--N-values 2 1", "--N-values"},
                                         {"--lambdas 0.9 0.5 --coeffs 1.0", "same length"},
                                         {"--lambdas 1.2 0.5", "(0, 1)"},
                                         {"--lambdas 0.9 -0.1", "(0, 1)"},
                                         {"--models nope", "--models"},
-                                        {"--noise_std -1", "--noise_std"}}) {
+                                        {"--noise-std -1", "--noise-std"}}) {
     auto [rc, out] = sh(exe + b.args);
     EXPECT_EQ(rc, 2) << b.args << "\n" << out;
     EXPECT_NE(out.find("error:"), std::string::npos) << b.args << "\n" << out;
@@ -259,7 +259,7 @@ TEST(Cli, BadInputExitsWith2) {
 
 TEST(Cli, AllowUnstableAcceptsLambdaAboveOne) {
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --lambdas 1.02 0.5 --allow-unstable "
-                             "--T 20 --N_values 1 --epochs 2 --n_train 8 --n_val 4 --threads 1");
+                             "--T 20 --N-values 1 --epochs 2 --n-train 8 --n-val 4 --threads 1");
   EXPECT_TRUE(rc == 0 || rc == 1) << out;  // runs (1 only if training diverged), no usage error
   EXPECT_EQ(out.find("error:"), std::string::npos) << out;
 }
@@ -269,7 +269,7 @@ TEST(Cli, RunLogsAndPlots) {
   const fs::path dir = ssmlab::test::fresh_temp_dir("ts_test");
   std::string log = (dir / "ts.jsonl").string();
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
-                      " --models mamba_diag_exp linear_rnn --N_values 1 2 --epochs 3 --n_train 16 --n_val 8 --threads 1");
+                      " --models mamba_diag_exp linear_rnn --N-values 1 2 --epochs 3 --n-train 16 --n-val 8 --threads 1");
   ASSERT_EQ(rc, 0) << out;
   std::ifstream in(log);
   int epochs = 0, results = 0;
@@ -306,7 +306,7 @@ TEST(Cli, DivergedRunIsAFailedResultAndExit1) {
   const fs::path dir = ssmlab::test::fresh_temp_dir("ts_diverge");
   const std::string log = (dir / "ts.jsonl").string();
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
-                      " --optimizer adam --lr 1e30 --N_values 1 --epochs 2 --n_train 16 --n_val 8 --threads 1");
+                      " --optimizer adam --lr 1e30 --N-values 1 --epochs 2 --n-train 16 --n-val 8 --threads 1");
   EXPECT_EQ(rc, 1) << out;
   std::ifstream in(log);
   nlohmann::json last;
