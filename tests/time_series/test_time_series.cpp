@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -255,6 +256,36 @@ TEST(Cli, BadInputExitsWith2) {
     EXPECT_NE(out.find("error:"), std::string::npos) << b.args << "\n" << out;
     EXPECT_NE(out.find(b.msg), std::string::npos) << b.args << "\n" << out;
   }
+}
+
+// Issue 20 renamed the snake-case flags (--N_values, --noise_std, ...) to kebab case; the old
+// spellings still work, each with one deprecation line, and --help lists only the new ones.
+TEST(Cli, OldSnakeCaseFlagsWarnAndWork) {
+  auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --list_models");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("warning: --list_models is deprecated: use --list-models"), std::string::npos) << out;
+  EXPECT_NE(out.find("mamba_diag_exp"), std::string::npos) << out;
+  // values reach the run: an old-spelling value that is out of range is refused under its new name
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --N_values 2 1");
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("warning: --N_values is deprecated: use --N-values"), std::string::npos) << out;
+  EXPECT_NE(out.find("error: --N-values values must be strictly increasing"), std::string::npos) << out;
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --T 20 --N_values 1 --epochs 2 --n_train 8 "
+                                "--n_val 4 --noise_std 1e-4 --batch_size 4 --lbfgs_iters 2 --flat_epochs 0 --floor_factor 2 "
+                                "--models mamba_diag_exp --threads 1");
+  EXPECT_EQ(rc, 0) << out;
+  for (const char* old : {"N_values", "n_train", "n_val", "noise_std", "batch_size", "lbfgs_iters", "flat_epochs", "floor_factor"}) {
+    std::string kebab = old;
+    std::replace(kebab.begin(), kebab.end(), '_', '-');
+    EXPECT_NE(out.find(std::string("warning: --") + old + " is deprecated: use --" + kebab + "\n"), std::string::npos) << old << "\n" << out;
+  }
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --help");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("--N-values"), std::string::npos) << out;
+  EXPECT_NE(out.find("--noise-std"), std::string::npos) << out;
+  for (const char* old : {"--N_values", "--noise_std", "--n_train", "--n_val", "--batch_size", "--lbfgs_iters", "--flat_epochs",
+                          "--floor_factor", "--list_models"})
+    EXPECT_EQ(out.find(old), std::string::npos) << old << " is listed in --help:\n" << out;
 }
 
 TEST(Cli, AllowUnstableAcceptsLambdaAboveOne) {
