@@ -61,12 +61,17 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+struct Word {
+  std::string text;
+  bool quoted = false;  // held quotes: taken as written ("..." is then a value, not an elision)
+};
+
 // Shell-like words of one logical line: quotes group, '#' at a word start ends the line, and the
 // separators && || ; | become words of their own.
-std::vector<std::string> shell_words(const std::string& line) {
-  std::vector<std::string> words;
+std::vector<Word> shell_words(const std::string& line) {
+  std::vector<Word> words;
   std::string cur;
-  bool in_word = false;
+  bool in_word = false, quoted = false;
   char quote = 0;
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
@@ -78,25 +83,30 @@ std::vector<std::string> shell_words(const std::string& line) {
     }
     if (c == '\'' || c == '"') {
       quote = c;
-      in_word = true;
+      in_word = quoted = true;
       continue;
     }
+    auto end_word = [&] {
+      if (in_word) words.push_back({cur, quoted});
+      cur.clear();
+      in_word = quoted = false;
+    };
     if (std::isspace(static_cast<unsigned char>(c))) {
-      if (in_word) words.push_back(cur), cur.clear(), in_word = false;
+      end_word();
       continue;
     }
     if (c == '#' && !in_word) break;
     if (c == ';' || c == '|' || (c == '&' && i + 1 < line.size() && line[i + 1] == '&')) {
-      if (in_word) words.push_back(cur), cur.clear(), in_word = false;
+      end_word();
       std::string sep(1, c);
       if (i + 1 < line.size() && line[i + 1] == c) sep += line[++i];
-      words.push_back(sep);
+      words.push_back({sep, false});
       continue;
     }
     cur += c;
     in_word = true;
   }
-  if (in_word) words.push_back(cur);
+  if (in_word) words.push_back({cur, quoted});
   return words;
 }
 
@@ -148,11 +158,16 @@ std::vector<Command> extract_commands(const fs::path& file, const std::string& s
       logical.pop_back();
       logical += " " + lines[++i].second;
     }
-    std::vector<std::string> cur;
+    std::vector<Word> cur;
     auto flush = [&] {
       // drop VAR=value prefixes, "bash"/"sh", brackets, parentheses and "..."
       std::vector<std::string> w;
-      for (auto s : cur) {
+      for (auto& word : cur) {
+        if (word.quoted) {
+          w.push_back(word.text);
+          continue;
+        }
+        std::string s = word.text;
         while (!s.empty() && (s.front() == '(' || s.front() == '[')) s.erase(0, 1);
         while (!s.empty() && (s.back() == ')' || s.back() == ']')) s.pop_back();
         if (s.empty() || s == "..." || s == "…") continue;
@@ -167,7 +182,7 @@ std::vector<Command> extract_commands(const fs::path& file, const std::string& s
       cur.clear();
     };
     for (auto& word : shell_words(logical)) {
-      if (is_separator(word)) flush();
+      if (!word.quoted && is_separator(word.text)) flush();
       else cur.push_back(word);
     }
     flush();
@@ -343,6 +358,7 @@ TEST(DocCommands, CheckerCatchesEachBrokenCommand) {
                                     "```\n"                                                 // 16
                                     "build/bin/plot_logs --spec x.json [--quiet] ...\n"     // 17
                                     "build/bin/exp_synthetic_ndecay --N_values 1 2\n"       // 18
+                                    "build/bin/check_logs x.jsonl --rules-dir \"...\"\n"      // 19
                                     "```\n";
   const auto commands = extract_commands(dir / "page.md", "page.md");
   Checker ck;
@@ -361,6 +377,7 @@ TEST(DocCommands, CheckerCatchesEachBrokenCommand) {
   EXPECT_TRUE(failed_at("page.md:13", "--threads")) << all;  // the indented block, its continuation read
   EXPECT_FALSE(failed_at("page.md:17", "")) << all;
   if (fs::exists(kBin + "/exp_synthetic_ndecay")) EXPECT_TRUE(failed_at("page.md:18", "old flag spelling")) << all;
+  EXPECT_FALSE(failed_at("page.md:19", "")) << all;  // a quoted "..." is a value (the unquoted one is dropped)
   for (auto& c : commands) EXPECT_EQ(c.text.find("check_logs\": 1"), std::string::npos) << "a json block was read";
   ssmlab::test::remove_tree(dir);
 }
