@@ -16,6 +16,7 @@
 
 #include "ssmlab/cli.h"
 #include "ssmlab/main_guard.h"
+#include "ssmlab/runtime.h"
 
 namespace ssmlab::bench {
 
@@ -26,7 +27,8 @@ struct BenchArgs {
 };
 
 // Parses --threads N / --threads=N / --quick; --help prints `usage` and exits 0; --threads < 1
-// exits 2 with a one-line error. Everything else is left for Google Benchmark.
+// exits 2 with a one-line error. Everything else is left for Google Benchmark. Like Cli::parse it
+// changes nothing in the process: main calls ssmlab::init_runtime(args.threads) (ssmlab/runtime.h).
 inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
   BenchArgs a;
   for (int i = 0; i < argc; ++i) {
@@ -56,7 +58,6 @@ inline BenchArgs parse_bench_args(int argc, char** argv, const char* usage) {
                  a.threads);
     std::exit(2);
   }
-  keep_freed_memory_for_reuse();  // as Cli::parse does for the other binaries (see ssmlab/cli.h)
   return a;
 }
 

@@ -16,6 +16,7 @@
 #include "duality/recurrence.h"
 #include "duality/ssd.h"
 #include "ssmlab/main_guard.h"
+#include "ssmlab/runtime.h"
 
 namespace d = ssmlab::duality;
 using Eigen::MatrixXd;
@@ -125,6 +126,7 @@ static int ssmlab_main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--benchmark_out=", 0) == 0) ssmlab::check_output_file("benchmark_out", a.substr(16));
   }
+  ssmlab::init_runtime(ssmlab::hardware_threads());  // every core (no --threads here), heap reuse (ssmlab/runtime.h)
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();

@@ -19,6 +19,7 @@
 #include "models/registry.h"
 #include "models/torch_util.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 
 namespace sm = ssmlab::models;
@@ -40,6 +41,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("dtype", &dtype, "weights dtype").one_of({"fp32", "bf16"});
   cli.flag("quick", &quick, "small shapes (d_model 128, 2 layers, 16 new tokens): a smoke run");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   sm::torch_set_threads(opts);
   torch::Device device(torch::kCPU);
   try {

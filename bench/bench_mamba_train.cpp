@@ -23,6 +23,7 @@
 #include "models/registry.h"
 #include "kernels/kernel_impl.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
 #include "models/torch_util.h"
@@ -136,6 +137,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.flag("unfused-adamw", &unfused_adamw, "torch::optim::AdamW's per-parameter step instead of the fused CUDA kernel");
   cli.add("impls", &impls, "implementations to compare: auto (fused kernels) and/or reference");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   sm::torch_set_threads(opts);
   torch::Device device(torch::kCPU);
   try {

@@ -146,6 +146,7 @@ static int ssmlab_main(int argc, char** argv) {
       "bench_scan [--quick] [--threads N] [google benchmark flags]\n"
       "  selective scan: reference vs fused CPU (B=4 D=256 L=512 N=16 fp32) and, without --quick on a CUDA\n"
       "  build with a GPU, vs CUDA (B=8 D=1536 L=2048 N=16, fp32/bf16). Ends with a ratio table.\n");
+  ssmlab::init_runtime(args.threads);  // threads, heap reuse (ssmlab/runtime.h)
   const bool quick = args.quick;
   at::set_num_threads(args.threads);
 

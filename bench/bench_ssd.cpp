@@ -93,6 +93,7 @@ static int ssmlab_main(int argc, char** argv) {
       "bench_ssd [--threads N] [google benchmark flags]\n"
       "  Mamba-2 SSD: chunked vs sequential, fwd and fwd+bwd, CPU (B=2 L=512 H=8 P=32 N=16 Q=64)\n"
       "  and CUDA when available (B=4 L=2048 H=24 P=64 N=64 Q=256). Ends with a ratio table.\n");
+  ssmlab::init_runtime(args.threads);  // threads, heap reuse (ssmlab/runtime.h)
   ssmlab::models::torch_set_threads(args.threads);
   std::vector<Shape> shapes = {{2, 512, 8, 32, 16, 64, torch::Device(torch::kCPU)}};
   if (torch::cuda::is_available()) shapes.push_back({4, 2048, 24, 64, 64, 256, torch::Device(torch::kCUDA)});

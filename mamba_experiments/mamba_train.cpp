@@ -28,6 +28,7 @@
 #include "models/trainer.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/hf/pretrained.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
@@ -218,6 +219,7 @@ static int ssmlab_main(int argc, char** argv) {
   sm::DistConfig dc;  // data-parallel under ssmlab_launch (docs/distributed.md); --batch-size is per rank
   sm::add_dist_flags(cli, &dc);
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
 
   // ---- cross-flag checks (exit 2, one line) ----
   if (max_vocab < 1) return config_error("--max-vocab must be >= 1 (got " + std::to_string(max_vocab) + ")");

@@ -21,6 +21,7 @@
 #include "log_plot.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/safe_io.h"
 
 namespace {
@@ -195,6 +196,7 @@ static int ssmlab_main(int argc, char** argv) {
                   "tools");
   declare(cli, a);
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   if (!a.spec.empty()) return draw_spec(a, opts.quiet);
   const Figure f = finish(a);
   try {

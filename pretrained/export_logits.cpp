@@ -16,6 +16,7 @@
 #include "models/torch_util.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/hf/pretrained.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/main_guard.h"
@@ -32,6 +33,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("prompt", &prompts, "prompt texts (each one forward)").nonempty();
   cli.add("output-file", &out, "output file (default <model>/ssmlab_expected.json)");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   ssmlab::models::torch_set_threads(opts);
   if (out.empty()) out = model_dir + "/ssmlab_expected.json";
   ssmlab::check_output_file("output-file", out);

@@ -23,6 +23,7 @@
 #include "models/generation.h"
 #include "models/torch_util.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/hf/pretrained.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
@@ -115,6 +116,7 @@ static int ssmlab_main(int argc, char** argv) {
   cli.flag("ignore-eos", &ignore_eos, "do not stop at the end-of-text token");
   cli.flag("allow-unknown-config", &allow_unknown, "ignore config.json keys ssmlab does not know");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   at::set_num_threads(opts.threads);
   if (!interactive && prompt.empty()) {
     std::cerr << "error: --prompt is required unless --interactive is given\n";

@@ -30,6 +30,7 @@
 #include "models/torch_util.h"
 #include "squad.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/hf/documents.h"
 #include "ssmlab/hf/pretrained.h"
 #include "ssmlab/jsonl_log.h"
@@ -298,6 +299,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());
   auto opts = cli.parse_or_exit(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   at::set_num_threads(opts.threads);
   c.seed = opts.seed;
 

@@ -15,6 +15,7 @@
 #include "results.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
 
@@ -29,6 +30,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::string root;
   cli.add("results", &root, "a folder holding run folders (searched recursively)");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   if (root.empty()) return std::cerr << "error: --results is required\n", 2;
   std::vector<std::string> runs;
   try {

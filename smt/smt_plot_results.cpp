@@ -10,6 +10,7 @@
 
 #include "results.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
 
@@ -23,6 +24,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::string dir;
   cli.add("result-dir", &dir, "an smt_train run folder");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   if (dir.empty()) return std::cerr << "error: --result-dir is required\n", 2;
   nlohmann::json hist;
   try {

@@ -29,6 +29,7 @@
 #include "smt_lib.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/safe_io.h"
 #include "ssmlab/timer.h"
@@ -133,6 +134,7 @@ static int ssmlab_main(int argc, char** argv) {
   tc.eval_every = 0;
   sm::add_train_flags(cli, &tc);
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
 
   // ---- cross-flag checks (exit 2, one line) ----
   if (data_dir.empty())

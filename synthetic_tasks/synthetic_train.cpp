@@ -24,6 +24,7 @@
 #include "models/registry.h"              // make_model, match_params, model_names
 #include "models/trainer.h"               // Trainer, checkpoints
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/hf/pretrained.h"         // save_pretrained (--save-hf)
 #include "ssmlab/jsonl_log.h"
 #include "synthetic_tasks/evaluation.h"   // to_tensors, score_length, cached_greedy
@@ -116,6 +117,7 @@ static int ssmlab_main(int argc, char** argv) {
   sm::DistConfig dc;  // data-parallel under ssmlab_launch (docs/distributed.md); --batch-size is per rank
   sm::add_dist_flags(cli, &dc);
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   if (list_models) {
     for (const auto& name : sm::model_names()) std::cout << name << "\n";
     return 0;

@@ -1,7 +1,7 @@
 // exp_synthetic_ndecay — mixture-of-decays regression, N-sweep of the diagonal SSD-style block.
 //
-//   exp_synthetic_ndecay --models mamba_diag_exp --N_values 1 2 4 --epochs 60 --seed 42 \
-//       --T 100 --lambdas 0.9 0.5 --coeffs 1.0 0.7 --noise_std 1e-4
+//   exp_synthetic_ndecay --models mamba_diag_exp --N-values 1 2 4 --epochs 60 --seed 42 \
+//       --T 100 --lambdas 0.9 0.5 --coeffs 1.0 0.7 --noise-std 1e-4
 //
 // For every (model, N): trains on the same data, logs one "epoch" record per epoch (train and
 // validation MSE) and one "result" record (final validation MSE against the noise floor, the
@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
 #include "ts_baselines.h"
@@ -52,33 +53,34 @@ static int ssmlab_main(int argc, char** argv) {
 
   Cli cli("exp_synthetic_ndecay",
           "Mixture-of-decays regression: learns y_t = sum_k c_k sum_{s<=t} lambda_k^(t-s) x_s + noise with a "
-          "diagonal SSD-style block of state size N, swept over --N_values.",
+          "diagonal SSD-style block of state size N, swept over --N-values.",
           "time_series", "time_series.jsonl");
   cli.set_default_seed(42);
   cli.add("models", &models, "models to train: " + std::string(kModelHelp)).nonempty().one_of(all_model_names());
-  cli.add("N_values", &N_values, "state sizes N to sweep [states]").nonempty().at_least(1).sorted();
+  cli.add("N-values", &N_values, "state sizes N to sweep [states]").nonempty().at_least(1).sorted();
   cli.add("epochs", &epochs, "training epochs per (model, N)").at_least(1);
   cli.add("T", &prob.T, "sequence length [steps]").at_least(1);
   cli.add("lambdas", &prob.lambdas, "true decays lambda_k, in (0, 1)").nonempty();
   cli.add("coeffs", &prob.coeffs, "weights c_k of the decays (same length as --lambdas)").nonempty();
-  cli.add("noise_std", &prob.noise_std, "std of the Gaussian noise added to the target").at_least(0.0);
+  cli.add("noise-std", &prob.noise_std, "std of the Gaussian noise added to the target").at_least(0.0);
   cli.flag("allow-unstable", &allow_unstable, "accept decays outside (0, 1)");
   cli.add("device", &device_name, "auto|cpu|cuda").one_of({"auto", "cpu", "cuda"});
-  cli.add("n_train", &n_train, "training sequences").at_least(1);
-  cli.add("n_val", &n_val, "validation sequences").at_least(1);
+  cli.add("n-train", &n_train, "training sequences").at_least(1);
+  cli.add("n-val", &n_val, "validation sequences").at_least(1);
   cli.add("optimizer", &optimizer, "auto (lbfgs for mamba_diag_exp/linear_rnn, adam otherwise)|lbfgs|adam")
       .one_of({"auto", "lbfgs", "adam"});
   cli.add("lr", &lr, "step size (0 = lbfgs 1.0, adam 3e-3)").at_least(0.0);
-  cli.add("batch_size", &batch_size, "minibatch size (adam)").at_least(1);
-  cli.add("lbfgs_iters", &lbfgs_iters, "L-BFGS iterations per epoch").at_least(1);
-  cli.add("flat_epochs", &flat_epochs, "L-BFGS: stop after this many epochs without change of the training MSE (0 = never)").at_least(0);
+  cli.add("batch-size", &batch_size, "minibatch size (adam)").at_least(1);
+  cli.add("lbfgs-iters", &lbfgs_iters, "L-BFGS iterations per epoch").at_least(1);
+  cli.add("flat-epochs", &flat_epochs, "L-BFGS: stop after this many epochs without change of the training MSE (0 = never)").at_least(0);
   cli.flag("selective", &selective, "mamba_diag_exp: input-dependent step Delta_t = softplus(w x_t + b)");
   cli.add("form", &form, "mamba_diag_exp forward used in training: kernel|recurrent").one_of({"kernel", "recurrent"});
-  cli.add("floor_factor", &floor_factor, "'at the noise floor' means val MSE <= factor x the noise MSE").greater_than(1.0);
+  cli.add("floor-factor", &floor_factor, "'at the noise floor' means val MSE <= factor x the noise MSE").greater_than(1.0);
   cli.add("width", &width, "d_model / hidden size of the Transformer baselines").at_least(1);
   cli.add("layers", &layers, "layers of the Transformer and LSTM baselines").at_least(1);
-  cli.flag("list_models", &list_models, "print the models this build can train, one per line, and exit");
+  cli.flag("list-models", &list_models, "print the models this build can train, one per line, and exit");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   if (list_models) {
     for (auto& m : all_model_names())
       if (model_available(m)) std::cout << m << "\n";

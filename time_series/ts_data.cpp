@@ -18,7 +18,7 @@ std::string validate(const DecayProblem& p, bool allow_unstable) {
     return os.str();
   }
   if (p.T < 1) return "--T must be >= 1";
-  if (!(p.noise_std >= 0)) return "--noise_std must be >= 0";
+  if (!(p.noise_std >= 0)) return "--noise-std must be >= 0";
   if (!allow_unstable)
     for (double l : p.lambdas)
       if (!(l > 0 && l < 1)) {

@@ -2,7 +2,7 @@
 #include "ssmlab/cli.h"
 
 #include "ssmlab/main_guard.h"
-#include "ssmlab/progress_meter.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/safe_io.h"
 #include "ssmlab/yaml.h"
 
@@ -12,13 +12,7 @@
 #include <cctype>
 #include <cmath>
 #include <iostream>
-#include <thread>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+#include <set>
 
 namespace po = boost::program_options;
 
@@ -27,26 +21,6 @@ namespace ssmlab {
 std::string CommonOptions::plot_file(const std::string& default_name) const {
   if (!plot_path.empty()) return plot_path;
   return out_dir + "/plots/" + default_name;
-}
-
-int hardware_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
-
-void apply_threads(int threads) {
-#ifdef _OPENMP
-  omp_set_num_threads(threads);
-#else
-  (void)threads;
-#endif
-}
-
-void keep_freed_memory_for_reuse() {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts on 64-bit
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);   // return the heap's free top to the OS only beyond 1 GB
-#endif
 }
 
 struct Cli::Impl {
@@ -135,10 +109,35 @@ void Cli::add_impl(const std::string& name, T* target, const std::string& help, 
   impl_->entries.push_back(std::move(e));
 }
 
-template <class T>
-Option<T>& Cli::add(const std::string& name, T* target, const std::string& help) {
+bool is_valid_flag_name(const std::string& name) {
+  if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0])))
+    return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('-', start);
+    if (end == std::string::npos) end = name.size();
+    const std::string word = name.substr(start, end - start);
+    if (word.empty()) return false;  // "--a--b", a leading or trailing '-'
+    const bool symbol = word.size() == 1 && std::isupper(static_cast<unsigned char>(word[0]));
+    bool lower = true;
+    for (char c : word) lower = lower && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)));
+    if (!symbol && !lower) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+void Cli::check_new_name(const std::string& name) const {
+  if (!is_valid_flag_name(name))
+    throw std::logic_error("ssmlab::Cli: flag --" + name +
+                           " is not kebab-case (lower-case words joined by '-'; a single upper-case letter may be a word)");
   for (auto& e : impl_->entries)
     if (e.name == name) throw std::logic_error("ssmlab::Cli: option --" + name + " declared twice");
+}
+
+template <class T>
+Option<T>& Cli::add(const std::string& name, T* target, const std::string& help) {
+  check_new_name(name);
   auto opt = std::make_shared<Option<T>>(name);
   impl_->keep.push_back(opt);
   add_impl(name, target, help, opt.get());
@@ -146,6 +145,7 @@ Option<T>& Cli::add(const std::string& name, T* target, const std::string& help)
 }
 
 void Cli::flag(const std::string& name, bool* target, const std::string& help) {
+  check_new_name(name);
   *target = false;
   impl_->own.add_options()(name.c_str(), po::bool_switch(target), help.c_str());
   Impl::Entry e;
@@ -255,6 +255,24 @@ std::vector<std::string> config_tokens(const std::string& path, const po::option
 }  // namespace
 
 namespace {
+// The old snake-case spellings (cli.h): "--N_values" or "--N_values=1" for a declared --N-values
+// becomes "--N-values", with one warning per flag on stderr. A name that is declared as typed, or
+// whose kebab form is not declared either, is left for Boost (which names it as typed).
+void read_snake_case_aliases(std::vector<std::string>& args, const po::options_description& desc) {
+  std::set<std::string> warned;
+  for (auto& a : args) {
+    if (a.rfind("--", 0) != 0 || a.size() <= 2) continue;
+    const size_t eq = a.find('=');
+    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    if (name.find('_') == std::string::npos || desc.find_nothrow(name, false)) continue;
+    std::string kebab = name;
+    for (auto& c : kebab) if (c == '_') c = '-';
+    if (!desc.find_nothrow(kebab, false)) continue;
+    if (warned.insert(name).second) std::cerr << "warning: --" << name << " is deprecated: use --" << kebab << "\n";
+    a = "--" + kebab + (eq == std::string::npos ? std::string() : a.substr(eq));
+  }
+}
+
 // Boost reads "-1" into an unsigned option as 2^64 - 1; refuse a negative value instead.
 void refuse_negative_unsigned(const std::vector<std::string>& args, const std::vector<std::string>& unsigned_names,
                               const std::string& source) {
@@ -298,6 +316,7 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
     // "-h" still works: allow it as the only short option by mapping it to --help.
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.push_back(std::string(argv[i]) == "-h" ? "--help" : argv[i]);
+    read_snake_case_aliases(args, desc);
     // A list flag followed directly by another flag has no values (Boost would instead try to
     // read the next flag as a value and print a confusing message).
     for (size_t i = 0; i < args.size(); ++i) {
@@ -360,19 +379,15 @@ CommonOptions Cli::parse(int argc, const char* const* argv) {
   }
   if (o.plot) {
     if (o.plot_path.empty()) check_output_dir("out", I.out);
-    if (plot_folder_) check_output_dir("plot", o.plot_path);
     struct stat st {};
-    if (!plot_folder_ && !o.plot_path.empty() && ::stat(o.plot_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    if (!o.plot_path.empty() && ::stat(o.plot_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
       throw UsageError("--plot '" + o.plot_path + "' is a directory: give the plot's file name (e.g. " +
                        o.plot_path + (o.plot_path.back() == '/' ? "" : "/") + "plot.png)");
-    if (!plot_folder_) check_output_file("plot", o.plot_path);
+    check_output_file("plot", o.plot_path);
   }
   for (auto& e : I.entries) o.params[e.name] = e.value();
   o.params["seed"] = o.seed;
   o.params["threads"] = o.threads;
-  apply_threads(o.threads);
-  keep_freed_memory_for_reuse();
-  set_progress_quiet(o.quiet);
   return o;
 }
 
@@ -383,6 +398,10 @@ CommonOptions Cli::parse_or_exit(int argc, char** argv) {
       std::cout << help();
       std::exit(0);
     }
+    // TRANSITIONAL (issue 20): the duality/bin mains do not call init_runtime(opts) yet (their
+    // rewrite is under way elsewhere); until they do, it is done for them here. Every other main
+    // calls it itself. Delete these two lines when duality/bin does.
+    if (impl_->family == "duality") init_runtime(o);
     return o;
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";

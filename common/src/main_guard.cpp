@@ -1,6 +1,7 @@
 // main_guard.cpp — exit codes for every binary and the start-up output-path and memory checks
 // (see main_guard.h).
 #include "ssmlab/main_guard.h"
+#include "ssmlab/runtime.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -9,6 +9,7 @@
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/cli.h"
+#include "ssmlab/runtime.h"
 
 #ifndef SSMLAB_SOURCE_DIR
 #define SSMLAB_SOURCE_DIR "."
@@ -38,6 +39,7 @@ static int ssmlab_main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
+  ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   ssmlab::checks::RuleSet rules;
   try {
     if (!no_rules) rules.load_default_dirs(rules_dir);

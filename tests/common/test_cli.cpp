@@ -112,7 +112,9 @@ TEST(Cli, ConfigFileThenCommandLineOverrides) {
   std::string path = ::testing::TempDir() + "/ssmlab_cli_config.json";
   std::ofstream(path) << R"({"T": 11, "decays": [0.1, 0.2, 0.3], "end_to_end": true, "model": "lstm"})";
   Flags f;
+  ::testing::internal::CaptureStderr();
   auto o = parse(f, {"--config", path, "--T", "5"});
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");  // "end_to_end" maps to --end-to-end silently
   EXPECT_EQ(f.T, 5);                                    // command line wins
   EXPECT_EQ(f.decays, (std::vector<double>{0.1, 0.2, 0.3}));  // from the file
   EXPECT_TRUE(f.e2e);
@@ -129,6 +131,66 @@ TEST(Cli, BadConfigFilesAreUsageErrors) {
   EXPECT_NE(error_of({"--config", "/no/such/file.json"}).find("cannot open"), std::string::npos);
   std::ofstream(bad) << R"({"T": -4})";
   EXPECT_EQ(error_of({"--config", bad}), "--T must be >= 1 (got -4)");  // validated like the command line
+}
+
+// Flag names are kebab-case (cli.h); a single upper-case letter may be a word (the papers' T, N).
+TEST(Cli, SnakeCaseRegistrationIsAProgrammingError) {
+  for (const char* ok : {"T", "a", "N-values", "T-values", "max-T-full", "d-k", "exp4-t-list", "end-to-end", "n2"})
+    EXPECT_TRUE(ssmlab::is_valid_flag_name(ok)) << ok;
+  for (const char* bad : {"N_values", "noise_std", "list_models", "Nvalues", "Noise-std", "max-TT", "-a", "a-", "a--b", "2d", "",
+                          "a b", "a=b", "lr."})
+    EXPECT_FALSE(ssmlab::is_valid_flag_name(bad)) << bad;
+  Cli cli("demo", "A demo binary.", "testfam");
+  std::vector<int> Ns;
+  bool b = false;
+  EXPECT_THROW(cli.add("N_values", &Ns, "state sizes"), std::logic_error);
+  EXPECT_THROW(cli.flag("list_models", &b, "list"), std::logic_error);
+  try {
+    cli.add("noise_std", &Ns, "noise");
+    ADD_FAILURE() << "no exception";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--noise_std is not kebab-case"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(cli.add("N-values", &Ns, "state sizes"));
+  EXPECT_THROW(cli.add("N-values", &Ns, "state sizes"), std::logic_error);  // declared twice
+  EXPECT_THROW(cli.flag("N-values", &b, "again"), std::logic_error);
+}
+
+// An old snake-case spelling works, with one deprecation line per flag; --help lists only the new names.
+TEST(Cli, SnakeCaseSpellingWarnsAndWorks) {
+  Flags f;
+  ::testing::internal::CaptureStderr();
+  auto o = parse(f, {"--T_values", "1", "2", "--end_to_end", "--T_values=3", "--T", "7"});
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(f.Ts, (std::vector<int>{1, 2, 3}));  // both uses land in the one list, as with the kebab spelling
+  EXPECT_TRUE(f.e2e);
+  EXPECT_EQ(f.T, 7);
+  EXPECT_EQ(o.params["T-values"], nlohmann::json::array({1, 2, 3}));  // the log names the flag by its kebab name
+  EXPECT_FALSE(o.params.contains("T_values"));
+  EXPECT_EQ(err,
+            "warning: --T_values is deprecated: use --T-values\n"
+            "warning: --end_to_end is deprecated: use --end-to-end\n");  // one line per flag, not per use
+  // validated under the new name
+  EXPECT_EQ(error_of({"--T_values", "2", "1"}), "--T-values values must be strictly increasing (got 2 then 1)");
+  // a snake-case name with no kebab twin is an unknown flag, named as typed
+  EXPECT_NE(error_of({"--no_such_flag", "1"}).find("unknown flag '--no_such_flag'"), std::string::npos)
+      << error_of({"--no_such_flag", "1"});
+  // a value given with '=' is never read as a flag
+  Flags g;
+  EXPECT_EQ(error_of({"--model=--end_to_end"}), "--model must be one of mamba|lstm (got '--end_to_end')");
+  // --help lists the kebab names only
+  Flags h;
+  bool help = false;
+  ::testing::internal::CaptureStderr();
+  parse(h, {"--end_to_end", "--help"}, &help);
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("deprecated"), std::string::npos);
+  EXPECT_TRUE(help);
+  Cli cli("demo", "A demo binary.", "testfam");
+  std::vector<int> Ns{1};
+  cli.add("N-values", &Ns, "state sizes");
+  const std::string text = cli.help();
+  EXPECT_NE(text.find("--N-values"), std::string::npos) << text;
+  EXPECT_EQ(text.find("N_values"), std::string::npos) << text;
 }
 
 // Boost.Program_options replaced %value% (and its other placeholders) in its messages until none

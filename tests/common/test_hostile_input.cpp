@@ -221,9 +221,9 @@ TEST(SafeFileName, KeepsPlainNamesAndReducesEverythingElse) {
 }
 
 // time_series/plots.json splits the validation curves by metrics.model from the log: the model is part of
-// an output file name (plot_runs, which drew them before, did the same).
+// an output file name.
 TEST(SafeFileName, PlotLogsSplitByKeepsEveryOutputInsidePlotDir) {
-  const fs::path dir = ssmlab::test::fresh_temp_dir("plot_runs_names");
+  const fs::path dir = ssmlab::test::fresh_temp_dir("split_by_names");
   const fs::path plots = dir / "a" / "b" / "plots";
   fs::create_directories(plots);
   std::string log;

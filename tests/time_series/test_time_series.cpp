@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -243,13 +244,13 @@ TEST(Cli, BadInputExitsWith2) {
   struct Bad {
     std::string args, msg;
   };
-  for (const auto& b : std::vector<Bad>{{"--N_values 0", "--N_values"},
-                                        {"--N_values 2 1", "--N_values"},
+  for (const auto& b : std::vector<Bad>{{"--N-values 0", "--N-values"},
+                                        {"--N-values 2 1", "--N-values"},
                                         {"--lambdas 0.9 0.5 --coeffs 1.0", "same length"},
                                         {"--lambdas 1.2 0.5", "(0, 1)"},
                                         {"--lambdas 0.9 -0.1", "(0, 1)"},
                                         {"--models nope", "--models"},
-                                        {"--noise_std -1", "--noise_std"}}) {
+                                        {"--noise-std -1", "--noise-std"}}) {
     auto [rc, out] = sh(exe + b.args);
     EXPECT_EQ(rc, 2) << b.args << "\n" << out;
     EXPECT_NE(out.find("error:"), std::string::npos) << b.args << "\n" << out;
@@ -257,9 +258,39 @@ TEST(Cli, BadInputExitsWith2) {
   }
 }
 
+// Issue 20 renamed the snake-case flags (--N_values, --noise_std, ...) to kebab case; the old
+// spellings still work, each with one deprecation line, and --help lists only the new ones.
+TEST(Cli, OldSnakeCaseFlagsWarnAndWork) {
+  auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --list_models");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("warning: --list_models is deprecated: use --list-models"), std::string::npos) << out;
+  EXPECT_NE(out.find("mamba_diag_exp"), std::string::npos) << out;
+  // values reach the run: an old-spelling value that is out of range is refused under its new name
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --N_values 2 1");
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("warning: --N_values is deprecated: use --N-values"), std::string::npos) << out;
+  EXPECT_NE(out.find("error: --N-values values must be strictly increasing"), std::string::npos) << out;
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --T 20 --N_values 1 --epochs 2 --n_train 8 "
+                                "--n_val 4 --noise_std 1e-4 --batch_size 4 --lbfgs_iters 2 --flat_epochs 0 --floor_factor 2 "
+                                "--models mamba_diag_exp --threads 1");
+  EXPECT_EQ(rc, 0) << out;
+  for (const char* old : {"N_values", "n_train", "n_val", "noise_std", "batch_size", "lbfgs_iters", "flat_epochs", "floor_factor"}) {
+    std::string kebab = old;
+    std::replace(kebab.begin(), kebab.end(), '_', '-');
+    EXPECT_NE(out.find(std::string("warning: --") + old + " is deprecated: use --" + kebab + "\n"), std::string::npos) << old << "\n" << out;
+  }
+  std::tie(rc, out) = sh(kBin + "/exp_synthetic_ndecay --help");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("--N-values"), std::string::npos) << out;
+  EXPECT_NE(out.find("--noise-std"), std::string::npos) << out;
+  for (const char* old : {"--N_values", "--noise_std", "--n_train", "--n_val", "--batch_size", "--lbfgs_iters", "--flat_epochs",
+                          "--floor_factor", "--list_models"})
+    EXPECT_EQ(out.find(old), std::string::npos) << old << " is listed in --help:\n" << out;
+}
+
 TEST(Cli, AllowUnstableAcceptsLambdaAboveOne) {
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --log none --quiet --lambdas 1.02 0.5 --allow-unstable "
-                             "--T 20 --N_values 1 --epochs 2 --n_train 8 --n_val 4 --threads 1");
+                             "--T 20 --N-values 1 --epochs 2 --n-train 8 --n-val 4 --threads 1");
   EXPECT_TRUE(rc == 0 || rc == 1) << out;  // runs (1 only if training diverged), no usage error
   EXPECT_EQ(out.find("error:"), std::string::npos) << out;
 }
@@ -269,7 +300,7 @@ TEST(Cli, RunLogsAndPlots) {
   const fs::path dir = ssmlab::test::fresh_temp_dir("ts_test");
   std::string log = (dir / "ts.jsonl").string();
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
-                      " --models mamba_diag_exp linear_rnn --N_values 1 2 --epochs 3 --n_train 16 --n_val 8 --threads 1");
+                      " --models mamba_diag_exp linear_rnn --N-values 1 2 --epochs 3 --n-train 16 --n-val 8 --threads 1");
   ASSERT_EQ(rc, 0) << out;
   std::ifstream in(log);
   int epochs = 0, results = 0;
@@ -306,7 +337,7 @@ TEST(Cli, DivergedRunIsAFailedResultAndExit1) {
   const fs::path dir = ssmlab::test::fresh_temp_dir("ts_diverge");
   const std::string log = (dir / "ts.jsonl").string();
   auto [rc, out] = sh(kBin + "/exp_synthetic_ndecay --quiet --log " + log +
-                      " --optimizer adam --lr 1e30 --N_values 1 --epochs 2 --n_train 16 --n_val 8 --threads 1");
+                      " --optimizer adam --lr 1e30 --N-values 1 --epochs 2 --n-train 16 --n-val 8 --threads 1");
   EXPECT_EQ(rc, 1) << out;
   std::ifstream in(log);
   nlohmann::json last;

@@ -6,6 +6,17 @@
 // Every error is one line, "error: --T must be >= 1 (got -3)", and exit code 2 through
 // parse_or_exit(); parse() throws UsageError instead, for tests.
 // Precedence: command line > --config FILE.json or FILE.yaml (ssmlab/yaml.h) > declared default.
+// Parsing changes nothing in the process: threads, the heap and --quiet are applied by an explicit
+// ssmlab::init_runtime(opts) in main (ssmlab/runtime.h).
+//
+// Flag names are kebab-case: words of lower-case letters and digits joined by '-', the first word
+// starting with a letter (--max-train-len, --d-k, --exp4-t-list). One exception keeps the papers'
+// symbols: a word may be a single upper-case letter (--T, --N, --N-values, --max-T-full). Anything
+// else, '_' above all, is a programming error: Cli::add and Cli::flag throw std::logic_error.
+// Old snake-case spellings keep working on the command line as hidden aliases: a '_' in a flag that
+// is not declared is read as '-' when that names a declared flag (--N_values = --N-values), with one
+// "warning: --N_values is deprecated: use --N-values" line on stderr; --help lists only the kebab
+// names. A --config key maps '_' to '-' the same way, silently (JSON and YAML keys are often snake).
 #pragma once
 
 #include <cstdint>
@@ -106,6 +117,7 @@ class Cli {
   Cli& operator=(const Cli&) = delete;
 
   // Declares --name; the variable's current value is the default. help should carry units.
+  // name follows the kebab-case rule above (std::logic_error otherwise, or when declared twice).
   // Supported T: int, int64_t, uint64_t, double, std::string, and std::vector of those.
   template <class T>
   Option<T>& add(const std::string& name, T* target, const std::string& help);
@@ -114,9 +126,6 @@ class Cli {
 
   // Bare arguments fill the (vector) option `name`, e.g. `check_logs a.jsonl b.jsonl`.
   void positional(const std::string& name) { positional_ = name; }
-
-  // --plot names a folder of plots (synthetic_sweep) rather than one .png file: checked as a folder.
-  void plot_is_folder() { plot_folder_ = true; }
 
   // Overrides common defaults before parsing (e.g. a binary whose natural seed is 42).
   void set_default_seed(std::uint64_t s) { default_seed_ = s; }
@@ -134,20 +143,14 @@ class Cli {
   std::unique_ptr<Impl> impl_;
   std::uint64_t default_seed_ = 0;
   bool help_requested_ = false;
-  bool plot_folder_ = false;
   std::string positional_;
   template <class T> void add_impl(const std::string& name, T* target, const std::string& help, Option<T>* opt);
+  void check_new_name(const std::string& name) const;  // the naming rule above, and no duplicate
 };
 
-// Applies --threads to OpenMP/Eigen (LibTorch binaries also call ssmlab::torch_set_threads).
-void apply_threads(int threads);
-// Keeps freed blocks of up to 32 MB in the heap for the next allocation (glibc mallopt; a no-op elsewhere).
-// By default glibc maps blocks of 128 KB and more afresh and unmaps them when freed, so every new tensor
-// or matrix of that size page-faults on first touch: on the 2-core VM, perf put ~20 % of a fused CPU scan
-// call in exc_page_fault, and with this setting bench_scan --quick's fused forward went from 15-22 ms to
-// 5-6 ms. Cli::parse calls it (with apply_threads); binaries without Cli call it at start-up.
-void keep_freed_memory_for_reuse();
-int hardware_threads();
+// Whether `name` (without "--") follows the flag-name rule above.
+bool is_valid_flag_name(const std::string& name);
+
 
 // ---- Option<T> member templates ---------------------------------------------------
 template <class T>

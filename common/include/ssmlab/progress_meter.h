@@ -6,8 +6,8 @@
 //   [exp5_softmax_rank_growth] 3/6 (T=256), 4.1 s, ETA 5.2 s
 //
 // The ETA extrapolates the work units done so far: give each step a weight proportional to its
-// cost (T^3 for an SVD sweep) so that the estimate holds when steps grow. --quiet (Cli::parse calls
-// set_progress_quiet) silences every meter of the process; library code needs no options object.
+// cost (T^3 for an SVD sweep) so that the estimate holds when steps grow. --quiet (init_runtime calls
+// set_progress_quiet, ssmlab/runtime.h) silences every meter of the process; library code needs no options object.
 #pragma once
 
 #include <string>
