@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.h"
+#include "bench/bench_common.h"
 #include "kernels/selective_scan.h"
 #include "kernels/selective_scan_internal.h"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "bench_common.h"
+#include "bench/bench_common.h"
 #include "kernels/ssd.h"
 #include "models/torch_util.h"
 

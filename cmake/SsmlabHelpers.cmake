@@ -19,7 +19,6 @@ function(ssmlab_add_test name)
   add_executable(${name} ${A_SOURCES})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   target_link_libraries(${name} PRIVATE ssmlab_common ${A_LIBS} GTest::gtest GTest::gtest_main)
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     SSMLAB_SOURCE_DIR="${CMAKE_SOURCE_DIR}" SSMLAB_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
   # GoogleTest's "[  SKIPPED ]" is mapped to a CTest skip by CMake itself (SKIP_REGULAR_EXPRESSION).

@@ -26,7 +26,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "selective_scan_internal.h"
+#include "kernels/selective_scan_internal.h"
 
 #define SSMLAB_ALWAYS_INLINE inline __attribute__((always_inline))
 

@@ -7,8 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "cuda/selective_scan_cuda.h"
-#include "selective_scan_internal.h"
+#include "kernels/cuda/selective_scan_cuda.h"
+#include "kernels/selective_scan_internal.h"
 
 namespace ssmlab::kernels {
 namespace {

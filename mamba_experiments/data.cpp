@@ -1,5 +1,5 @@
 // data.cpp — loaders of data.h.
-#include "data.h"
+#include "mamba_experiments/data.h"
 
 #include <sys/stat.h>
 

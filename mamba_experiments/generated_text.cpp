@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "data.h"
+#include "mamba_experiments/data.h"
 
 namespace ssmlab::mx {
 namespace {

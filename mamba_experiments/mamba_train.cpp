@@ -22,7 +22,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "data.h"
+#include "mamba_experiments/data.h"
 #include "models/registry.h"
 #include "kernels/kernel_impl.h"
 #include "models/trainer.h"

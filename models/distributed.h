@@ -2,7 +2,7 @@
 // GPUs (docs/distributed.md). The Trainer uses it; a training binary only joins and passes it on:
 //
 //   sm::DistConfig dc;  sm::add_dist_flags(cli, &dc);          // --dist-backend --dist-timeout ...
-//   auto opts = cli.parse_or_exit(argc, argv);
+//   auto opts = cli.parse_or_exit(argc, argv);  ssmlab::init_runtime(opts);
 //   auto dist = sm::Distributed::join(dc, tc.device);         // reads RANK, WORLD_SIZE, ... (ssmlab/dist_env.h)
 //   sm::apply_writer_rule(&opts, *dist);                      // ranks != 0 write and print nothing
 //   ... batch_fn returns the GLOBAL batch (per-rank batch x dist->world() rows) ...

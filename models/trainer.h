@@ -21,7 +21,7 @@
 //     sm::ModelConfig mc;  sm::add_model_flags(cli, &mc);     // --d-model --n-layer ...
 //     sm::TrainConfig tc;  sm::add_train_flags(cli, &tc);     // --steps --lr --device --resume ...
 //     auto opts = cli.parse_or_exit(argc, argv);
-//     sm::torch_set_threads(opts);  sm::seed_everything(opts.seed);
+//     ssmlab::init_runtime(opts);  sm::torch_set_threads(opts);  sm::seed_everything(opts.seed);
 //     auto device = sm::resolve_device(tc.device);
 //     auto model = sm::make_model(model_name, mc);  model->to(device);
 //     ssmlab::RunLog run(opts, "copy_train");

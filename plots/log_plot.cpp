@@ -1,5 +1,5 @@
 // log_plot.cpp — see log_plot.h.
-#include "log_plot.h"
+#include "plots/log_plot.h"
 
 #include <algorithm>
 #include <cmath>

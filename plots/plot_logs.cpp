@@ -18,7 +18,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "log_plot.h"
+#include "plots/log_plot.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/runtime.h"

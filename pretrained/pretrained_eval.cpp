@@ -28,7 +28,7 @@
 
 #include "models/generation.h"
 #include "models/torch_util.h"
-#include "squad.h"
+#include "pretrained/squad.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/runtime.h"
 #include "ssmlab/hf/documents.h"
@@ -36,7 +36,7 @@
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/progress_meter.h"
 #include "ssmlab/timer.h"
-#include "tasks.h"
+#include "pretrained/tasks.h"
 
 namespace fs = std::filesystem;
 namespace hf = ssmlab::hf;

@@ -1,5 +1,5 @@
 // squad.cpp — SQuAD v2 reader, buckets and EM/F1 (squad.h).
-#include "squad.h"
+#include "pretrained/squad.h"
 
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "tasks.h"
+#include "pretrained/tasks.h"
 
 namespace ssmlab::pretrained {
 

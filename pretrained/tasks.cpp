@@ -1,5 +1,5 @@
 // tasks.cpp — prompt builders, cut rules and samplers of tasks.h.
-#include "tasks.h"
+#include "pretrained/tasks.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // results.cpp — see results.h.
-#include "results.h"
+#include "smt/results.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "results.h"
+#include "smt/results.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/runtime.h"

@@ -1,5 +1,5 @@
 // smt_lib.cpp — see smt_lib.h.
-#include "smt_lib.h"
+#include "smt/smt_lib.h"
 
 #include <stdexcept>
 

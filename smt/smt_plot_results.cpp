@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "results.h"
+#include "smt/results.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"

@@ -22,11 +22,11 @@
 #include <iomanip>
 #include <sstream>
 
-#include "data.h"
+#include "mamba_experiments/data.h"
 #include "models/smt.h"
 #include "models/trainer.h"
-#include "results.h"
-#include "smt_lib.h"
+#include "smt/results.h"
+#include "smt/smt_lib.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/runtime.h"

@@ -18,9 +18,9 @@
 #include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
-#include "ts_baselines.h"
-#include "ts_data.h"
-#include "ts_models.h"
+#include "time_series/ts_baselines.h"
+#include "time_series/ts_data.h"
+#include "time_series/ts_models.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // ts_baselines.cpp — registry of exp_synthetic_ndecay's models, and the adapter that runs the
 // model library's sequence models on real-valued inputs.
-#include "ts_baselines.h"
+#include "time_series/ts_baselines.h"
 
 #include <algorithm>
 #include <stdexcept>

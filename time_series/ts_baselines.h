@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ts_models.h"
+#include "time_series/ts_models.h"
 
 namespace ssmlab::ts {
 

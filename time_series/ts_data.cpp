@@ -1,5 +1,5 @@
 // ts_data.cpp — generator, metrics and decay matching for the mixture-of-decays problem.
-#include "ts_data.h"
+#include "time_series/ts_data.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // ts_models.cpp — mamba_diag_exp, linear_rnn and the regression training loop.
-#include "ts_models.h"
+#include "time_series/ts_models.h"
 
 #include <algorithm>
 #include <cmath>

@@ -398,10 +398,6 @@ CommonOptions Cli::parse_or_exit(int argc, char** argv) {
       std::cout << help();
       std::exit(0);
     }
-    // TRANSITIONAL (issue 20): the duality/bin mains do not call init_runtime(opts) yet (their
-    // rewrite is under way elsewhere); until they do, it is done for them here. Every other main
-    // calls it itself. Delete these two lines when duality/bin does.
-    if (impl_->family == "duality") init_runtime(o);
     return o;
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";

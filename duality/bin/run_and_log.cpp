@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "duality/table.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/main_guard.h"
 
 namespace d = ssmlab::duality;
@@ -94,6 +95,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::vector<char*> argv2;
   for (auto& a : args) argv2.push_back(a.data());
   const auto opts = cli.parse_or_exit(static_cast<int>(argv2.size()), argv2.data());
+  ssmlab::init_runtime(opts);
   const bool exp2b_both_modes = !given(args, "--exp2b-mode");
 
   return d::guarded_main([&] {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "duality/table.h"
+#include "ssmlab/runtime.h"
 #include "ssmlab/timer.h"
 
 namespace d = ssmlab::duality;
@@ -17,6 +18,7 @@ static int ssmlab_main(int argc, char** argv) {
                   "prints a pass/fail table. Exit status 1 if any experiment fails its own check.",
                   "duality", "duality.jsonl");
   auto opts = cli.parse_or_exit(argc, argv);
+  ssmlab::init_runtime(opts);
   return d::guarded_main([&] {
     std::vector<std::string> lines;
     int failed = 0;

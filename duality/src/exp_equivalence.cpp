@@ -5,7 +5,7 @@
 #include "duality/experiments.h"
 #include "duality/rank.h"
 #include "duality/recurrence.h"
-#include "internal.h"
+#include "duality/src/internal.h"
 
 namespace ssmlab::duality {
 

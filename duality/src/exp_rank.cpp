@@ -12,7 +12,7 @@
 #include <limits>
 #include "duality/recurrence.h"
 #include "duality/softmax.h"
-#include "internal.h"
+#include "duality/src/internal.h"
 #include "ssmlab/stats.h"
 
 namespace ssmlab::duality {

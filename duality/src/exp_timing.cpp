@@ -7,7 +7,7 @@
 #include "duality/experiments.h"
 #include "duality/recurrence.h"
 #include "duality/ssd.h"
-#include "internal.h"
+#include "duality/src/internal.h"
 #include "ssmlab/stats.h"
 #include "ssmlab/timer.h"
 

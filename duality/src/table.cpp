@@ -1,5 +1,6 @@
 // table.cpp — the table of duality experiments (duality/table.h) and the per-experiment main.
 #include "duality/table.h"
+#include "ssmlab/runtime.h"
 
 #include <stdexcept>
 
@@ -92,6 +93,7 @@ int experiment_main(const std::string& program, int argc, char** argv) {
   cli.set_default_seed(c->seed());
   c->add_flags(cli, "");
   const CommonOptions opts = cli.parse_or_exit(argc, argv);
+  init_runtime(opts);
   c->seed() = opts.seed;
   return guarded_main([&] {
     if (opts.plot) throw std::invalid_argument(plot_moved());

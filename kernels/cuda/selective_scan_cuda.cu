@@ -20,7 +20,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "selective_scan_cuda.h"
+#include "kernels/cuda/selective_scan_cuda.h"
 
 namespace ssmlab::kernels::cuda {
 namespace {

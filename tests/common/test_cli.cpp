@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/cli.h"
 
 using ssmlab::Cli;

@@ -13,11 +13,11 @@
 #include <fstream>
 #include <set>
 
-#include "child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using ssmlab::test::run_command;

@@ -10,11 +10,11 @@
 #include <new>
 #include <stdexcept>
 
-#include "child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/main_guard.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using ssmlab::test::run_command;

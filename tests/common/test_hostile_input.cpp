@@ -11,14 +11,14 @@
 #include <set>
 #include <sstream>
 
-#include "child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/cli.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/plot.h"
 #include "ssmlab/safe_io.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 namespace pl = ssmlab::plot;

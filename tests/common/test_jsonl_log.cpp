@@ -8,7 +8,7 @@
 
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace {
 std::string temp_path(const std::string& name) {

@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "log_plot.h"
+#include "plots/log_plot.h"
 #include "ssmlab/plot.h"
 
 namespace pl = ssmlab::plot;

@@ -25,11 +25,11 @@
 #include <string>
 #include <vector>
 
-#include "common/child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/dist_env.h"
 #include "ssmlab/hf/train_checkpoint.h"
 #include "ssmlab/atomic_file.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using ssmlab::test::run_command;

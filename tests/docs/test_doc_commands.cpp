@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 
@@ -191,7 +191,8 @@ std::vector<Command> extract_commands(const fs::path& file, const std::string& s
 }
 
 // NAME of every source file NAME.cpp with a main() (outside tests/, build folders, outputs and .git),
-// and the fuzz targets tests/fuzz/fuzz_*.cpp.
+// the names CMake gives to binaries built from a shared main (SSMLAB_GENERATED_BINARIES), and the
+// fuzz targets tests/fuzz/fuzz_*.cpp.
 struct ProjectBinaries {
   std::set<std::string> mains, fuzz_targets;
 };
@@ -208,6 +209,13 @@ ProjectBinaries project_binaries() {
     if (it->path().extension() == ".cpp" && slurp(it->path()).find("int main(") != std::string::npos)
       b.mains.insert(it->path().stem().string());
   }
+#ifdef SSMLAB_GENERATED_BINARIES
+  {  // names CMake gives to binaries compiled from a shared main (e.g. the duality experiments)
+    std::stringstream names(SSMLAB_GENERATED_BINARIES);
+    for (std::string n; std::getline(names, n, ',');)
+      if (!n.empty()) b.mains.insert(n);
+  }
+#endif
   for (auto& e : fs::directory_iterator(kSource + "/tests/fuzz"))
     if (e.path().extension() == ".cpp" && e.path().filename().string().rfind("fuzz_", 0) == 0)
       b.fuzz_targets.insert(e.path().stem().string());

@@ -18,7 +18,7 @@
 #include "duality/ssd.h"
 #include "ssmlab/checks.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace d = ssmlab::duality;
 using Eigen::MatrixXd;

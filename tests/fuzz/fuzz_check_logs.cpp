@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/checks.h"
 
 using namespace ssmlab;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/cli.h"
 
 using namespace ssmlab;

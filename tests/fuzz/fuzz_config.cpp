@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/hf/config.h"
 #include "ssmlab/safe_io.h"
 

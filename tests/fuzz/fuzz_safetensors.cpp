@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/hf/safetensors.h"
 
 using namespace ssmlab;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/hf/train_checkpoint.h"
 
 using namespace ssmlab;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_util.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "ssmlab/hf/tokenizer.h"
 
 using namespace ssmlab;

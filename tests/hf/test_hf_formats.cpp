@@ -13,7 +13,7 @@
 #include "ssmlab/hf/config.h"
 #include "ssmlab/hf/safetensors.h"
 #include "ssmlab/hf/tokenizer.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

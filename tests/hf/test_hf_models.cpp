@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../test_support.h"
-#include "zip_util.h"
+#include "tests/test_support.h"
+#include "tests/hf/zip_util.h"
 #include "models/generation.h"
 #include "models/mamba.h"
 #include "models/registry.h"

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "../common/child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/hf/safetensors.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using namespace ssmlab::hf;

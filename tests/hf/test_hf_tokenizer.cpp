@@ -23,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ssmlab/hf/tokenizer.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -11,8 +11,8 @@
 #include <map>
 
 #include "ssmlab/hf/torch_bin.h"
-#include "test_support.h"
-#include "zip_util.h"
+#include "tests/test_support.h"
+#include "tests/hf/zip_util.h"
 
 namespace fs = std::filesystem;
 using namespace ssmlab::hf;

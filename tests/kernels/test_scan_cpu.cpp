@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/scan_test_util.h"
+#include "tests/kernels/scan_test_util.h"
 #include "kernels/selective_scan.h"
 
 using namespace ssmlab::kernels;

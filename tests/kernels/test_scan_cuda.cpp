@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "kernels/scan_test_util.h"
+#include "tests/kernels/scan_test_util.h"
 #include "kernels/selective_scan.h"
 #include "kernels/selective_scan_internal.h"
 

@@ -5,7 +5,7 @@
 // "error:" line and exit 2 (a folder whose weights are another architecture's included).
 #include <gtest/gtest.h>
 
-#include "common/child_process.h"
+#include "tests/common/child_process.h"
 
 #include "ssmlab/plot.h"
 
@@ -17,10 +17,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "data.h"
+#include "mamba_experiments/data.h"
 #include "ssmlab/hf/tokenizer.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

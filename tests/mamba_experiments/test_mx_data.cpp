@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data.h"
+#include "mamba_experiments/data.h"
 #include "ssmlab/hf/documents.h"
 #include "ssmlab/hf/tokenizer.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 using namespace ssmlab::mx;
 namespace fs = std::filesystem;

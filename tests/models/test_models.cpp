@@ -11,7 +11,7 @@
 #include "models/mamba2.h"
 #include "models/registry.h"
 #include "models/transformer.h"
-#include "tiny_models.h"
+#include "tests/models/tiny_models.h"
 
 namespace sm = ssmlab::models;
 

@@ -12,7 +12,7 @@
 #include "models/generation.h"
 #include "models/registry.h"
 #include "models/torch_util.h"
-#include "tiny_models.h"
+#include "tests/models/tiny_models.h"
 
 namespace sm = ssmlab::models;
 

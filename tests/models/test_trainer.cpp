@@ -17,11 +17,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../common/child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/hf/safetensors.h"
-#include "test_support.h"
-#include "tiny_models.h"
+#include "tests/test_support.h"
+#include "tests/models/tiny_models.h"
 
 namespace sm = ssmlab::models;
 namespace fs = std::filesystem;

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <tuple>
 
-#include "common/child_process.h"
-#include "log_plot.h"
+#include "tests/common/child_process.h"
+#include "plots/log_plot.h"
 #include "ssmlab/plot.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 namespace pl = ssmlab::plot;

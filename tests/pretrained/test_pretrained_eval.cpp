@@ -12,9 +12,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

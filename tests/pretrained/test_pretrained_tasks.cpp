@@ -14,12 +14,12 @@
 #include <zlib.h>
 #endif
 
-#include "squad.h"
+#include "pretrained/squad.h"
 #include "ssmlab/hf/documents.h"
 #include "ssmlab/hf/safetensors.h"
 #include "ssmlab/hf/tokenizer.h"
-#include "tasks.h"
-#include "test_support.h"
+#include "pretrained/tasks.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 namespace pt = ssmlab::pretrained;

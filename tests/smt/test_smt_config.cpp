@@ -6,7 +6,7 @@
 
 #include "ssmlab/cli.h"
 #include "ssmlab/yaml.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace {
 struct Flags {

@@ -7,15 +7,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/child_process.h"
+#include "tests/common/child_process.h"
 #include "models/smt.h"
-#include "results.h"
-#include "smt_lib.h"
+#include "smt/results.h"
+#include "smt/smt_lib.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/safe_io.h"
 #include "ssmlab/yaml.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 namespace sm = ssmlab::models;

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "common/child_process.h"
+#include "tests/common/child_process.h"
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 namespace fs = std::filesystem;
 using ssmlab::test::run_command;

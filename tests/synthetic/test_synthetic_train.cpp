@@ -17,7 +17,7 @@
 #include "ssmlab/jsonl_log.h"
 #include "synthetic_tasks/evaluation.h"
 #include "synthetic_tasks/tasks.h"
-#include "test_support.h"
+#include "tests/test_support.h"
 
 using namespace ssmlab::synthetic_tasks;
 namespace fs = std::filesystem;

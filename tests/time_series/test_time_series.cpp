@@ -20,10 +20,10 @@
 #include <nlohmann/json.hpp>
 
 #include "ssmlab/plot.h"
-#include "ts_baselines.h"
-#include "ts_data.h"
-#include "ts_models.h"
-#include "test_support.h"
+#include "time_series/ts_baselines.h"
+#include "time_series/ts_data.h"
+#include "time_series/ts_models.h"
+#include "tests/test_support.h"
 
 using namespace ssmlab::ts;
 
