@@ -15,7 +15,7 @@
 #include "ssmlab/hf/tokenizer.h"
 #include "ssmlab/safe_io.h"
 
-namespace ssmlab::mx {
+namespace ssmlab::mamba_experiments {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -463,4 +463,4 @@ int64_t n_windows(int64_t n_tokens, int64_t L, int64_t max_n) {
   return max_n > 0 ? std::min(n, max_n) : n;
 }
 
-}  // namespace ssmlab::mx
+}  // namespace ssmlab::mamba_experiments

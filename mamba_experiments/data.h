@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace ssmlab::mx {
+namespace ssmlab::mamba_experiments {
 
 // A problem with the data the user pointed at (missing files, empty corpus): a config error,
 // exit 2 in mamba_train. The message names the paths looked for.
@@ -113,4 +113,4 @@ std::string generated_stories(int64_t n_stories, uint64_t seed);
 // Number of complete (L + 1)-token windows in a stream of `n_tokens`, capped at max_n (0 = no cap).
 int64_t n_windows(int64_t n_tokens, int64_t L, int64_t max_n);
 
-}  // namespace ssmlab::mx
+}  // namespace ssmlab::mamba_experiments

@@ -9,7 +9,7 @@
 
 #include "mamba_experiments/data.h"
 
-namespace ssmlab::mx {
+namespace ssmlab::mamba_experiments {
 namespace {
 struct Rng {
   uint64_t s;
@@ -70,4 +70,4 @@ std::string generated_stories(int64_t n_stories, uint64_t seed) {
   return os.str();
 }
 
-}  // namespace ssmlab::mx
+}  // namespace ssmlab::mamba_experiments

@@ -36,7 +36,7 @@
 #include "ssmlab/timer.h"
 
 namespace sm = ssmlab::models;
-namespace mx = ssmlab::mx;
+namespace mamba_experiments = ssmlab::mamba_experiments;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -64,7 +64,7 @@ struct Split {
 };
 
 Split windows_of(const std::vector<int32_t>& stream, int64_t L, int64_t max_n) {
-  const int64_t n = mx::n_windows(static_cast<int64_t>(stream.size()), L, max_n);
+  const int64_t n = mamba_experiments::n_windows(static_cast<int64_t>(stream.size()), L, max_n);
   auto all = torch::from_blob(const_cast<int32_t*>(stream.data()), {static_cast<int64_t>(stream.size())}, torch::kInt32)
                  .to(torch::kInt64);
   Split s;
@@ -75,7 +75,7 @@ Split windows_of(const std::vector<int32_t>& stream, int64_t L, int64_t max_n) {
   return s;
 }
 
-Split recall_split(const mx::RecallSet& r) {
+Split recall_split(const mamba_experiments::RecallSet& r) {
   Split s;
   s.inputs = torch::from_blob(const_cast<int32_t*>(r.inputs.data()), {r.n, r.L}, torch::kInt32).to(torch::kInt64);
   s.targets = torch::from_blob(const_cast<int32_t*>(r.targets.data()), {r.n, r.L}, torch::kInt32).to(torch::kInt64);
@@ -270,47 +270,47 @@ static int ssmlab_main(int argc, char** argv) {
 
   // ---- data ----
   Split train, val;
-  mx::Corpus corpus;
+  mamba_experiments::Corpus corpus;
   std::string source = "generated";
   try {
     if (dataset == "recall") {
       const int64_t n_tr = train_max > 0 ? train_max : 5000, n_va = val_max > 0 ? val_max : 1000;
-      train = recall_split(mx::make_recall(n_tr, seq_len, gap, recall_vocab, opts.seed));
-      val = recall_split(mx::make_recall(n_va, seq_len, gap, recall_vocab, opts.seed + 1000003));
+      train = recall_split(mamba_experiments::make_recall(n_tr, seq_len, gap, recall_vocab, opts.seed));
+      val = recall_split(mamba_experiments::make_recall(n_va, seq_len, gap, recall_vocab, opts.seed + 1000003));
       corpus.vocab_size = recall_vocab;
     } else {
       if (dataset == "wikitext2") {
         try {
-          corpus = mx::load_wikitext2(data_dir, max_vocab);
-        } catch (const mx::DataError& e) {
+          corpus = mamba_experiments::load_wikitext2(data_dir, max_vocab);
+        } catch (const mamba_experiments::DataError& e) {
           if (!allow_generated) throw;
           ssmlab::progress(opts, std::string("note: ") + e.what() + "; using the generated story corpus (--allow-generated-text)");
-          corpus = mx::generated_word_corpus(max_vocab);
+          corpus = mamba_experiments::generated_word_corpus(max_vocab);
         }
       } else {
-        mx::BpeSpec spec;
+        mamba_experiments::BpeSpec spec;
         spec.cache_dir = cache_dir;
         spec.tokenizer = !tokenizer.empty() ? tokenizer : (data_dir.empty() ? "" : (fs::path(data_dir) / "tokenizers" / "gpt2").string());
         if (dataset == "tinystories") {
           try {
-            mx::resolve_tinystories(data_dir, &train_file, &valid_file);
-            if (spec.tokenizer.empty()) throw mx::DataError("tinystories: no --tokenizer and no data folder to find tokenizers/gpt2 in");
+            mamba_experiments::resolve_tinystories(data_dir, &train_file, &valid_file);
+            if (spec.tokenizer.empty()) throw mamba_experiments::DataError("tinystories: no --tokenizer and no data folder to find tokenizers/gpt2 in");
             spec.train_files = {train_file};
             spec.valid_files = {valid_file};
-          } catch (const mx::DataError& e) {
+          } catch (const mamba_experiments::DataError& e) {
             if (!allow_generated) throw;
             ssmlab::progress(opts, std::string("note: ") + e.what() + "; using the generated story corpus, word level");
-            corpus = mx::generated_word_corpus(max_vocab);
+            corpus = mamba_experiments::generated_word_corpus(max_vocab);
             corpus.name = "tinystories";
           }
         } else {
           spec.train_files = train_files;
           spec.valid_files = valid_files;
-          if (spec.tokenizer.empty()) throw mx::DataError("text: no --tokenizer and no data folder to find tokenizers/gpt2 in");
+          if (spec.tokenizer.empty()) throw mamba_experiments::DataError("text: no --tokenizer and no data folder to find tokenizers/gpt2 in");
         }
         if (corpus.train.empty()) {
           bool hit = false;
-          corpus = mx::load_bpe_corpus(dataset, spec, &hit);
+          corpus = mamba_experiments::load_bpe_corpus(dataset, spec, &hit);
           ssmlab::progress(opts, std::string(hit ? "token cache hit" : "tokenized and cached") + " in " + cache_dir);
         }
       }
@@ -318,9 +318,9 @@ static int ssmlab_main(int argc, char** argv) {
       train = windows_of(corpus.train, seq_len, train_max);
       val = windows_of(corpus.valid, seq_len, val_max);
       if (!train.inputs.defined() || !val.inputs.defined())
-        throw mx::DataError(dataset + ": fewer than --seq-len + 1 tokens in the training or validation text");
+        throw mamba_experiments::DataError(dataset + ": fewer than --seq-len + 1 tokens in the training or validation text");
     }
-  } catch (const mx::DataError& e) {
+  } catch (const mamba_experiments::DataError& e) {
     return config_error(e.what());
   } catch (const std::invalid_argument& e) {
     return config_error(e.what());

@@ -39,7 +39,7 @@
 #endif
 
 namespace sm = ssmlab::models;
-namespace mx = ssmlab::mx;
+namespace mamba_experiments = ssmlab::mamba_experiments;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -153,9 +153,9 @@ static int ssmlab_main(int argc, char** argv) {
   }
 
   // ---- data: non-empty lines + EOS, packed ----
-  mx::Corpus corpus;
+  mamba_experiments::Corpus corpus;
   try {
-    mx::BpeSpec spec;
+    mamba_experiments::BpeSpec spec;
     spec.cache_dir = cache_dir;
     spec.tokenizer = !tokenizer.empty() ? tokenizer : (data_dir.empty() ? "" : (fs::path(data_dir) / "tokenizers" / "gpt2").string());
     const fs::path wt = fs::path(data_dir) / "wikitext-2-raw";
@@ -165,13 +165,13 @@ static int ssmlab_main(int argc, char** argv) {
         spec.tokenizer.empty()) {
       const std::string why = data_dir.empty() ? "no --data-dir and SSMLAB_DATA_DIR is unset"
                                                : "no WikiText-2 raw files or tokenizer under " + data_dir;
-      if (!allow_generated) throw mx::DataError(why + " (--allow-generated-text uses the generated story corpus)");
+      if (!allow_generated) throw mamba_experiments::DataError(why + " (--allow-generated-text uses the generated story corpus)");
       ssmlab::progress(opts, "note: " + why + "; using the generated story corpus (word level)");
-      corpus = mx::generated_word_corpus(5000);
+      corpus = mamba_experiments::generated_word_corpus(5000);
       corpus.name = "generated";
     } else {
       bool hit = false;
-      corpus = mx::load_bpe_corpus("wikitext2", spec, &hit);
+      corpus = mamba_experiments::load_bpe_corpus("wikitext2", spec, &hit);
       ssmlab::progress(opts, std::string(hit ? "token cache hit" : "tokenized and cached") + " in " + cache_dir);
     }
   } catch (const std::exception& e) {

@@ -18,9 +18,9 @@
 #include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
-#include "time_series/ts_baselines.h"
-#include "time_series/ts_data.h"
-#include "time_series/ts_models.h"
+#include "time_series/baselines.h"
+#include "time_series/data.h"
+#include "time_series/models.h"
 
 namespace {
 
@@ -39,7 +39,7 @@ std::string join(const std::vector<double>& v, const char* f = "%.4f") {
 
 static int ssmlab_main(int argc, char** argv) {
   using namespace ssmlab;
-  using namespace ssmlab::ts;
+  using namespace ssmlab::time_series;
 
   std::vector<std::string> models{"mamba_diag_exp"};
   std::vector<int> N_values{1, 2, 4};

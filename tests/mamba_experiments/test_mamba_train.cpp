@@ -64,8 +64,8 @@ class MambaTrainBase : public ::testing::Test {
  public:
   void SetUp() override {
     dir = ssmlab::test::fresh_temp_dir("mx_train");
-    std::ofstream(dir / "ts_train.txt") << ssmlab::mx::generated_stories(200, 5);
-    std::ofstream(dir / "ts_valid.txt") << ssmlab::mx::generated_stories(30, 6);
+    std::ofstream(dir / "ts_train.txt") << ssmlab::mamba_experiments::generated_stories(200, 5);
+    std::ofstream(dir / "ts_valid.txt") << ssmlab::mamba_experiments::generated_stories(30, 6);
   }
   void TearDown() override { ssmlab::test::remove_tree(dir); }
   // Small sizes: width 32, one layer, windows of 32 tokens, batches of 8.

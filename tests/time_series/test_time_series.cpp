@@ -20,12 +20,12 @@
 #include <nlohmann/json.hpp>
 
 #include "ssmlab/plot.h"
-#include "time_series/ts_baselines.h"
-#include "time_series/ts_data.h"
-#include "time_series/ts_models.h"
+#include "time_series/baselines.h"
+#include "time_series/data.h"
+#include "time_series/models.h"
 #include "tests/test_support.h"
 
-using namespace ssmlab::ts;
+using namespace ssmlab::time_series;
 
 namespace {
 

@@ -1,4 +1,4 @@
-// ts_models.h — sequence regressors for the mixture-of-decays problem, and their training loop.
+// models.h — sequence regressors for the mixture-of-decays problem, and their training loop.
 //
 // Legend (as in the Mamba/SSD papers): B = batch, T = sequence length (L in the papers),
 // N = state size (d_state), Δ = step size, A = -exp(θ) the continuous decay rate,
@@ -29,7 +29,7 @@
 
 #include <torch/torch.h>
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 // Common interface of the regressors (x: (B, T) -> ŷ: (B, T)).
 struct TsModelImpl : torch::nn::Module {
@@ -120,4 +120,4 @@ TrainResult train_regressor(TsModelImpl& model, const torch::Tensor& x_train, co
 
 double eval_mse(TsModelImpl& model, const torch::Tensor& x, const torch::Tensor& y);
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series

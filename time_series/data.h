@@ -1,4 +1,4 @@
-// ts_data.h — the mixture-of-decays regression problem (torch-free).
+// data.h — the mixture-of-decays regression problem (torch-free).
 //
 // Design: the generator works on plain row-major std::vector<double> so that it can be checked
 // against hand arithmetic without LibTorch; the trainer copies the arrays into tensors once.
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 struct DecayProblem {
   std::vector<double> lambdas{0.9, 0.5};  // λ_k, the true decays (K)
@@ -70,4 +70,4 @@ DecayMatch match_decays(const std::vector<double>& learnt, const std::vector<dou
 // of each row minimising the total cost.
 std::vector<int> hungarian(const std::vector<double>& cost, int rows, int cols);
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series

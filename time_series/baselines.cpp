@@ -1,6 +1,6 @@
-// ts_baselines.cpp — registry of exp_synthetic_ndecay's models, and the adapter that runs the
+// baselines.cpp — registry of exp_synthetic_ndecay's models, and the adapter that runs the
 // model library's sequence models on real-valued inputs.
-#include "time_series/ts_baselines.h"
+#include "time_series/baselines.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -9,7 +9,7 @@
 #include "models/registry.h"
 #endif
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 #ifdef SSMLAB_TS_HAVE_MODELS
 // Adapter: a model-library sequence model on real-valued inputs.
@@ -68,4 +68,4 @@ std::shared_ptr<TsModelImpl> make_ts_model(const std::string& name, const BuildO
   throw std::invalid_argument("model '" + name + "' is not available in this build");
 }
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series

@@ -1,5 +1,5 @@
-// ts_models.cpp — mamba_diag_exp, linear_rnn and the regression training loop.
-#include "time_series/ts_models.h"
+// models.cpp — mamba_diag_exp, linear_rnn and the regression training loop.
+#include "time_series/models.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 
 #include "ssmlab/timer.h"
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 std::vector<double> initial_rates(int N) {
   const double hi = 1.0, lo = 0.02;
@@ -250,4 +250,4 @@ TrainResult train_regressor(TsModelImpl& model, const torch::Tensor& x_train, co
   return res;
 }
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series

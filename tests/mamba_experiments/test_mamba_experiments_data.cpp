@@ -1,4 +1,4 @@
-// test_mx_data.cpp — mamba_experiments loaders: recall generator, word-level vocabulary and its
+// test_mamba_experiments_data.cpp — mamba_experiments loaders: recall generator, word-level vocabulary and its
 // tokenizer.json, document splitting, the BPE token cache, and (when SSMLAB_DATA_DIR is set) the
 // real WikiText-2 and TinyStories files.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include "ssmlab/hf/tokenizer.h"
 #include "tests/test_support.h"
 
-using namespace ssmlab::mx;
+using namespace ssmlab::mamba_experiments;
 namespace fs = std::filesystem;
 
 namespace {

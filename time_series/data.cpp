@@ -1,5 +1,5 @@
-// ts_data.cpp — generator, metrics and decay matching for the mixture-of-decays problem.
-#include "time_series/ts_data.h"
+// data.cpp — generator, metrics and decay matching for the mixture-of-decays problem.
+#include "time_series/data.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <random>
 #include <sstream>
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 std::string validate(const DecayProblem& p, bool allow_unstable) {
   std::ostringstream os;
@@ -154,4 +154,4 @@ DecayMatch match_decays(const std::vector<double>& learnt, const std::vector<dou
   return r;
 }
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series

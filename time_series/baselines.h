@@ -1,18 +1,18 @@
-// ts_baselines.h — the model registry of exp_synthetic_ndecay.
+// baselines.h — the model registry of exp_synthetic_ndecay.
 //
-// mamba_diag_exp and linear_rnn live in ts_models.h. The Transformer (T_nope, T_alibi) and
+// mamba_diag_exp and linear_rnn live in models.h. The Transformer (T_nope, T_alibi) and
 // LSTM baselines come from the model library (models/, ssmlab_models), whose models are
 // token-in/logits-out language models; a thin adapter here feeds them real-valued sequences
-// (see ts_baselines.cpp). They are available only when the build has ssmlab_models.
+// (see baselines.cpp). They are available only when the build has ssmlab_models.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "time_series/ts_models.h"
+#include "time_series/models.h"
 
-namespace ssmlab::ts {
+namespace ssmlab::time_series {
 
 inline constexpr const char* kModelHelp = "mamba_diag_exp|linear_rnn|T_nope|T_alibi|lstm";
 
@@ -30,4 +30,4 @@ bool model_available(const std::string& name);  // false for library models when
 bool model_uses_N(const std::string& name);     // the Transformers ignore N
 std::shared_ptr<TsModelImpl> make_ts_model(const std::string& name, const BuildOptions& o);
 
-}  // namespace ssmlab::ts
+}  // namespace ssmlab::time_series
