@@ -58,7 +58,7 @@ logs=("$LOGS"/*.jsonl)
 check_rc=$?
 [ $check_rc -eq 0 ] || failed=1
 echo; echo "[reproduce] ===== figures (plot_logs --spec) ====="
-declare -a figure_notes
+figure_notes=()
 for spec in */plots.json; do
   fam=$(sed -n 's/^ *"family": *"\([^"]*\)".*/\1/p' "$spec" | head -n 1)
   [ -f "$LOGS/$fam.jsonl" ] || continue
