@@ -195,38 +195,20 @@ if [ $dry_run = 1 ]; then
   exit 0
 fi
 
-# ---- the job runner: xargs -P, a FIFO of free GPU ids when --gpus is given ----
+# ---- the runs: scripts/lib/job-queue.sh, --jobs at a time (with --gpus: one per GPU) ----
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/job-queue.sh"
 mkdir -p "$runs" || exit 1
 [ ${#second[@]} -eq 0 ] || mkdir -p "$runs/checkpoints" || exit 1
 status=$(mktemp) || exit 1
 trap 'rm -f "$status"' EXIT
-export RUNS=$runs TAG=$tag STATUS=$status GPUS=$gpus
-if [ -n "$gpus" ]; then
-  fifo=$(mktemp -u); mkfifo "$fifo"; exec 3<>"$fifo"; rm -f "$fifo"
-  for g in "${gpu_ids[@]}"; do echo "$g" >&3; done
-fi
-run_one() {  # run_one "NAME COMMAND": runs it, its output to $RUNS/<tag>_NAME.log; one line when done
-  local name=${1%% *} cmd=${1#* } gpu="" rc
-  local out_file=$RUNS/${TAG}_$name.log
-  if [ -n "$GPUS" ]; then read -r gpu <&3; fi
-  SECONDS=0
-  if [ -n "$gpu" ]; then (export CUDA_VISIBLE_DEVICES=$gpu; eval "exec $cmd") >"$out_file" 2>&1
-  else (eval "exec $cmd") >"$out_file" 2>&1; fi
-  rc=$?
-  local dt=$SECONDS
-  [ -z "$gpu" ] || echo "$gpu" >&3
-  echo "$name $rc $dt" >>"$STATUS"
-  if [ $rc -eq 0 ]; then
-    echo "[sweep] $name done (exit 0) in $dt s${gpu:+ on GPU $gpu}: $(tail -n 1 "$out_file")"
-  else
-    echo "[sweep] $name FAILED (exit $rc) in $dt s${gpu:+ on GPU $gpu}; see $out_file"
-  fi
-  return 0  # failures are counted from $STATUS (an exit code of 255 would stop xargs)
-}
-export -f run_one
-run_jobs() {  # run_jobs JOB...: every job, --jobs at a time
+if [ -n "$gpus" ]; then slots="${gpu_ids[*]}" per=1; else slots=cpu per=$jobs; fi
+run_jobs() {  # run_jobs "NAME COMMAND"...: every job through the queue; their status lines go to $status
   [ $# -gt 0 ] || return 0
-  printf '%s\0' "$@" | xargs -0 -n 1 -P "$jobs" bash -c 'run_one "$1"' _
+  local list=$runs/.${tag}_jobs.tsv j
+  for j in "$@"; do printf '%s\t0\t%s\n' "${j%% *}" "${j#* }"; done > "$list"
+  job_queue "$list" "$slots" "$per" $(( $(date +%s) + 100000000 )) "$runs" sweep "${tag}_"
+  cat "$runs/${tag}_jobs.status" >> "$status"
+  rm -f "$list" "$runs/${tag}_jobs.status"
 }
 echo "[sweep] tag $tag: $(( ${#first[@]} + ${#second[@]} )) runs, $jobs at a time, $threads_each thread(s) each" >&2
 SECONDS=0
