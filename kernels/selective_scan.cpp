@@ -1,7 +1,7 @@
 // selective_scan.cpp — the dispatch behind selective_scan.h, the input checks of the fused kernels, and
 // the stand-ins for the CUDA entry points in a build without SSMLAB_WITH_CUDA.
 //
-// Auto: CUDA tensors (fp32/bf16, N <= 256, D / G a multiple of 32) → CUDA kernels when this binary was
+// Auto: CUDA tensors (fp32/bf16, N <= 256; any D: widths that are not a multiple of 32 are padded) → CUDA kernels when this binary was
 //       built with SSMLAB_WITH_CUDA;
 //       CPU tensors in fp32/fp64 → the fused CPU kernel; anything else → the reference.
 #include <iostream>
@@ -85,7 +85,8 @@ void warn_reference_on_gpu(const torch::Tensor& u, const torch::Tensor& A, const
   else if (dt != torch::kFloat32 && dt != torch::kBFloat16)
     why << "the CUDA kernel takes fp32 and bf16, not " << c10::toString(dt);
   else
-    why << "the CUDA kernel needs 1 <= d_state <= " << kCudaScanMaxStates << " and d_inner (and d_inner / groups) a multiple of 32; "
+    why << "the CUDA kernel needs 1 <= d_state <= " << kCudaScanMaxStates << " and, when d_inner / groups is not a multiple "
+        << "of 32, the same groups in B and C; "
         << "u is " << u.sizes() << ", A " << A.sizes() << ", B " << B.sizes() << ", C " << C.sizes();
   static std::mutex mu;
   static std::set<std::string> said;

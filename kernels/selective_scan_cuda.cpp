@@ -137,17 +137,54 @@ class CudaScanFunction : public torch::autograd::Function<CudaScanFunction> {
 
 bool cuda_scan_built() { return true; }
 
+namespace {
+int64_t groups_of(const torch::Tensor& x) { return x.dim() == 4 ? x.size(1) : 1; }
+bool width_fits_kernel(int64_t Dd, int64_t G) { return G > 0 && Dd % G == 0 && (Dd / G) % cuda::kScanChannels == 0; }
+}  // namespace
+
+// The kernel takes 32 channels per warp: D / G a multiple of 32. Any other width runs the kernel on channels
+// padded to that multiple (per group, when B and C have the same number of groups): the padded channels have
+// u = delta = z = 0, A = D = delta_bias = 0, so their state stays 0, they add exactly 0 to dB and dC (both are
+// sums over channels of terms that carry u or the state), and their outputs and gradients are cut away
+// (autograd of the pad and the slice). Exact; the cost is one copy of u, delta and z.
 bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B,
                         const torch::Tensor& C) {
   if (!u.defined() || !A.defined() || !B.defined() || !C.defined() || u.dim() != 3 || A.dim() != 2) return false;
-  const int64_t Dd = u.size(1);
-  auto groups_ok = [&](const torch::Tensor& x) {
-    const int64_t G = x.dim() == 4 ? x.size(1) : 1;
-    return G > 0 && Dd % G == 0 && (Dd / G) % cuda::kScanChannels == 0;
-  };
-  return A.size(1) >= 1 && A.size(1) <= kCudaScanMaxStates && Dd % cuda::kScanChannels == 0 && groups_ok(B) &&
-         groups_ok(C);
+  const int64_t Dd = u.size(1), GB = groups_of(B), GC = groups_of(C);
+  if (A.size(1) < 1 || A.size(1) > kCudaScanMaxStates) return false;
+  if (width_fits_kernel(Dd, GB) && width_fits_kernel(Dd, GC)) return true;
+  return GB == GC && GB > 0 && Dd % GB == 0;  // padded per group
 }
+
+namespace {
+// (…, D, …) along `dim` → G groups of D/G channels, each padded with zeros to `per` channels.
+torch::Tensor pad_groups(const torch::Tensor& t, int64_t dim, int64_t G, int64_t per) {
+  if (!t.defined()) return t;
+  auto sizes = t.sizes().vec();
+  const int64_t Dd = sizes[dim];
+  std::vector<int64_t> grouped(sizes.begin(), sizes.begin() + dim);
+  grouped.push_back(G);
+  grouped.push_back(Dd / G);
+  grouped.insert(grouped.end(), sizes.begin() + dim + 1, sizes.end());
+  std::vector<int64_t> pad(2 * (grouped.size() - dim - 2), 0);  // last dim first: zeros after the group axis
+  pad.push_back(0);
+  pad.push_back(per - Dd / G);
+  auto out = torch::constant_pad_nd(t.reshape(grouped), pad, 0);
+  sizes[dim] = G * per;
+  return out.reshape(sizes).contiguous();
+}
+// The inverse: keep the first D/G channels of each padded group.
+torch::Tensor unpad_groups(const torch::Tensor& t, int64_t dim, int64_t G, int64_t Dd) {
+  if (!t.defined()) return t;
+  auto sizes = t.sizes().vec();
+  std::vector<int64_t> grouped(sizes.begin(), sizes.begin() + dim);
+  grouped.push_back(G);
+  grouped.push_back(sizes[dim] / G);
+  grouped.insert(grouped.end(), sizes.begin() + dim + 1, sizes.end());
+  sizes[dim] = Dd;
+  return t.reshape(grouped).narrow(dim + 1, 0, Dd / G).reshape(sizes);
+}
+}  // namespace
 
 ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                                const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
@@ -157,9 +194,20 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
   if (!u.is_cuda()) throw std::invalid_argument("selective_scan[cuda]: u is on " + u.device().str() + ", expected cuda");
   if (!cuda_scan_supports(u, A, B, C)) {
     std::ostringstream os;
-    os << "selective_scan[cuda]: needs N <= " << kCudaScanMaxStates << " (A is " << A.sizes() << ") and D / G a multiple of "
-       << cuda::kScanChannels << " (u is " << u.sizes() << ", B " << B.sizes() << ", C " << C.sizes() << ")";
+    os << "selective_scan[cuda]: needs N <= " << kCudaScanMaxStates << " (A is " << A.sizes() << ") and, when D / G is not a "
+       << "multiple of " << cuda::kScanChannels << ", the same number of groups G in B and C (u is " << u.sizes() << ", B "
+       << B.sizes() << ", C " << C.sizes() << ")";
     throw std::invalid_argument(os.str());
+  }
+  const int64_t Dd = u.size(1), G = groups_of(B);
+  if (!(width_fits_kernel(Dd, G) && width_fits_kernel(Dd, groups_of(C)))) {
+    const int64_t per = (Dd / G + cuda::kScanChannels - 1) / cuda::kScanChannels * cuda::kScanChannels;
+    auto r = selective_scan_cuda(pad_groups(u, 1, G, per), pad_groups(delta, 1, G, per), pad_groups(A, 0, G, per), B, C,
+                                 pad_groups(D, 0, G, per), pad_groups(z, 1, G, per), pad_groups(delta_bias, 0, G, per),
+                                 delta_softplus, return_last_state);
+    r.out = unpad_groups(r.out, 1, G, Dd);                                               // (Bt, D, L)
+    if (r.last_state.defined()) r.last_state = unpad_groups(r.last_state, 1, G, Dd);     // (Bt, D, N)
+    return r;
   }
   if (u.numel() >= (int64_t(1) << 31)) throw std::invalid_argument("selective_scan[cuda]: u has >= 2^31 elements");
   const bool need_states = torch::GradMode::is_enabled() &&
