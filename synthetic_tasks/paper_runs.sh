@@ -4,7 +4,8 @@
 # the GPUs through scripts/lib/job-queue.sh, most important first, and stop at the budget.
 #
 #   synthetic_tasks/paper_runs.sh [--parts "fig1b lookup seeds fig1a"] [--gpus "0 1"] [--per-gpu 3]
-#                                 [--budget-s 1500] [--out DIR] [--bin DIR] [--steps N] [--dry-run] [--smoke]
+#                                 [--budget-s 1500] [--out DIR] [--bin DIR] [--steps N] [--skip-done STATUS]
+#                                 [--dry-run] [--smoke]
 #
 # Parts (in the order they are queued):
 #   fig1b   copy, train lengths 5-50, evaluated at 50, 100, ..., 1000; the six models at --arch paper
@@ -13,7 +14,12 @@
 #   lookup  prefix_ngram and suffix_ngram (n = 3), train lengths 6-30, evaluated 30-100; the four
 #           Transformers and mamba at --arch paper, seed 1
 #   seeds   fig1b and lookup again at a matched ~10 M parameters (depth 6), seeds 1, 2, 3
-#   fig1a   copy, train lengths 5-300, accuracy at 300 against examples seen (context 620), six models
+#   fig1a   copy, train lengths 5-300, accuracy at 300 against examples seen (context 620), six models;
+#           evaluated every 125 steps (2,000 examples). These runs start even when they cannot finish
+#           before the budget ends: the figure is the curve, and a run cut at the deadline says how far
+#           it got (its last evaluation), as the issue asks ("as far as the GPU budget allows").
+# --skip-done STATUS: leave out the runs that exited 0 in an earlier use's jobs.status (runs/jobs.status),
+# so a part split over several GPU periods goes on where it stopped.
 # Logs: OUT/logs/paper_<part>.jsonl (one JSONL log per part; every record says model, task, seed),
 # per-run output OUT/runs/<name>.log, checkpoints OUT/checkpoints. Figures: plot_logs on the logs
 # (docs/synthetic.md gives the commands). --smoke: tiny models on the CPU, a few steps (a test of the
@@ -23,8 +29,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib/job-queue.sh"
 
 parts="fig1b lookup seeds"; gpus="0"; per_gpu=3; budget=1500; out=$ROOT/outputs/paper; bin=$ROOT/build/bin
-steps=2000; dry=0; smoke=0
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+steps=2000; dry=0; smoke=0; skip_done=
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --parts) parts=$2; shift 2 ;;
@@ -34,6 +40,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
+    --skip-done) skip_done=$2; shift 2 ;;
     --dry-run) dry=1; shift ;;
     --smoke) smoke=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -46,6 +53,7 @@ done
 [[ "$budget" =~ ^[0-9]+$ && "$steps" =~ ^[1-9][0-9]*$ && "$per_gpu" =~ ^[1-9][0-9]*$ ]] ||
   { echo "paper_runs.sh: --budget-s takes an integer >= 0, --steps and --per-gpu integers >= 1" >&2; exit 2; }
 [ -n "$gpus" ] || { echo "paper_runs.sh: --gpus is empty (device ids such as \"0 1\", or cpu)" >&2; exit 2; }
+[ -z "$skip_done" ] || [ -f "$skip_done" ] || { echo "paper_runs.sh: --skip-done: no file $skip_done" >&2; exit 2; }
 [ $dry = 1 ] || [ -x "$bin/synthetic_train" ] || { echo "paper_runs.sh: $bin/synthetic_train not built (--bin DIR)" >&2; exit 1; }
 mkdir -p "$out/logs" "$out/runs" "$out/checkpoints"
 
@@ -86,7 +94,11 @@ jobs=$out/jobs.tsv; : > "$jobs"
 # Expected seconds of each run, measured on the H200 with 4 runs sharing each GPU (docs/synthetic.md);
 # the queue starts a run only when its expectation fits before the budget ends.
 est=0
-add() { printf '%s\t%s\t%s\n' "$1" "$3" "$2" >> "$jobs"; est=$(( est + $3 )); }
+skipped=0
+add() {  # name command expected-seconds
+  if [ -n "$skip_done" ] && grep -q "^$1 0 [0-9]*$" "$skip_done"; then skipped=$((skipped + 1)); return; fi
+  printf '%s\t%s\t%s\n' "$1" "$3" "$2" >> "$jobs"; est=$(( est + $3 ))
+}
 paper_s() { case $1 in mamba) echo 1250 ;; lstm) echo 250 ;; *) echo 370 ;; esac; }
 small_s() { case $1 in mamba) echo 400 ;; lstm) echo 230 ;; *) echo 200 ;; esac; }
 if [ $smoke = 1 ]; then paper_s() { echo 5; }; small_s() { echo 5; }; fi
@@ -125,12 +137,16 @@ for part in $parts; do
         done; done
       done ;;
     fig1a)
+      opt1a=${opt/--batch-size 32/--batch-size 16}; opt1a=${opt1a/--eval-every 250/--eval-every 125}  # flags may not repeat
       for m in $copy_models; do
-        add "fig1a_${m}_s1" "$T --model $m $paper --train-task copy --eval-task copy $L1A $opt --batch-size 16 --seed 1 $device --log $log --out $out" $(( 2 * $(paper_s "$m") ))
+        # the queue sees at most the budget, so every fig1a run starts (see the header); the total below is the real one
+        e=$(( 2 * $(paper_s "$m") )); est=$(( est + e - (e < budget ? e : budget) )); (( e > budget )) && e=$budget
+        add "fig1a_${m}_s1" "$T --model $m $paper --train-task copy --eval-task copy $L1A $opt1a --seed 1 $device --log $log --out $out" $e
       done ;;
   esac
 done
 ngpu=$(echo $gpus | wc -w)
+[ $skipped -gt 0 ] && echo "[paper_runs] $skipped runs left out: they exited 0 in $skip_done"
 echo "[paper_runs] $(wc -l < "$jobs") runs ($parts): expected about $(( est / 60 / (ngpu * per_gpu) + 1 )) min on" \
      "$ngpu H200(s) with $per_gpu runs sharing each (the estimates were measured that way, 4 per GPU); budget $budget s. Jobs: $jobs"
 if [ $dry = 1 ]; then cut -f1,2 "$jobs" | tr '\t\n' '= '; echo; exit 0; fi
