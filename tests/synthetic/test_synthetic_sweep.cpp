@@ -206,11 +206,29 @@ TEST(PaperRuns, SmokeRunsFig1bWithDuplicatesAndLookupOnTheQueue) {
 TEST(PaperRuns, ARunThatCannotFinishBeforeTheBudgetIsNotStartedAndBadArgumentsExit2) {
   const auto dir = ssmlab::test::fresh_temp_dir("paper_runs_budget");
   const std::string d = dir.string();
-  auto [rc, out] = run_command(kPaper + " --smoke --parts fig1a --gpus cpu --budget-s 2 --out " + sq(d) + " --bin " + kBin, 60);
+  auto [rc, out] = run_command(kPaper + " --smoke --parts fig1b --gpus cpu --budget-s 2 --out " + sq(d) + " --bin " + kBin, 60);
   EXPECT_EQ(rc, 1) << out;
-  EXPECT_TRUE(has(out, "fig1a_mamba_s1 not started: expected ")) << out;
+  EXPECT_TRUE(has(out, "fig1b_mamba_s1 not started: expected ")) << out;
   EXPECT_TRUE(has(out, "0 of 2 runs exited 0")) << out;
-  EXPECT_FALSE(fs::exists(d + "/logs/paper_fig1a.jsonl")) << "nothing ran";
+  EXPECT_FALSE(fs::exists(d + "/logs/paper_fig1b.jsonl")) << "nothing ran";
+  // Fig. 1a is a curve against examples seen: its runs start whatever the budget, and a cut run keeps its
+  // evaluations so far (the queue sees an expected time of 0; the dry run prints the real total)
+  auto [arc, aout] = run_command(kPaper + " --parts fig1a --budget-s 1 --dry-run --out " + sq(d + "/a") + " --bin " + kBin);
+  EXPECT_EQ(arc, 0) << aout;
+  EXPECT_TRUE(has(aout, "fig1a_mamba_s1=0 ")) << aout;
+  EXPECT_TRUE(has(aout, "6 runs (fig1a): expected about 34 min")) << aout;  // (2500 + 4 x 740 + 500) s / 60 / 3 per GPU, + 1
+  // --skip-done: runs that exited 0 in an earlier jobs.status are left out, others (failed, cut, not started) queued
+  ssmlab::write_file_atomic(d + "/old.status", "fig1b_T_rope_s1 0 12\nfig1b_mamba_s1 124 300\nlookup_suffix_T_hard_alibi_s1 not_started\n");
+  auto [src, sout] = run_command(kPaper + " --smoke --parts 'fig1b lookup' --dry-run --skip-done " + sq(d + "/old.status") +
+                                 " --out " + sq(d + "/s") + " --bin " + kBin);
+  EXPECT_EQ(src, 0) << sout;
+  EXPECT_TRUE(has(sout, "1 runs left out: they exited 0 in")) << sout;
+  EXPECT_FALSE(has(sout, "fig1b_T_rope_s1=")) << sout;
+  EXPECT_TRUE(has(sout, "fig1b_mamba_s1=")) << sout;
+  EXPECT_TRUE(has(sout, "lookup_suffix_T_hard_alibi_s1=")) << sout;
+  auto [mrc, mout] = run_command(kPaper + " --smoke --dry-run --skip-done " + sq(d + "/missing.status") + " --out " + sq(d + "/m"));
+  EXPECT_EQ(mrc, 2) << mout;
+  EXPECT_TRUE(has(mout, "--skip-done: no file")) << mout;
   for (const std::string bad : {"--parts fig9", "--bogus", "--budget-s soon", "--per-gpu 0 --gpus cpu --smoke"}) {
     auto [brc, bout] = run_command(kPaper + " " + bad + " --out " + sq(d) + " --bin " + kBin);
     EXPECT_EQ(brc, 2) << bad << "\n" << bout;
