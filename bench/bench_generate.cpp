@@ -8,6 +8,8 @@
 //
 // Decode tokens/s = rows × (new tokens − 1) / decode seconds (the first new token comes from the
 // prefill); prefill tokens/s = rows × prompt length / prefill seconds. One JSONL record per model.
+// --cuda-graph both (the default): on CUDA each point runs the eager decode loop and the CUDA-graph one
+// (GenerationOptions::cuda_graph; Mamba captures its step, GPT-NeoX stays eager) back to back.
 #include "ssmlab/main_guard.h"
 #include <cstdio>
 #include <string>
@@ -28,7 +30,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::vector<std::string> models = {"mamba", "T_rope"};
   std::vector<long> batches = {1, 16};
   long prompt_len = 32, new_tokens = 256, repeats = 2;
-  std::string device_flag = "auto", dtype = "fp32";
+  std::string device_flag = "auto", dtype = "fp32", graph_mode = "both";
   bool quick = false;
   ssmlab::Cli cli("bench_generate", "Decode and prefill tokens/s of models::generate for 130M-shaped Mamba and GPT-NeoX",
                   "bench", "bench.jsonl");
@@ -39,6 +41,8 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("repeats", &repeats, "timed runs per (model, batch); the fastest is reported").at_least(1);
   cli.add("device", &device_flag, "auto | cpu | cuda[:i]");
   cli.add("dtype", &dtype, "weights dtype").one_of({"fp32", "bf16"});
+  cli.add("cuda-graph", &graph_mode, "decode loop on CUDA: off (eager), on (graph where the model allows), both")
+      .one_of({"off", "on", "both"});
   cli.flag("quick", &quick, "small shapes (d_model 128, 2 layers, 16 new tokens): a smoke run");
   auto opts = cli.parse_or_exit(argc, argv);
   ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
@@ -51,7 +55,12 @@ static int ssmlab_main(int argc, char** argv) {
     return 2;
   }
   ssmlab::RunLog run(opts, "bench_generate");
-  std::printf("%-8s %6s %8s %12s %14s %14s\n", "model", "batch", "params", "prefill s", "prefill tok/s", "decode tok/s");
+  std::vector<bool> graph_modes;  // GenerationOptions::cuda_graph per timed variant
+  if (graph_mode != "on") graph_modes.push_back(false);
+  if (graph_mode != "off" && device.is_cuda()) graph_modes.push_back(true);
+  if (graph_modes.empty()) graph_modes.push_back(false);  // "on" on the CPU: the eager loop is all there is
+  std::printf("%-8s %6s %6s %8s %12s %14s %14s\n", "model", "batch", "graph", "params", "prefill s", "prefill tok/s",
+              "decode tok/s");
   bool ok = true;
   for (const auto& name : models) {
     sm::ModelConfig mc;
@@ -75,22 +84,30 @@ static int ssmlab_main(int argc, char** argv) {
         std::vector<std::vector<int64_t>> prompts(B);
         auto ids = torch::randint(0, mc.vocab_size, {B, prompt_len}, torch::kLong);
         for (long b = 0; b < B; ++b) prompts[b] = std::vector<int64_t>(ids[b].data_ptr<int64_t>(), ids[b].data_ptr<int64_t>() + prompt_len);
-        sm::GenerationOptions g;
-        g.max_new_tokens = quick ? 16 : new_tokens;
-        sm::generate(*model, prompts, g);  // warm-up (allocator, kernels)
-        double best_decode = 0, best_prefill = 0, prefill_s = 0;
-        for (long r = 0; r < repeats; ++r) {
-          auto res = sm::generate(*model, prompts, g);
-          const double dec = res.decode_seconds > 0 ? double(B) * res.decode_steps / res.decode_seconds : 0;
-          const double pre = res.prefill_seconds > 0 ? double(res.prefill_tokens) / res.prefill_seconds : 0;
-          if (dec > best_decode) best_decode = dec;
-          if (pre > best_prefill) { best_prefill = pre; prefill_s = res.prefill_seconds; }
+        for (bool graph : graph_modes) {
+          sm::GenerationOptions g;
+          g.max_new_tokens = quick ? 16 : new_tokens;
+          g.cuda_graph = graph;
+          sm::generate(*model, prompts, g);  // warm-up (allocator, kernels)
+          double best_decode = 0, best_prefill = 0, prefill_s = 0;
+          bool used_graph = false;
+          for (long r = 0; r < repeats; ++r) {
+            auto res = sm::generate(*model, prompts, g);
+            used_graph = res.cuda_graph;
+            const double dec = res.decode_seconds > 0 ? double(B) * res.decode_steps / res.decode_seconds : 0;
+            const double pre = res.prefill_seconds > 0 ? double(res.prefill_tokens) / res.prefill_seconds : 0;
+            if (dec > best_decode) best_decode = dec;
+            if (pre > best_prefill) { best_prefill = pre; prefill_s = res.prefill_seconds; }
+          }
+          // keys: batch_<B> (eager) and batch_<B>_cuda_graph; "cuda_graph" says whether a graph replayed
+          const std::string key = "batch_" + std::to_string(B) + (graph ? "_cuda_graph" : "");
+          metrics[key] = {{"decode_tokens_per_s", best_decode}, {"prefill_tokens_per_s", best_prefill},
+                          {"prefill_s", prefill_s}, {"prompt_len", prompt_len}, {"new_tokens", g.max_new_tokens},
+                          {"cuda_graph", used_graph}};
+          std::printf("%-8s %6ld %6s %7.1fM %12.4f %14.0f %14.1f\n", name.c_str(), B, used_graph ? "yes" : "no", params / 1e6,
+                      prefill_s, best_prefill, best_decode);
+          std::fflush(stdout);
         }
-        metrics["batch_" + std::to_string(B)] = {{"decode_tokens_per_s", best_decode}, {"prefill_tokens_per_s", best_prefill},
-                                                 {"prefill_s", prefill_s}, {"prompt_len", prompt_len},
-                                                 {"new_tokens", g.max_new_tokens}};
-        std::printf("%-8s %6ld %7.1fM %12.4f %14.0f %14.1f\n", name.c_str(), B, params / 1e6, prefill_s, best_prefill, best_decode);
-        std::fflush(stdout);
       }
       run.write(metrics, name + " generation on " + device.str(), true);
     } catch (const std::exception& e) {

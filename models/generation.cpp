@@ -5,7 +5,15 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <memory>
 #include <stdexcept>
+
+#ifdef SSMLAB_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace ssmlab::models {
 
@@ -20,6 +28,53 @@ void sync(const torch::Device& d) {
   (void)d;
 #endif
 }
+
+#ifdef SSMLAB_WITH_CUDA
+// One decode step captured in a CUDA graph and replayed for every later step (GenerationOptions::
+// cuda_graph). The graph reads the token ids from input_ and leaves the logits in logits_ (both at
+// fixed addresses); the model's cache tensors are updated in place by the replayed kernels. The host
+// bookkeeping of a step (InferenceCache::seqlen_offset) runs once while capturing, and replay() repeats it.
+class DecodeGraph {
+ public:
+  explicit DecodeGraph(const torch::Device& dev) : stream_(c10::cuda::getStreamFromPool(false, dev.index())) {}
+  // An eager step on the capture stream: creates that stream's cuBLAS handle and workspace before capture.
+  torch::Tensor warm_up(LanguageModelImpl& model, const torch::Tensor& feed, InferenceCache& cache) {
+    c10::cuda::device_synchronize();
+    torch::Tensor logits;
+    {
+      c10::cuda::CUDAStreamGuard on_side(stream_);
+      logits = model.forward(feed, &cache).select(1, 0);  // (B, V)
+    }
+    stream_.synchronize();
+    return logits;
+  }
+  // Records one step (recording runs no kernel), then runs it by one replay.
+  torch::Tensor capture_and_run(LanguageModelImpl& model, const torch::Tensor& feed, InferenceCache& cache) {
+    input_ = feed.clone();  // (B, 1) int64
+    c10::cuda::device_synchronize();
+    {
+      c10::cuda::CUDAStreamGuard on_side(stream_);
+      graph_.capture_begin();
+      logits_ = model.forward(input_, &cache).select(1, 0);  // (B, V), in the graph's memory pool
+      graph_.capture_end();
+    }
+    graph_.replay();
+    return logits_;
+  }
+  torch::Tensor replay(const torch::Tensor& feed, InferenceCache& cache) {
+    cache.check_room(1, "generate (CUDA graph)");
+    input_.copy_(feed);
+    graph_.replay();
+    cache.seqlen_offset += 1;
+    return logits_;
+  }
+
+ private:
+  c10::cuda::CUDAStream stream_;
+  at::cuda::CUDAGraph graph_;
+  torch::Tensor input_, logits_;  // destroyed before the graph that owns logits_' memory
+};
+#endif
 }  // namespace
 
 int64_t sample_next(const torch::Tensor& logits_in, const GenerationOptions& opt, std::mt19937_64& rng) {
@@ -111,6 +166,11 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
   res.prefill_seconds = seconds_since(t0);
   res.prefill_tokens = B * Lp;
   const bool greedy = opt.temperature <= 0.0;
+#ifdef SSMLAB_WITH_CUDA
+  std::unique_ptr<DecodeGraph> graph;  // declared after the cache: destroyed first
+  if (opt.cuda_graph && dev.is_cuda() && model.decode_step_graph_safe() && budget >= 5)  // >= 4 decode steps
+    graph = std::make_unique<DecodeGraph>(dev);
+#endif
   t0 = std::chrono::steady_clock::now();
   std::vector<int64_t> next(B, 0);
   for (int64_t step = 0; step < budget && !finished(); ++step) {
@@ -147,7 +207,15 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
     }
     if (step + 1 == budget || finished()) break;
     auto feed = torch::tensor(next, torch::kInt64).view({B, 1}).to(dev);  // finished rows keep running (ignored)
-    logits = model.forward(feed, &cache).select(1, 0);                    // (B, V)
+#ifdef SSMLAB_WITH_CUDA
+    if (graph) {
+      if (res.decode_steps == 0) logits = graph->warm_up(model, feed, cache);
+      else if (res.decode_steps == 1) logits = graph->capture_and_run(model, feed, cache);
+      else logits = graph->replay(feed, cache);
+      res.cuda_graph = true;
+    } else
+#endif
+      logits = model.forward(feed, &cache).select(1, 0);                  // (B, V)
     ++res.decode_steps;
   }
   sync(dev);

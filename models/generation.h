@@ -33,6 +33,12 @@ struct GenerationOptions {
   std::function<std::string(const std::vector<int64_t>&)> decode;
   // Called with (row, token) for every new token, in order (streaming).
   std::function<void(int64_t, int64_t)> on_token;
+  // On CUDA, for models whose decode step is graph-safe (LanguageModelImpl::decode_step_graph_safe:
+  // Mamba, Mamba-2) and at least 4 decode steps: the first step runs eagerly (warm-up), the second is
+  // captured once in a CUDA graph (at::cuda::CUDAGraph) and every later step replays it — mamba-ssm's
+  // cg=True (mamba_ssm/utils/generation.py, update_graph_cache). The same kernels run, so the tokens are
+  // the same as without it (tests/models/test_models_cuda.cpp). Ignored on the CPU and without CUDA.
+  bool cuda_graph = true;
 };
 
 struct GenerationResult {
@@ -42,6 +48,7 @@ struct GenerationResult {
   int64_t prefill_tokens = 0;                // slots of the prefill (rows × padded prompt length)
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t decode_steps = 0;
+  bool cuda_graph = false;                   // whether the decode steps replayed a CUDA graph
 };
 
 // Picks the next token from logits (V) under `opt` (greedy, temperature, top-k, top-p). Throws

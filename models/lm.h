@@ -44,6 +44,12 @@ class LanguageModelImpl : public torch::nn::Module {
   // loss), which the Trainer adds with TrainConfig::aux_loss_coef and logs as aux_loss beside
   // the LM loss. Undefined (the default) for models without one.
   virtual torch::Tensor aux_loss() const { return {}; }
+  // True when a decode step (forward of tokens (B, 1) with a cache after its prefill, under NoGrad)
+  // reads and writes only the cache's preallocated tensors and depends on no host value that changes
+  // between steps, so one CUDA graph captured for one step replays every later step (generate() does
+  // this on CUDA). Mamba and Mamba-2: yes. Transformers: no (the step's position and the KV slot it
+  // writes are host integers); the LSTM: not checked, so no.
+  virtual bool decode_step_graph_safe() const { return false; }
 
   // Device and dtype of the parameters (the first one).
   torch::Device device() const;

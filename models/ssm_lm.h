@@ -125,6 +125,8 @@ class SsmLMImpl : public LanguageModelImpl {
   InferenceCache new_cache(int64_t batch, int64_t max_seqlen) override;
   int64_t d_model() const override { return shell_.d_model; }
   int64_t vocab_size() const override { return shell_.padded_vocab; }
+  // Every mixer's step updates conv_state/ssm_state in place under NoGrad (mamba.cpp, mamba2.cpp).
+  bool decode_step_graph_safe() const override { return true; }
   torch::Tensor lm_head_weight() const;  // (V_pad, D)
 
   SsmBackbone backbone{nullptr};

@@ -97,7 +97,7 @@ static int ssmlab_main(int argc, char** argv) {
   std::string model_dir, prompt, tokenizer_path;
   long max_new_tokens = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
-  bool interactive = false, ignore_eos = false, allow_unknown = false;
+  bool interactive = false, ignore_eos = false, allow_unknown = false, no_cuda_graph = false;
   std::string device_spec = "auto", dtype_name = "fp32";
   std::vector<std::string> stops;
   ssmlab::Cli cli("generate", "Generate text with a Hugging Face checkpoint folder (GPT-NeoX/Pythia, GPT-2, Mamba)",
@@ -114,6 +114,8 @@ static int ssmlab_main(int argc, char** argv) {
   cli.add("stop", &stops, "stop a continuation once it contains this string (repeatable)");
   cli.flag("interactive", &interactive, "read prompts line by line from stdin");
   cli.flag("ignore-eos", &ignore_eos, "do not stop at the end-of-text token");
+  cli.flag("no-cuda-graph", &no_cuda_graph,
+           "decode eagerly on CUDA (by default Mamba models replay one captured CUDA graph per step; same tokens)");
   cli.flag("allow-unknown-config", &allow_unknown, "ignore config.json keys ssmlab does not know");
   auto opts = cli.parse_or_exit(argc, argv);
   ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
@@ -148,6 +150,7 @@ static int ssmlab_main(int argc, char** argv) {
   so.top_k = top_k;
   so.top_p = top_p;
   so.seed = opts.seed;
+  so.cuda_graph = !no_cuda_graph;
   if (!ignore_eos && p.config.eos_token_id >= 0) so.eos_token_ids = {p.config.eos_token_id};
   so.stop_strings = stops;
 

@@ -363,6 +363,8 @@ TEST(Generation, CachedEqualsUncachedEveryFamily) {
     g.max_new_tokens = 6;
     const auto want = sm::greedy_uncached(*m, prompts, 6);
     const auto batched = sm::generate(*m, prompts, g);
+    EXPECT_FALSE(batched.cuda_graph) << "no CUDA graph on the CPU";
+    EXPECT_EQ(m->decode_step_graph_safe(), name == "mamba" || name == "mamba2");
     for (size_t b = 0; b < prompts.size(); ++b) {
       EXPECT_EQ(batched.tokens[b], want[b]) << "batched row " << b;
       EXPECT_EQ(batched.finish_reason[b], "max_new_tokens");
