@@ -20,8 +20,8 @@
 // Implementations (KernelImpl, kernel_impl.h; Auto picks the fastest available for the device/dtype):
 //   Reference — selective_scan_ref.cpp: a sequential loop of tensor ops, fp32/fp64 accumulation.
 //   CpuFused  — selective_scan_cpu.cpp: fused CPU kernel, forward and backward (CPU fp32/fp64).
-//   Cuda      — selective_scan_cuda.cpp + cuda/: CUDA kernels (fp32/bf16; N <= 256, D and D / G
-//               multiples of 32).
+//   Cuda      — selective_scan_cuda.cpp + cuda/: CUDA kernels (fp32/bf16; N <= 256; a D / G that is not a
+//               multiple of 32 runs on zero-padded channels, which needs the same G in B and C).
 #pragma once
 
 #include <torch/torch.h>

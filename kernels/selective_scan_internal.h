@@ -58,7 +58,8 @@ ScanResult selective_scan_cpu(const torch::Tensor& u, const torch::Tensor& delta
 // selective_scan_cuda.cpp (built only with SSMLAB_WITH_CUDA): CUDA kernels (fp32/bf16 inputs).
 bool cuda_scan_built();
 // What the CUDA kernels take: 1 <= N <= kCudaScanMaxStates (16 states per launch, more in several launches;
-// the limit is mamba-ssm's), D and D / G multiples of 32 (one warp of channels per block).
+// the limit is mamba-ssm's); D / G a multiple of 32 (one warp of channels per block), or any D / G when B and
+// C have the same groups (selective_scan_cuda pads each group's channels to the next multiple of 32).
 constexpr int64_t kCudaScanMaxStates = 256;
 bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C);
 ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
