@@ -6,6 +6,32 @@ function(ssmlab_add_executable name)
   target_link_libraries(${name} PRIVATE ssmlab_common ${A_LIBS})
 endfunction()
 
+# ssmlab_bin_executables(OUT_VAR)
+#   The targets of every executable built into build/bin/ (the project's programs, not the test
+#   binaries of build/tests/) defined so far in the whole tree, whatever defines them (plain
+#   add_executable, ssmlab_add_executable, a foreach over a table). tests/ is added last, so its
+#   CMakeLists see every program.
+function(ssmlab_bin_executables out)
+  set(found "")
+  set(dirs ${CMAKE_SOURCE_DIR})
+  while(dirs)
+    list(POP_FRONT dirs d)
+    get_property(targets DIRECTORY ${d} PROPERTY BUILDSYSTEM_TARGETS)
+    foreach(t ${targets})
+      get_target_property(type ${t} TYPE)
+      if(type STREQUAL "EXECUTABLE")
+        get_target_property(where ${t} RUNTIME_OUTPUT_DIRECTORY)
+        if("${where}" STREQUAL "${CMAKE_RUNTIME_OUTPUT_DIRECTORY}")
+          list(APPEND found ${t})
+        endif()
+      endif()
+    endforeach()
+    get_property(subdirs DIRECTORY ${d} PROPERTY SUBDIRECTORIES)
+    list(APPEND dirs ${subdirs})
+  endwhile()
+  set(${out} ${found} PARENT_SCOPE)
+endfunction()
+
 # ssmlab_add_test(name SOURCES a.cpp ... LIBS lib ... LABELS family [gpu] [TIMEOUT s])
 #   A GoogleTest binary; each TEST becomes one CTest test carrying LABELS (ctest -L <family>).
 #   Tests that call GTEST_SKIP() are reported by CTest as skipped, not passed.

@@ -4,9 +4,17 @@
 # --device auto/cuda is that GPU), the next job starts on the first GPU that frees up.
 #   scripts/gpu-jobs.sh [--gpus 0,1] JOBS_FILE
 # GPUs: --gpus, else $CUDA_VISIBLE_DEVICES, else every GPU nvidia-smi lists; with none, the jobs run
-# one at a time on the CPU. Exit 0 when every job succeeded, 1 otherwise (each failure is named).
+# one at a time on the CPU (CUDA_VISIBLE_DEVICES empty). A front end over scripts/lib/job-queue.sh
+# (job_queue, with one worker per GPU and no deadline): the jobs are named job1, job2, ... in file
+# order; each job's output (stdout and stderr) goes to a log file and is printed on stdout when the
+# job ends, followed by job_queue's "[gpu-jobs] jobN done|FAILED ..." line on stderr, so the outputs
+# of jobs running side by side do not interleave. While they run, the logs are in the folder named on
+# the first line (removed at the end).
+# Exit 0 when every job succeeded, 1 otherwise (each failure is named with its command), 2 when
+# JOBS_FILE cannot be read.
 # Used by scripts/reproduce.d/40-mamba_experiments.sh (MX_GPUS); docs/distributed.md, "Sweeps".
 set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/job-queue.sh"
 gpus=""
 if [ "${1:-}" = "--gpus" ]; then gpus=${2:?--gpus needs a list such as 0,1}; shift 2; fi
 jobs_file=${1:?usage: gpu-jobs.sh [--gpus 0,1] JOBS_FILE}
@@ -17,24 +25,28 @@ if [ -z "$gpus" ]; then
   fi
 fi
 IFS=, read -r -a slots <<<"${gpus:-cpu}"
-# A FIFO holds the free GPU ids: a job takes one before it starts and gives it back when it ends.
-fifo=$(mktemp -u); mkfifo "$fifo"; exec 3<>"$fifo"; rm -f "$fifo"
-for g in "${slots[@]}"; do echo "$g" >&3; done
-echo "[gpu-jobs] $(grep -c . "$jobs_file") jobs over ${#slots[@]} slot(s): ${slots[*]}" >&2
-pids=(); names=()
-n=0
+logs=$(mktemp -d "${TMPDIR:-/tmp}/gpu-jobs.XXXXXX") || exit 1
+trap 'rm -rf "$logs"' EXIT
+# job_queue's job file: "NAME<TAB>EXPECTED SECONDS<TAB>COMMAND" (0 s: nothing is held back by a deadline).
+cmds=()
 while IFS= read -r cmd || [ -n "$cmd" ]; do
   [ -z "$cmd" ] && continue
-  n=$((n + 1))
-  read -r g <&3
-  (
-    if [ "$g" = cpu ]; then bash -c "$cmd"; else CUDA_VISIBLE_DEVICES=$g bash -c "$cmd"; fi
-    s=$?; echo "$g" >&3; exit $s
-  ) &
-  pids+=($!); names+=("job $n (slot $g): ${cmd:0:120}")
-done <"$jobs_file"
-rc=0
-for i in "${!pids[@]}"; do
-  if ! wait "${pids[$i]}"; then echo "[gpu-jobs] FAILED: ${names[$i]}" >&2; rc=1; fi
-done
-exit $rc
+  cmds+=("$cmd")
+  printf 'job%d\t0\t%s\n' "${#cmds[@]}" "$cmd"
+done <"$jobs_file" >"$logs/jobs.tsv"
+echo "[gpu-jobs] ${#cmds[@]} jobs over ${#slots[@]} slot(s): ${slots[*]}; logs in $logs while they run" >&2
+# One worker per GPU; no deadline (one far in the future). job_queue prints one line per job when it
+# ends; this loop prints that job's log first (one reader, so logs never interleave).
+job_queue "$logs/jobs.tsv" "${slots[*]}" 1 $(( $(date +%s) + 100000000 )) "$logs" gpu-jobs |
+  while IFS= read -r line; do
+    read -r _ name _ <<<"$line"
+    [ -f "$logs/$name.log" ] && cat "$logs/$name.log"
+    echo "${line%; see *}" >&2  # the log it points to was just printed (and goes away at the end)
+  done
+rc=${PIPESTATUS[0]}
+while read -r name status _; do
+  [ "$status" = 0 ] && continue
+  cmd=${cmds[${name#job} - 1]}
+  echo "[gpu-jobs] FAILED: $name (exit $status): ${cmd:0:120}" >&2
+done <"$logs/jobs.status"
+exit $(( rc == 0 ? 0 : 1 ))

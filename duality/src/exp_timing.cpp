@@ -23,6 +23,15 @@ void add_min_sample_s(Cli& cli, double* min_sample_s, const std::string& prefix)
       .greater_than(0.0)
       .at_most(10.0);
 }
+// The flags exp4 and exp4b share (same names, help and checks; the defaults are each Params' own):
+// --T-values --N --min-sample-s --end-to-end. P is exp4::Params or exp4b::Params.
+template <class P>
+void add_time_scaling_flags(Cli& cli, P* p, const std::string& prefix) {
+  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
+  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  add_min_sample_s(cli, &p->min_sample_s, prefix);
+  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
+}
 void check_T_values(const std::vector<int>& Ts) {
   if (Ts.empty()) throw std::invalid_argument("--T-values must not be empty");
   for (size_t i = 0; i < Ts.size(); ++i) {
@@ -50,21 +59,15 @@ double fitted(const stats::LinearFit& f, double T) { return std::exp(f.intercept
 
 // ---- flags (one declaration per experiment: the binaries use them bare, run_and_log prefixed) ----
 void exp4::add_flags(Cli& cli, Params* p, const std::string& prefix) {
-  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
-  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  add_time_scaling_flags(cli, p, prefix);
   cli.add(prefix + "repeats", &p->repeats, "timed samples per T (the fastest is fitted, the median logged too)").at_least(1);
   cli.add(prefix + "warmups", &p->warmups, "untimed warm-up samples").at_least(0);
-  add_min_sample_s(cli, &p->min_sample_s, prefix);
-  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
 }
 
 void exp4b::add_flags(Cli& cli, Params* p, const std::string& prefix) {
-  cli.add(prefix + "T-values", &p->T_values, "sequence lengths [steps], increasing (>= 2 values)").nonempty().sorted().at_least(1);
-  cli.add(prefix + "N", &p->N, "state size [states]").at_least(1);
+  add_time_scaling_flags(cli, p, prefix);
   cli.add(prefix + "n-trials", &p->n_trials, "random SSMs per T").at_least(2);
   cli.add(prefix + "n-repeats", &p->n_repeats, "timed samples per trial (fastest taken)").at_least(1);
-  add_min_sample_s(cli, &p->min_sample_s, prefix);
-  cli.flag(prefix + "end-to-end", &p->end_to_end, "include building the kernel in its time");
 }
 
 void exp6::add_flags(Cli& cli, Params* p, const std::string& prefix) {

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -326,12 +327,35 @@ TEST(GpuSweeps, GpuJobsScriptGivesEachJobOneGpu) {
     for (int i = 0; i < 4; ++i)
       jobs << "echo job" << i << " gpu=$CUDA_VISIBLE_DEVICES start; sleep 0.3; echo job" << i << " end\n";
   }
-  auto [rc, out] = run_command(std::string(SSMLAB_SOURCE_DIR) + "/scripts/gpu-jobs.sh --gpus 0,1 " + sq((dir / "jobs.txt").string()), 30);
+  fs::create_directory(dir / "tmp");
+  auto [rc, out] = run_command("TMPDIR=" + sq((dir / "tmp").string()) + " " + std::string(SSMLAB_SOURCE_DIR) +
+                                   "/scripts/gpu-jobs.sh --gpus 0,1 " + sq((dir / "jobs.txt").string()),
+                               30);
   EXPECT_EQ(rc, 0) << out;
-  for (int i = 0; i < 4; ++i) EXPECT_NE(out.find("job" + std::to_string(i) + " gpu="), std::string::npos) << out;
+  // each job's output in one piece (printed from its log when it ends), even with two running at once
+  for (int i = 0; i < 4; ++i) {
+    const std::string j = "job" + std::to_string(i);
+    EXPECT_TRUE(std::regex_search(out, std::regex(j + " gpu=[01] start\n" + j + " end\n"))) << out;
+  }
   EXPECT_NE(out.find("gpu=0 start"), std::string::npos) << out;
   EXPECT_NE(out.find("gpu=1 start"), std::string::npos) << out;
   EXPECT_EQ(out.find("gpu=0,1"), std::string::npos) << "a job saw more than its GPU:\n" << out;
+  EXPECT_TRUE(fs::is_empty(dir / "tmp")) << "the job logs were not removed";
+  ssmlab::test::remove_tree(dir);
+}
+
+TEST(GpuSweeps, GpuJobsScriptNamesFailures) {
+  const auto dir = ssmlab::test::fresh_temp_dir("gpu_jobs_fail");
+  {
+    std::ofstream jobs(dir / "jobs.txt");
+    jobs << "echo fine\n\necho broken >&2; exit 3\necho also fine\n";  // the empty line is skipped
+  }
+  auto [rc, out] = run_command(std::string(SSMLAB_SOURCE_DIR) + "/scripts/gpu-jobs.sh --gpus 0 " + sq((dir / "jobs.txt").string()), 30);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("broken\n"), std::string::npos) << "a failed job's output is shown:\n" << out;
+  EXPECT_NE(out.find("FAILED: job2 (exit 3): echo broken >&2; exit 3"), std::string::npos) << out;
+  EXPECT_NE(out.find("also fine"), std::string::npos) << "a failure stops no other job:\n" << out;
+  EXPECT_EQ(run_command(std::string(SSMLAB_SOURCE_DIR) + "/scripts/gpu-jobs.sh " + sq((dir / "missing.txt").string()), 30).first, 2);
   ssmlab::test::remove_tree(dir);
 }
 

@@ -8,7 +8,9 @@
 // A command is checked when its first word is
 //   - a binary of this project: build*/bin/NAME or a bare NAME, where NAME.cpp with a main() exists
 //     under the source tree (outside tests/; fuzz targets of tests/fuzz/ count, and are skipped: they
-//     exist only in the fuzz build). A build*/bin/NAME that is no binary of this project fails.
+//     exist only in the fuzz build) or NAME is a program CMake builds into bin/ in this build (any
+//     target, e.g. one built from a shared main under the table's name). A build*/bin/NAME that is
+//     no binary of this project fails.
 //   - a script of this project: a path ending in .sh, relative to the source tree.
 // Everything else (cmake, ctest, git, source, huggingface-cli, ...) is not ours and is left alone.
 //
@@ -191,8 +193,9 @@ std::vector<Command> extract_commands(const fs::path& file, const std::string& s
 }
 
 // NAME of every source file NAME.cpp with a main() (outside tests/, build folders, outputs and .git),
-// the names CMake gives to binaries built from a shared main (SSMLAB_GENERATED_BINARIES), and the
-// fuzz targets tests/fuzz/fuzz_*.cpp.
+// of every program this build puts in bin/ (SSMLAB_BIN_PROGRAMS, from CMake: it holds the binaries
+// built from a shared main under another name, e.g. the duality experiments), and the fuzz targets
+// tests/fuzz/fuzz_*.cpp.
 struct ProjectBinaries {
   std::set<std::string> mains, fuzz_targets;
 };
@@ -209,9 +212,9 @@ ProjectBinaries project_binaries() {
     if (it->path().extension() == ".cpp" && slurp(it->path()).find("int main(") != std::string::npos)
       b.mains.insert(it->path().stem().string());
   }
-#ifdef SSMLAB_GENERATED_BINARIES
-  {  // names CMake gives to binaries compiled from a shared main (e.g. the duality experiments)
-    std::stringstream names(SSMLAB_GENERATED_BINARIES);
+#ifdef SSMLAB_BIN_PROGRAMS
+  {  // every program CMake builds into bin/, whatever its sources are called
+    std::stringstream names(SSMLAB_BIN_PROGRAMS);
     for (std::string n; std::getline(names, n, ',');)
       if (!n.empty()) b.mains.insert(n);
   }
