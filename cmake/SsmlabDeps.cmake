@@ -74,9 +74,4 @@ if(SSMLAB_ENABLE_CUDA)
   endif()
 endif()
 
-# git revision recorded in every log line
-execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
-                OUTPUT_VARIABLE SSMLAB_GIT_REV OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-if(NOT SSMLAB_GIT_REV)
-  set(SSMLAB_GIT_REV "unknown")
-endif()
+# The git revision recorded in every log line is generated at build time: cmake/GitRevision.cmake.

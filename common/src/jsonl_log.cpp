@@ -17,9 +17,9 @@
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/safe_io.h"
 
-#ifndef SSMLAB_GIT_REV
-#define SSMLAB_GIT_REV "unknown"
-#endif
+namespace ssmlab::detail {
+const char* git_revision_string();  // generated at build time (cmake/GitRevision.cmake)
+}
 
 namespace ssmlab {
 
@@ -132,7 +132,7 @@ std::string new_run_id() {
   return buf;
 }
 
-std::string git_revision() { return SSMLAB_GIT_REV; }
+std::string git_revision() { return detail::git_revision_string(); }
 
 RunLog::RunLog(const CommonOptions& opts, std::string experiment)
     : opts_(opts), experiment_(std::move(experiment)), run_id_(new_run_id()), start_(std::chrono::steady_clock::now()) {}

@@ -4,10 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include "ssmlab/atomic_file.h"
 #include "ssmlab/jsonl_log.h"
+#include "tests/common/child_process.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -94,4 +96,27 @@ TEST(AtomicFile, ReplacesWholeFileAndLeavesNoTemp) {
                std::runtime_error);
   EXPECT_EQ(ssmlab::read_file(path), "second");
   EXPECT_THROW(ssmlab::read_file(dir + "/missing"), std::runtime_error);
+}
+
+// The `git` field names the built commit (cmake/GitRevision.cmake runs at every build): a 12-digit hash,
+// "-dirty" when tracked files differed, $SSMLAB_GIT_REV when set (sanitised to a safe alphabet), or "unknown".
+TEST(JsonlLog, GitFieldIsTheBuiltRevision) {
+  const std::string rev = ssmlab::git_revision();
+  EXPECT_TRUE(std::regex_match(rev, std::regex("[0-9a-f]{12}(-dirty)?|unknown|[A-Za-z0-9._+-]+"))) << rev;
+  const std::string out = temp_path("gitrev/rev.cpp");
+  std::filesystem::create_directories(std::filesystem::path(out).parent_path());
+  const std::string script = std::string(SSMLAB_SOURCE_DIR) + "/cmake/GitRevision.cmake";
+  auto run = [&](const std::string& env) {
+    auto [rc, text] = ssmlab::test::run_command(env + " cmake -DSRC=" + std::string(SSMLAB_SOURCE_DIR) + " -DOUT=" + out + " -P " + script);
+    EXPECT_EQ(rc, 0) << text;
+    return ssmlab::read_file(out);
+  };
+  EXPECT_NE(run("SSMLAB_GIT_REV=abc123def456").find("return \"abc123def456\";"), std::string::npos);
+  // a hostile value cannot break out of the string literal
+  const std::string hostile = run("SSMLAB_GIT_REV='x\";system(1);//'");
+  EXPECT_NE(hostile.find("return \"x__system_1____\";"), std::string::npos) << hostile;
+  // without the variable: the checkout's own revision (or "unknown" outside a git checkout)
+  const std::string own = run("env -u SSMLAB_GIT_REV");
+  EXPECT_TRUE(std::regex_search(own, std::regex("return \"([0-9a-f]{12}(-dirty)?|unknown)\";"))) << own;
+  ssmlab::test::remove_tree(std::filesystem::path(out).parent_path());
 }

@@ -37,7 +37,7 @@ std::vector<JsonlLine> read_jsonl(const std::string& path);
 
 std::string iso8601_utc_now();
 std::string new_run_id();      // 16 hex chars, unique per process run
-std::string git_revision();    // configure-time `git rev-parse`, or "unknown"
+std::string git_revision();    // the built commit: $SSMLAB_GIT_REV, or `git rev-parse` (+ "-dirty"), or "unknown"
 
 // One experiment run: holds the clock and the common options, and writes records that carry
 // the full schema (schema, experiment, family, run_id, timestamp, git, seed, params, metrics,
