@@ -55,7 +55,13 @@ class DecodeGraph {
     {
       c10::cuda::CUDAStreamGuard on_side(stream_);
       graph_.capture_begin();
-      logits_ = model.forward(input_, &cache).select(1, 0);  // (B, V), in the graph's memory pool
+      try {
+        logits_ = model.forward(input_, &cache).select(1, 0);  // (B, V), in the graph's memory pool
+      } catch (const std::exception& e) {  // end the capture, or every later CUDA call on the stream fails
+        try { graph_.capture_end(); } catch (...) {}
+        throw std::runtime_error(std::string("generate: capturing the decode step in a CUDA graph failed (") + e.what() +
+                                 "); GenerationOptions::cuda_graph = false (generate --no-cuda-graph) decodes eagerly");
+      }
       graph_.capture_end();
     }
     graph_.replay();
