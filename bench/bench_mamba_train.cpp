@@ -40,6 +40,8 @@ struct Measured {
   double seconds_per_step = 0, tokens_per_s = 0, loss = 0;
   double forward_s = 0, backward_s = 0, optimizer_s = 0;  // per step: the mean over the extra synchronised steps
   bool fused_adamw = false;                                // the fused AdamW kernel ran (adamw_step)
+  double peak_memory_mb = 0;  // CUDA: allocator peak over this implementation's run (model, AdamW state,
+                              // activations; torch.cuda.max_memory_allocated's measure); CPU: the process's peak RSS
 };
 
 void sync(const torch::Device& d) {
@@ -50,6 +52,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
                  int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
                  const ssmlab::CommonOptions& opts, bool allow_fused_adamw) {
   torch::manual_seed(seed);
+  sm::reset_peak_memory(device);
   auto mc = base;
   mc.kernel_impl = impl_name;
   auto model = sm::make_model(model_name, mc);  // through the registry, like every other binary
@@ -96,6 +99,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
   }
   m.seconds_per_step = sw.seconds() / m.steps;
   m.tokens_per_s = double(batch * seq_len) / m.seconds_per_step;
+  m.peak_memory_mb = sm::peak_memory_mb(device);
   // Where the time goes: a few extra steps with a sync after each phase (not part of the timing above).
   const int split_steps = std::max(1, std::min(3, m.steps));
   for (int i = 0; i < split_steps; ++i) one_step(true);
@@ -175,18 +179,19 @@ static int ssmlab_main(int argc, char** argv) {
       metrics[m.impl] = {{"steps", m.steps},         {"seconds_per_step", m.seconds_per_step},
                          {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss},
                          {"forward_s", m.forward_s},  {"backward_s", m.backward_s},
-                         {"optimizer_s", m.optimizer_s}, {"fused_adamw", m.fused_adamw}};
+                         {"optimizer_s", m.optimizer_s}, {"fused_adamw", m.fused_adamw},
+                         {"peak_memory_mb", m.peak_memory_mb}};
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     run.write(metrics, std::string("failed: ") + e.what(), false);
     return 1;
   }
-  std::printf("%-10s %8s %12s %14s %10s %10s %10s\n", "impl", "steps", "s/step", "tokens/s", "fwd s", "bwd s",
-              "adamw s");
+  std::printf("%-10s %8s %12s %14s %10s %10s %10s %12s\n", "impl", "steps", "s/step", "tokens/s", "fwd s", "bwd s",
+              "adamw s", "peak MiB");
   for (const auto& m : results)
-    std::printf("%-10s %8d %12.4f %14.1f %10.4f %10.4f %10.4f\n", m.impl.c_str(), m.steps, m.seconds_per_step,
-                m.tokens_per_s, m.forward_s, m.backward_s, m.optimizer_s);
+    std::printf("%-10s %8d %12.4f %14.1f %10.4f %10.4f %10.4f %12.0f\n", m.impl.c_str(), m.steps, m.seconds_per_step,
+                m.tokens_per_s, m.forward_s, m.backward_s, m.optimizer_s, m.peak_memory_mb);
   char head[96];
   std::snprintf(head, sizeof head, "%s LM %.1fM train step", model_name.c_str(), params / 1e6);
   std::string summary = head;

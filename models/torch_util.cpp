@@ -1,7 +1,11 @@
-// torch_util.cpp — device resolution, threads, seeding, autocast and RNG state (see torch_util.h).
+// torch_util.cpp — device resolution, threads, seeding, autocast, RNG state and peak memory (see torch_util.h).
 #include "models/torch_util.h"
 
 #include <ATen/autocast_mode.h>
+#include <sys/resource.h>
+#ifdef SSMLAB_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <sstream>
 #include <stdexcept>
@@ -120,6 +124,26 @@ void set_rng_state(const RngState& s) {
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(s.cuda);
   }
+}
+
+double peak_memory_mb(const torch::Device& device) {
+#ifdef SSMLAB_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
+    return static_cast<double>(s.allocated_bytes[0].peak) / 1048576.0;  // [0]: StatType::AGGREGATE
+  }
+#endif
+  (void)device;
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void reset_peak_memory(const torch::Device& device) {
+#ifdef SSMLAB_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.has_index() ? device.index() : 0);
+#endif
+  (void)device;
 }
 
 }  // namespace ssmlab::models

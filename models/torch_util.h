@@ -59,4 +59,10 @@ struct RngState {
 RngState get_rng_state();
 void set_rng_state(const RngState& s);
 
+// Peak memory in MiB: on a CUDA device the caching allocator's peak of allocated bytes since the last
+// reset_peak_memory (in a build with SSMLAB_WITH_CUDA); elsewhere the process's peak resident set
+// (getrusage; never reset).
+double peak_memory_mb(const torch::Device& device);
+void reset_peak_memory(const torch::Device& device);  // CUDA: the allocator's peak statistics; else nothing
+
 }  // namespace ssmlab::models

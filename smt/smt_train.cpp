@@ -13,7 +13,6 @@
 // results.json metrics).
 #include "ssmlab/main_guard.h"
 
-#include <sys/resource.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -34,9 +33,6 @@
 #include "ssmlab/safe_io.h"
 #include "ssmlab/timer.h"
 #include "ssmlab/yaml.h"
-#ifdef SSMLAB_CUDA_STATS
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace sm = ssmlab::models;
 namespace mamba_experiments = ssmlab::mamba_experiments;
@@ -57,20 +53,6 @@ std::string timestamp_now() {
   std::ostringstream os;
   os << std::put_time(&tm, "%Y%m%d_%H%M%S");
   return os.str();
-}
-
-// Peak memory: CUDA allocator peak on a GPU, else the process's peak resident set.
-double peak_memory_mb(const torch::Device& dev) {
-#ifdef SSMLAB_CUDA_STATS
-  if (dev.is_cuda()) {
-    const auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.has_index() ? dev.index() : 0);
-    return static_cast<double>(s.allocated_bytes[0].peak) / 1048576.0;
-  }
-#endif
-  (void)dev;
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
 }  // namespace
@@ -402,7 +384,7 @@ static int ssmlab_main(int argc, char** argv) {
            {"lr", sm::lr_at(tc, std::max<int64_t>(0, step - 1))},
            {"tokens_per_s", el > 0 ? tokens_seen / el : 0.0},
            {"elapsed_s", elapsed_before + el},
-           {"peak_memory_mb", peak_memory_mb(device)}};
+           {"peak_memory_mb", sm::peak_memory_mb(device)}};
     h["ppl_consistency_err"] = std::abs(std::log(h["val_ppl"].get<double>()) - vl);
     train_sum = train_count = 0.0;
     if (std::isfinite(vl) && vl < best_val) {
@@ -451,7 +433,7 @@ static int ssmlab_main(int argc, char** argv) {
   m["params_total"] = param_counts["total"];
   m["tokens_per_s"] = res.tokens_per_s;
   m["steps"] = res.steps_done;
-  m["peak_memory_mb"] = peak_memory_mb(device);
+  m["peak_memory_mb"] = sm::peak_memory_mb(device);
   if (m["best_val_loss"].is_number()) m["ppl_consistency_err"] = std::abs(std::log(m["best_val_ppl"].get<double>()) - best_val);
   std::ostringstream sum;
   sum << experiment << ": best val ppl " << std::setprecision(5) << std::exp(best_val) << " at step " << best_step << " ("
