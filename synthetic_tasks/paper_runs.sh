@@ -3,11 +3,11 @@
 # (issue 22; docs/synthetic.md, "Paper scale"). Every run is one synthetic_train process; runs share
 # the GPUs through scripts/lib/job-queue.sh, most important first, and stop at the budget.
 #
-#   synthetic_tasks/paper_runs.sh [--parts "fig1b lookup seeds fig1a"] [--gpus "0 1"] [--per-gpu 3]
-#                                 [--budget-s 1500] [--out DIR] [--bin DIR] [--steps N] [--skip-done STATUS]
-#                                 [--dry-run] [--smoke]
+#   synthetic_tasks/paper_runs.sh [--parts "fig1b lookup seeds"] [--gpus "0"] [--per-gpu 3] [--budget-s 1500]
+#                                 [--out outputs/paper] [--bin build/bin] [--steps 2000] [--skip-done STATUS...]
+#                                 [--dry-run] [--smoke]                              (the defaults shown)
 #
-# Parts (in the order they are queued):
+# Parts (queued in the order --parts names them; put fig1a first when it shares a GPU period):
 #   fig1b   copy, train lengths 5-50, evaluated at 50, 100, ..., 1000; the six models at --arch paper
 #           (T_rope, T_nope, T_alibi 151.2 M; T_hard_alibi; mamba 162.4 M, d_state 32; lstm ~42 M), seed 1;
 #           then each checkpoint on duplicate_ngram, n = 2..6, at length 50 (no retraining)
@@ -15,11 +15,12 @@
 #           Transformers and mamba at --arch paper, seed 1
 #   seeds   fig1b and lookup again at a matched ~10 M parameters (depth 6), seeds 1, 2, 3
 #   fig1a   copy, train lengths 5-300, accuracy at 300 against examples seen (context 620), six models;
-#           evaluated every 125 steps (2,000 examples). These runs start even when they cannot finish
+#           evaluated every 125 steps (about 3,400 examples). These runs start even when they cannot finish
 #           before the budget ends: the figure is the curve, and a run cut at the deadline says how far
 #           it got (its last evaluation), as the issue asks ("as far as the GPU budget allows").
-# --skip-done STATUS: leave out the runs that exited 0 in an earlier use's jobs.status (runs/jobs.status),
-# so a part split over several GPU periods goes on where it stopped.
+# --skip-done STATUS...: leave out the runs that exited 0 in earlier uses' jobs.status files (OUT/runs/
+# jobs.status is rewritten by every use: pass each earlier one, or keep one file of them all, as
+# docs/results/synthetic_paper_h200/jobs.status does), so a part split over GPU periods goes on.
 # Logs: OUT/logs/paper_<part>.jsonl (one JSONL log per part; every record says model, task, seed),
 # per-run output OUT/runs/<name>.log, checkpoints OUT/checkpoints. Figures: plot_logs on the logs
 # (docs/synthetic.md gives the commands). --smoke: tiny models on the CPU, a few steps (a test of the
@@ -30,9 +31,11 @@ source "$ROOT/scripts/lib/job-queue.sh"
 
 parts="fig1b lookup seeds"; gpus="0"; per_gpu=3; budget=1500; out=$ROOT/outputs/paper; bin=$ROOT/build/bin
 steps=2000; dry=0; smoke=0; skip_done=
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || { echo "paper_runs.sh: $1 needs a value (--help lists them)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case $1 in
+    --parts|--gpus|--per-gpu|--budget-s|--out|--bin|--steps) need "$@" ;;&
     --parts) parts=$2; shift 2 ;;
     --gpus) gpus=$2; shift 2 ;;
     --per-gpu) per_gpu=$2; shift 2 ;;
@@ -40,22 +43,37 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
-    --skip-done) skip_done=$2; shift 2 ;;
+    --skip-done) need "$@"; shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do skip_done+="$1"$'\n'; shift; done ;;
     --dry-run) dry=1; shift ;;
     --smoke) smoke=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "paper_runs.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
   esac
 done
+seen=" "
 for p in $parts; do
   case $p in fig1b|lookup|seeds|fig1a) ;; *) echo "paper_runs.sh: unknown part '$p' (fig1b lookup seeds fig1a)" >&2; exit 2 ;; esac
+  [[ "$seen" == *" $p "* ]] && { echo "paper_runs.sh: part '$p' named twice in --parts" >&2; exit 2; }
+  seen+="$p "
 done
-[[ "$budget" =~ ^[0-9]+$ && "$steps" =~ ^[1-9][0-9]*$ && "$per_gpu" =~ ^[1-9][0-9]*$ ]] ||
-  { echo "paper_runs.sh: --budget-s takes an integer >= 0, --steps and --per-gpu integers >= 1" >&2; exit 2; }
-[ -n "$gpus" ] || { echo "paper_runs.sh: --gpus is empty (device ids such as \"0 1\", or cpu)" >&2; exit 2; }
-[ -z "$skip_done" ] || [ -f "$skip_done" ] || { echo "paper_runs.sh: --skip-done: no file $skip_done" >&2; exit 2; }
+[ "$seen" != " " ] || { echo "paper_runs.sh: --parts names no part (fig1b lookup seeds fig1a)" >&2; exit 2; }
+[[ "$budget" =~ ^[0-9]+$ ]] || { echo "paper_runs.sh: --budget-s takes an integer >= 0 (seconds), got '$budget'" >&2; exit 2; }
+[[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "paper_runs.sh: --steps takes an integer >= 1, got '$steps'" >&2; exit 2; }
+[[ "$per_gpu" =~ ^[1-9][0-9]*$ ]] || { echo "paper_runs.sh: --per-gpu takes an integer >= 1, got '$per_gpu'" >&2; exit 2; }
+[[ "$gpus" =~ ^(cpu|[0-9]+( +[0-9]+)*)$ ]] ||
+  { echo "paper_runs.sh: --gpus takes device ids separated by spaces (\"0 1\") or cpu, got '$gpus'" >&2; exit 2; }
+status_files=()
+while IFS= read -r f; do
+  [ -z "$f" ] && continue
+  [ -f "$f" ] || { echo "paper_runs.sh: --skip-done: no file $f" >&2; exit 2; }
+  status_files+=("$f")
+done <<< "$skip_done"
 [ $dry = 1 ] || [ -x "$bin/synthetic_train" ] || { echo "paper_runs.sh: $bin/synthetic_train not built (--bin DIR)" >&2; exit 1; }
-mkdir -p "$out/logs" "$out/runs" "$out/checkpoints"
+if [ $dry = 1 ]; then  # a dry run writes nothing under --out
+  jobs=$(mktemp); trap 'rm -f "$jobs"' EXIT
+else
+  mkdir -p "$out/logs" "$out/runs" "$out/checkpoints"; jobs=$out/jobs.tsv
+fi
 
 T=$bin/synthetic_train
 # The optimiser for every run: the original's AdamW (wd 0.1, clip 1, 100 warm-up steps) at lr 1e-4
@@ -90,14 +108,18 @@ if [ $smoke = 1 ]; then
   copy_models="T_rope mamba"; lookup_models="T_hard_alibi"
 fi
 
-jobs=$out/jobs.tsv; : > "$jobs"
+: > "$jobs"
 # Expected seconds of each run, measured on the H200 with 4 runs sharing each GPU (docs/synthetic.md);
-# the queue starts a run only when its expectation fits before the budget ends.
-est=0
-skipped=0
-add() {  # name command expected-seconds
-  if [ -n "$skip_done" ] && grep -q "^$1 0 [0-9]*$" "$skip_done"; then skipped=$((skipped + 1)); return; fi
-  printf '%s\t%s\t%s\n' "$1" "$3" "$2" >> "$jobs"; est=$(( est + $3 ))
+# the queue starts a run only when its expectation (the 4th argument of add, default the 3rd) fits
+# before the budget ends.
+est=0; longest=0; skipped=0
+add() {  # name command expected-seconds [expected-seconds-for-the-queue]
+  local f
+  for f in "${status_files[@]}"; do
+    if grep -q "^$1 0 [0-9]*$" "$f"; then skipped=$((skipped + 1)); return; fi
+  done
+  printf '%s\t%s\t%s\n' "$1" "${4:-$3}" "$2" >> "$jobs"; est=$(( est + $3 )); (( $3 > longest )) && longest=$3
+  return 0
 }
 paper_s() { case $1 in mamba) echo 1250 ;; lstm) echo 250 ;; *) echo 370 ;; esac; }
 small_s() { case $1 in mamba) echo 400 ;; lstm) echo 230 ;; *) echo 200 ;; esac; }
@@ -141,15 +163,22 @@ for part in $parts; do
       for m in $copy_models; do
         # queued with an expected time of 0, so each starts whenever a slot is free (see the header); the
         # printed total counts its real expectation
-        e=$(( 2 * $(paper_s "$m") )); est=$(( est + e ))
-        add "fig1a_${m}_s1" "$T --model $m $paper --train-task copy --eval-task copy $L1A $opt1a --seed 1 $device --log $log --out $out" 0
+        add "fig1a_${m}_s1" "$T --model $m $paper --train-task copy --eval-task copy $L1A $opt1a --seed 1 $device --log $log --out $out" \
+            $(( 2 * $(paper_s "$m") )) 0
       done ;;
   esac
 done
 ngpu=$(echo $gpus | wc -w)
-[ $skipped -gt 0 ] && echo "[paper_runs] $skipped runs left out: they exited 0 in $skip_done"
-echo "[paper_runs] $(wc -l < "$jobs") runs ($parts): expected about $(( est / 60 / (ngpu * per_gpu) + 1 )) min on" \
-     "$ngpu H200(s) with $per_gpu runs sharing each (the estimates were measured that way, 4 per GPU); budget $budget s. Jobs: $jobs"
+[ $skipped -gt 0 ] && echo "[paper_runs] $skipped runs left out: they exited 0 in ${status_files[*]}"
+# Wall time: the per-run estimates hold with 4 runs sharing an H200, and more sharing adds no throughput,
+# so the work takes total / (GPUs x min(per-gpu, 4)), but never less than the longest run, which itself
+# slows down in proportion when more than 4 share its GPU.
+share=$(( per_gpu < 4 ? per_gpu : 4 ))
+wall=$(( est / (ngpu * share) )); slow=$(( longest * (per_gpu > 4 ? per_gpu : 4) / 4 ))
+(( slow > wall )) && wall=$slow
+echo "[paper_runs] $(wc -l < "$jobs") runs ($parts): expected about $(( wall / 60 + 1 )) min on $ngpu H200(s) with" \
+     "$per_gpu runs sharing each (longest run ~$(( slow / 60 + 1 )) min); budget $budget s${skip_done:+; --skip-done applied}"
+[ $dry = 1 ] || echo "[paper_runs] jobs: $jobs"
 if [ $dry = 1 ]; then cut -f1,2 "$jobs" | tr '\t\n' '= '; echo; exit 0; fi
 t0=$(date +%s)
 job_queue "$jobs" "$gpus" "$per_gpu" $(( t0 + budget )) "$out/runs"; rc=$?

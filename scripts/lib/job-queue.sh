@@ -30,7 +30,7 @@ job_queue() {
       [ -z "$line" ] && return 0
       IFS=$'\t' read -r name est cmd <<< "$line"
       left=$(( deadline - $(date +%s) ))
-      if (( left < est )); then
+      if (( left <= 0 || left < est )); then  # (timeout 0 would mean no limit)
         echo "[$label] $name not started: expected $est s, $left s left before the deadline"
         echo "$name not_started" >> "$status"; continue
       fi

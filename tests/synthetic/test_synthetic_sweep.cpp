@@ -216,7 +216,9 @@ TEST(PaperRuns, ARunThatCannotFinishBeforeTheBudgetIsNotStartedAndBadArgumentsEx
   auto [arc, aout] = run_command(kPaper + " --parts fig1a --budget-s 1 --dry-run --out " + sq(d + "/a") + " --bin " + kBin);
   EXPECT_EQ(arc, 0) << aout;
   EXPECT_TRUE(has(aout, "fig1a_mamba_s1=0 ")) << aout;
-  EXPECT_TRUE(has(aout, "6 runs (fig1a): expected about 34 min")) << aout;  // (2500 + 4 x 740 + 500) s / 60 / 3 per GPU, + 1
+  // 5960 s of runs over 3 slots, but never less than the longest run (mamba, 2500 s): 2500 / 60 + 1 = 42 min
+  EXPECT_TRUE(has(aout, "6 runs (fig1a): expected about 42 min")) << aout;
+  EXPECT_FALSE(fs::exists(d + "/a")) << "a dry run writes nothing under --out";
   // --skip-done: runs that exited 0 in an earlier jobs.status are left out, others (failed, cut, not started) queued
   ssmlab::write_file_atomic(d + "/old.status", "fig1b_T_rope_s1 0 12\nfig1b_mamba_s1 124 300\nlookup_suffix_T_hard_alibi_s1 not_started\n");
   auto [src, sout] = run_command(kPaper + " --smoke --parts 'fig1b lookup' --dry-run --skip-done " + sq(d + "/old.status") +
@@ -229,7 +231,15 @@ TEST(PaperRuns, ARunThatCannotFinishBeforeTheBudgetIsNotStartedAndBadArgumentsEx
   auto [mrc, mout] = run_command(kPaper + " --smoke --dry-run --skip-done " + sq(d + "/missing.status") + " --out " + sq(d + "/m"));
   EXPECT_EQ(mrc, 2) << mout;
   EXPECT_TRUE(has(mout, "--skip-done: no file")) << mout;
-  for (const std::string bad : {"--parts fig9", "--bogus", "--budget-s soon", "--per-gpu 0 --gpus cpu --smoke"}) {
+  // several status files (each use rewrites its own): a run done in any of them is left out
+  ssmlab::write_file_atomic(d + "/old2.status", "fig1b_mamba_s1 0 300\n");
+  auto [s2rc, s2out] = run_command(kPaper + " --smoke --parts fig1b --dry-run --skip-done " + sq(d + "/old.status") + " " +
+                                   sq(d + "/old2.status") + " --out " + sq(d + "/s2") + " --bin " + kBin);
+  EXPECT_EQ(s2rc, 0) << s2out;
+  EXPECT_TRUE(has(s2out, "2 runs left out")) << s2out;
+  EXPECT_TRUE(has(s2out, "0 runs (fig1b)")) << s2out;
+  for (const std::string bad : {"--parts fig9", "--bogus", "--budget-s soon", "--per-gpu 0 --gpus cpu --smoke", "--gpus 0,1",
+                                 "--parts 'fig1b fig1b'", "--parts ''", "--per-gpu --smoke"}) {
     auto [brc, bout] = run_command(kPaper + " " + bad + " --out " + sq(d) + " --bin " + kBin);
     EXPECT_EQ(brc, 2) << bad << "\n" << bout;
   }
