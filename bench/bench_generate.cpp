@@ -34,16 +34,18 @@ static int ssmlab_main(int argc, char** argv) {
   bool quick = false;
   ssmlab::Cli cli("bench_generate", "Decode and prefill tokens/s of models::generate for 130M-shaped Mamba and GPT-NeoX",
                   "bench", "bench.jsonl");
-  cli.add("models", &models, "registry names: mamba (mamba-130m shape) and/or T_rope (GPT-NeoX pythia-160m shape)");
+  cli.add("models", &models, "registry names at the 130M shapes: mamba (mamba-130m), T_rope (GPT-NeoX pythia-160m); "
+                             "any other registry name takes the Transformer shape");
   cli.add("batches", &batches, "batch sizes").nonempty().at_least(1L);
   cli.add("prompt-len", &prompt_len, "prompt tokens per row").at_least(1);
   cli.add("new-tokens", &new_tokens, "generated tokens per row").at_least(2);
   cli.add("repeats", &repeats, "timed runs per (model, batch); the fastest is reported").at_least(1);
   cli.add("device", &device_flag, "auto | cpu | cuda[:i]");
   cli.add("dtype", &dtype, "weights dtype").one_of({"fp32", "bf16"});
-  cli.add("cuda-graph", &graph_mode, "decode loop on CUDA: off (eager), on (graph where the model allows), both")
+  cli.add("cuda-graph", &graph_mode, "decode loop on CUDA: off (eager), on (a CUDA graph where the model allows: "
+                                     "Mamba, Mamba-2), both; ignored on the CPU (eager only)")
       .one_of({"off", "on", "both"});
-  cli.flag("quick", &quick, "small shapes (d_model 128, 2 layers, 16 new tokens): a smoke run");
+  cli.flag("quick", &quick, "small shapes (d_model 128, 2 layers, 16 new tokens, overriding --new-tokens): a smoke run");
   auto opts = cli.parse_or_exit(argc, argv);
   ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   sm::torch_set_threads(opts);
