@@ -207,8 +207,10 @@ run_jobs() {  # run_jobs "NAME COMMAND"...: every job through the queue; their s
   local list=$runs/.${tag}_jobs.tsv j
   for j in "$@"; do printf '%s\t0\t%s\n' "${j%% *}" "${j#* }"; done > "$list"
   job_queue "$list" "$slots" "$per" $(( $(date +%s) + 100000000 )) "$runs" sweep "${tag}_"
+  local rc=$?
   cat "$runs/${tag}_jobs.status" >> "$status"
   rm -f "$list" "$runs/${tag}_jobs.status"
+  [ $rc -ne 130 ] || { echo "[sweep] tag $tag: interrupted; the running runs were stopped, no further run starts" >&2; exit 130; }
 }
 echo "[sweep] tag $tag: $(( ${#first[@]} + ${#second[@]} )) runs, $jobs at a time, $threads_each thread(s) each" >&2
 SECONDS=0

@@ -172,6 +172,28 @@ TEST(SyntheticSweep, AFailedRunIsNamedItsDuplicatesSkippedAndTheExitIs1) {
   ssmlab::test::remove_tree(dir);
 }
 
+// scripts/lib/job-queue.sh, interrupted (SIGTERM here; Ctrl-C's SIGINT takes the same path): the running
+// jobs, which `timeout` puts in their own process groups, are stopped too, no new job starts, exit 130.
+TEST(JobQueue, AnInterruptStopsTheRunningJobsAndStartsNoMore) {
+  const auto dir = ssmlab::test::fresh_temp_dir("job_queue_interrupt");
+  const std::string d = dir.string();
+  ssmlab::write_file_atomic(d + "/jobs.tsv", "a\t0\tsleep 43.21; touch " + d + "/a_finished\n"
+                                             "b\t0\tsleep 43.22; touch " + d + "/b_finished\n"
+                                             "c\t0\ttouch " + d + "/c_started\n");
+  const std::string queue = std::string(SSMLAB_SOURCE_DIR) + "/scripts/lib/job-queue.sh";
+  auto [rc, out] = run_command(
+      "bash -c '( source " + queue + "; job_queue " + d + "/jobs.tsv cpu 2 $(( $(date +%s) + 600 )) " + d + "/logs ) & q=$!; "
+      "sleep 1.5; kill -TERM $q; wait $q; echo \"queue exit $?\"; sleep 0.5; "
+      "echo \"sleeps left $(pgrep -f \"[s]leep 43.2[12]\" | wc -l)\"' 2>&1", 60);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "interrupted: stopping the running jobs")) << out;
+  EXPECT_TRUE(has(out, "queue exit 130")) << out;
+  EXPECT_TRUE(has(out, "sleeps left 0")) << out;
+  EXPECT_FALSE(fs::exists(d + "/a_finished") || fs::exists(d + "/b_finished"));
+  EXPECT_FALSE(fs::exists(d + "/c_started")) << "no job starts after the interrupt";
+  ssmlab::test::remove_tree(dir);
+}
+
 // synthetic_tasks/paper_runs.sh (the paper-size runs of issue 22) on tiny CPU models (--smoke): the
 // job queue runs Fig. 1b with its duplicate n-gram evaluations and the lookup, one log per part, and a
 // run whose expected time does not fit the budget is not started (and the script says so, exit 1).
