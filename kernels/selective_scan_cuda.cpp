@@ -157,19 +157,21 @@ bool cuda_scan_supports(const torch::Tensor& u, const torch::Tensor& A, const to
 }
 
 namespace {
+// sizes with axis `dim` (G groups of `per` channels) split into (G, per).
+std::vector<int64_t> grouped(std::vector<int64_t> sizes, int64_t dim, int64_t G) {
+  const int64_t per = sizes[dim] / G;
+  sizes[dim] = per;
+  sizes.insert(sizes.begin() + dim, G);
+  return sizes;
+}
 // (…, D, …) along `dim` → G groups of D/G channels, each padded with zeros to `per` channels.
 torch::Tensor pad_groups(const torch::Tensor& t, int64_t dim, int64_t G, int64_t per) {
   if (!t.defined()) return t;
   auto sizes = t.sizes().vec();
-  const int64_t Dd = sizes[dim];
-  std::vector<int64_t> grouped(sizes.begin(), sizes.begin() + dim);
-  grouped.push_back(G);
-  grouped.push_back(Dd / G);
-  grouped.insert(grouped.end(), sizes.begin() + dim + 1, sizes.end());
-  std::vector<int64_t> pad(2 * (grouped.size() - dim - 2), 0);  // last dim first: zeros after the group axis
+  std::vector<int64_t> pad(2 * (sizes.size() - dim - 1), 0);  // last dim first: zeros after each group's channels
   pad.push_back(0);
-  pad.push_back(per - Dd / G);
-  auto out = torch::constant_pad_nd(t.reshape(grouped), pad, 0);
+  pad.push_back(per - sizes[dim] / G);
+  auto out = torch::constant_pad_nd(t.reshape(grouped(sizes, dim, G)), pad, 0);
   sizes[dim] = G * per;
   return out.reshape(sizes).contiguous();
 }
@@ -177,12 +179,9 @@ torch::Tensor pad_groups(const torch::Tensor& t, int64_t dim, int64_t G, int64_t
 torch::Tensor unpad_groups(const torch::Tensor& t, int64_t dim, int64_t G, int64_t Dd) {
   if (!t.defined()) return t;
   auto sizes = t.sizes().vec();
-  std::vector<int64_t> grouped(sizes.begin(), sizes.begin() + dim);
-  grouped.push_back(G);
-  grouped.push_back(sizes[dim] / G);
-  grouped.insert(grouped.end(), sizes.begin() + dim + 1, sizes.end());
+  auto g = grouped(sizes, dim, G);
   sizes[dim] = Dd;
-  return t.reshape(grouped).narrow(dim + 1, 0, Dd / G).reshape(sizes);
+  return t.reshape(g).narrow(dim + 1, 0, Dd / G).reshape(sizes);
 }
 }  // namespace
 
