@@ -37,6 +37,13 @@ void sync(const torch::Device& d) {
 class DecodeGraph {
  public:
   explicit DecodeGraph(const torch::Device& dev) : stream_(c10::cuda::getStreamFromPool(false, dev.index())) {}
+  // Decode step number `steps_` of this generation: eager (warm-up), then captured, then replayed. (B, V) logits.
+  torch::Tensor step(LanguageModelImpl& model, const torch::Tensor& feed, InferenceCache& cache) {
+    const int64_t k = steps_++;
+    return k == 0 ? warm_up(model, feed, cache) : k == 1 ? capture_and_run(model, feed, cache) : replay(feed, cache);
+  }
+
+ private:
   // An eager step on the capture stream: creates that stream's cuBLAS handle and workspace before capture.
   torch::Tensor warm_up(LanguageModelImpl& model, const torch::Tensor& feed, InferenceCache& cache) {
     c10::cuda::device_synchronize();
@@ -75,8 +82,8 @@ class DecodeGraph {
     return logits_;
   }
 
- private:
   c10::cuda::CUDAStream stream_;
+  int64_t steps_ = 0;
   at::cuda::CUDAGraph graph_;
   torch::Tensor input_, logits_;  // destroyed before the graph that owns logits_' memory
 };
@@ -215,9 +222,7 @@ GenerationResult generate(LanguageModelImpl& model, const std::vector<std::vecto
     auto feed = torch::tensor(next, torch::kInt64).view({B, 1}).to(dev);  // finished rows keep running (ignored)
 #ifdef SSMLAB_WITH_CUDA
     if (graph) {
-      if (res.decode_steps == 0) logits = graph->warm_up(model, feed, cache);
-      else if (res.decode_steps == 1) logits = graph->capture_and_run(model, feed, cache);
-      else logits = graph->replay(feed, cache);
+      logits = graph->step(model, feed, cache);
       res.cuda_graph = true;
     } else
 #endif
