@@ -57,10 +57,10 @@ static int ssmlab_main(int argc, char** argv) {
     return 2;
   }
   ssmlab::RunLog run(opts, "bench_generate");
-  std::vector<bool> graph_modes;  // GenerationOptions::cuda_graph per timed variant
-  if (graph_mode != "on") graph_modes.push_back(false);
-  if (graph_mode != "off" && device.is_cuda()) graph_modes.push_back(true);
-  if (graph_modes.empty()) graph_modes.push_back(false);  // "on" on the CPU: the eager loop is all there is
+  // GenerationOptions::cuda_graph per timed variant; on the CPU the eager loop is all there is
+  const std::vector<bool> graph_modes = !device.is_cuda() || graph_mode == "off" ? std::vector<bool>{false}
+                                        : graph_mode == "on"                     ? std::vector<bool>{true}
+                                                                                 : std::vector<bool>{false, true};
   std::printf("%-8s %6s %6s %8s %12s %14s %14s\n", "model", "batch", "graph", "params", "prefill s", "prefill tok/s",
               "decode tok/s");
   bool ok = true;
