@@ -30,7 +30,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib/job-queue.sh"
 
 parts="fig1b lookup seeds"; gpus="0"; per_gpu=3; budget=1500; out=$ROOT/outputs/paper; bin=$ROOT/build/bin
-steps=2000; dry=0; smoke=0; skip_done=
+steps=2000; dry=0; smoke=0; status_files=()
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || { echo "paper_runs.sh: $1 needs a value (--help lists them)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
-    --skip-done) need "$@"; shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do skip_done+="$1"$'\n'; shift; done ;;
+    --skip-done) need "$@"; shift; while [ $# -gt 0 ] && [[ "$1" != --* ]]; do status_files+=("$1"); shift; done ;;
     --dry-run) dry=1; shift ;;
     --smoke) smoke=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -62,12 +62,9 @@ done
 [[ "$per_gpu" =~ ^[1-9][0-9]*$ ]] || { echo "paper_runs.sh: --per-gpu takes an integer >= 1, got '$per_gpu'" >&2; exit 2; }
 [[ "$gpus" =~ ^(cpu|[0-9]+( +[0-9]+)*)$ ]] ||
   { echo "paper_runs.sh: --gpus takes device ids separated by spaces (\"0 1\") or cpu, got '$gpus'" >&2; exit 2; }
-status_files=()
-while IFS= read -r f; do
-  [ -z "$f" ] && continue
+for f in "${status_files[@]}"; do
   [ -f "$f" ] || { echo "paper_runs.sh: --skip-done: no file $f" >&2; exit 2; }
-  status_files+=("$f")
-done <<< "$skip_done"
+done
 [ $dry = 1 ] || [ -x "$bin/synthetic_train" ] || { echo "paper_runs.sh: $bin/synthetic_train not built (--bin DIR)" >&2; exit 1; }
 if [ $dry = 1 ]; then  # a dry run writes nothing under --out
   jobs=$(mktemp); trap 'rm -f "$jobs"' EXIT
@@ -114,10 +111,7 @@ fi
 # before the budget ends.
 est=0; longest=0; skipped=0
 add() {  # name command expected-seconds [expected-seconds-for-the-queue]
-  local f
-  for f in "${status_files[@]}"; do
-    if grep -q "^$1 0 [0-9]*$" "$f"; then skipped=$((skipped + 1)); return; fi
-  done
+  if [ ${#status_files[@]} -gt 0 ] && grep -qh "^$1 0 [0-9]*$" "${status_files[@]}"; then skipped=$((skipped + 1)); return; fi
   printf '%s\t%s\t%s\n' "$1" "${4:-$3}" "$2" >> "$jobs"; est=$(( est + $3 )); (( $3 > longest )) && longest=$3
   return 0
 }
@@ -177,7 +171,7 @@ share=$(( per_gpu < 4 ? per_gpu : 4 ))
 wall=$(( est / (ngpu * share) )); slow=$(( longest * (per_gpu > 4 ? per_gpu : 4) / 4 ))
 (( slow > wall )) && wall=$slow
 echo "[paper_runs] $(wc -l < "$jobs") runs ($parts): expected about $(( wall / 60 + 1 )) min on $ngpu H200(s) with" \
-     "$per_gpu runs sharing each (longest run ~$(( slow / 60 + 1 )) min); budget $budget s${skip_done:+; --skip-done applied}"
+     "$per_gpu runs sharing each (longest run ~$(( slow / 60 + 1 )) min); budget $budget s${status_files[*]:+; --skip-done applied}"
 [ $dry = 1 ] || echo "[paper_runs] jobs: $jobs"
 if [ $dry = 1 ]; then cut -f1,2 "$jobs" | tr '\t\n' '= '; echo; exit 0; fi
 t0=$(date +%s)
