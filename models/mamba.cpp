@@ -6,6 +6,7 @@
 
 #include "kernels/causal_conv1d.h"
 #include "kernels/selective_scan.h"
+#include "kernels/selective_state_update.h"
 
 namespace ssmlab::models {
 
@@ -92,15 +93,12 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   if (conv1d->options.bias()) u = u + conv1d->bias;
   u = torch::silu(u).to(x.scalar_type());
   auto parts = x_proj(u).split_with_sizes({R, N, N}, /*dim=*/-1);  // (B, R), (B, N), (B, N)
-  auto delta = F::softplus(F::linear(parts[0], dt_proj->weight).to(torch::kFloat32) + dt_proj->bias.to(torch::kFloat32));  // (B, E)
+  auto dt = F::linear(parts[0], dt_proj->weight);          // (B, E): Δ before its bias and softplus
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
-  auto dA = torch::exp(delta.unsqueeze(-1) * A);           // (B, E, N)
-  auto dBu = delta.unsqueeze(-1) * parts[1].to(torch::kFloat32).unsqueeze(1) * u.to(torch::kFloat32).unsqueeze(-1);  // (B, E, N)
-  if (differentiable) st.ssm_state = st.ssm_state * dA + dBu;  // h_t = exp(Δ A) h_{t-1} + Δ B u
-  else st.ssm_state.mul_(dA).add_(dBu);
-  auto y = torch::matmul(st.ssm_state, parts[2].to(torch::kFloat32).unsqueeze(-1)).squeeze(-1);  // (B, E) = <h_t, C_t>
-  y = y + D.to(torch::kFloat32) * u.to(torch::kFloat32);
-  y = (y * torch::silu(z.to(torch::kFloat32))).to(x.scalar_type());
+  // h_t = exp(Δ A) h_{t-1} + Δ B u;  y = (<h_t, C_t> + D u) · silu(z), in place on the cache's state
+  // (one fused kernel on CUDA without autograd, kernels/selective_state_update.h)
+  auto y = kernels::selective_state_update(st.ssm_state, u, dt, A, parts[1], parts[2], D.to(torch::kFloat32), z,
+                                           dt_proj->bias.to(torch::kFloat32), /*dt_softplus=*/true, options.kernel_impl());
   return out_proj(y);                                      // (B, D)
 }
 
