@@ -29,4 +29,54 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
   return causal_conv1d_silu_ref(x, weight, bias);
 }
 
+namespace {
+void check_update_inputs(const torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias) {
+  if (!conv_state.defined() || conv_state.dim() != 3)
+    throw std::invalid_argument("causal_conv1d_update: conv_state must have shape (B, D, W)");
+  const int64_t B = conv_state.size(0), D = conv_state.size(1), W = conv_state.size(2);
+  const std::string bd = "(" + std::to_string(B) + ", " + std::to_string(D) + ")";
+  if (!x.defined() || x.dim() != 2 || x.size(0) != B || x.size(1) != D)
+    throw std::invalid_argument("causal_conv1d_update: x must have shape " + bd + " (conv_state is (B, D, W) = (" +
+                                std::to_string(B) + ", " + std::to_string(D) + ", " + std::to_string(W) + "))");
+  if (!weight.defined() || weight.dim() != 2 || weight.size(0) != D || weight.size(1) != W)
+    throw std::invalid_argument("causal_conv1d_update: weight must have shape (" + std::to_string(D) + ", " +
+                                std::to_string(W) + ")");
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != D))
+    throw std::invalid_argument("causal_conv1d_update: bias must have shape (" + std::to_string(D) + ")");
+}
+}  // namespace
+
+torch::Tensor causal_conv1d_update_ref(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias, bool silu) {
+  check_update_inputs(conv_state, x, weight, bias);
+  const int64_t W = conv_state.size(2);
+  if (torch::GradMode::is_enabled()) {  // a new state: the old one may be saved for backward
+    conv_state = torch::cat({conv_state.narrow(2, 1, W - 1), x.to(conv_state.scalar_type()).unsqueeze(2)}, 2);
+  } else {
+    if (W > 1) conv_state.narrow(2, 0, W - 1).copy_(conv_state.narrow(2, 1, W - 1).clone());
+    conv_state.select(2, W - 1).copy_(x);
+  }
+  auto u = (conv_state * weight).sum(-1);  // (B, D)
+  if (bias.defined()) u = u + bias;
+  if (silu) u = torch::silu(u);
+  return u.to(x.scalar_type());
+}
+
+torch::Tensor causal_conv1d_update(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                   const torch::Tensor& bias, bool silu, KernelImpl impl) {
+  if (impl == KernelImpl::Auto) {
+    const auto dt = conv_state.defined() ? conv_state.scalar_type() : torch::kFloat32;
+    const bool cuda_ok = conv_state.defined() && conv_state.is_cuda() && cuda_scan_built() && !torch::GradMode::is_enabled() &&
+                         (dt == torch::kFloat32 || dt == torch::kBFloat16) && x.defined() && x.scalar_type() == dt &&
+                         conv_state.dim() == 3 && conv_state.size(2) <= 4;
+    impl = cuda_ok ? KernelImpl::Cuda : KernelImpl::Reference;
+  }
+  if (impl == KernelImpl::Cuda) {
+    check_update_inputs(conv_state, x, weight, bias);
+    return causal_conv1d_update_cuda(conv_state, x, weight, bias, silu);
+  }
+  return causal_conv1d_update_ref(conv_state, x, weight, bias, silu);
+}
+
 }  // namespace ssmlab::kernels

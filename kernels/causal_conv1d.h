@@ -27,4 +27,18 @@ torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& we
 // The reference twin: LibTorch's grouped conv1d with W - 1 zeros of left padding, then SiLU.
 torch::Tensor causal_conv1d_silu_ref(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
+// One decode step (Dao-AILab/causal-conv1d's causal_conv1d_update): the state holds the last W inputs,
+// newest last; it is shifted left by one and x appended, then
+//   out[b, d] = silu(bias[d] + sum_k weight[d, k] * conv_state[b, d, k])          (silu optional)
+// Shapes: conv_state (B, D, W) in weight's dtype, x (B, D) (rows may be strided), weight (D, W), bias (D)
+// or undefined; returns (B, D) in x's dtype. conv_state is updated in place, except under autograd
+// (torch::GradMode::is_enabled()), when it is replaced by a new tensor (the old one stays for backward).
+// Auto and Cuda use one fused kernel for CUDA tensors of one dtype (fp32/bf16), W <= 4, no autograd;
+// everything else goes through the reference twin (LibTorch ops: what Mamba's step computed before).
+// Errors: std::invalid_argument for shapes that do not match; Cuda on inputs it does not take.
+torch::Tensor causal_conv1d_update(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                   const torch::Tensor& bias, bool silu = true, KernelImpl impl = KernelImpl::Auto);
+torch::Tensor causal_conv1d_update_ref(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias, bool silu = true);
+
 }  // namespace ssmlab::kernels

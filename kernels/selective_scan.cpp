@@ -66,6 +66,9 @@ bool cuda_scan_supports(const torch::Tensor&, const torch::Tensor&, const torch:
 torch::Tensor causal_conv1d_silu_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) {
   throw std::invalid_argument("causal_conv1d[cuda]: not built into this binary (needs SSMLAB_WITH_CUDA)");
 }
+torch::Tensor causal_conv1d_update_cuda(torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, bool) {
+  throw std::invalid_argument("causal_conv1d_update[cuda]: not built into this binary (needs SSMLAB_WITH_CUDA)");
+}
 ScanResult selective_scan_cuda(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                bool, bool) {

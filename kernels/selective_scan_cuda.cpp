@@ -221,6 +221,30 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
   return r;
 }
 
+// One decode step of the conv (causal_conv1d_update): the state in place, one launch.
+torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                        const torch::Tensor& bias, bool silu) {
+  const auto dt = conv_state.scalar_type();
+  if (!conv_state.is_cuda() || (dt != torch::kFloat32 && dt != torch::kBFloat16) || x.scalar_type() != dt ||
+      !conv_state.is_contiguous() || x.stride(1) != 1 || x.device() != conv_state.device() || conv_state.size(2) > 4)
+    throw std::invalid_argument("causal_conv1d_update[cuda]: needs conv_state (contiguous) and x of one dtype (fp32 or "
+                                "bf16) on one CUDA device, x's last dim contiguous, and W <= 4");
+  if (torch::GradMode::is_enabled() && (conv_state.requires_grad() || x.requires_grad() || weight.requires_grad() ||
+                                        (bias.defined() && bias.requires_grad())))
+    throw std::invalid_argument("causal_conv1d_update[cuda]: no backward; use the reference under autograd");
+  const c10::cuda::CUDAGuard guard(conv_state.device());
+  Tensor w = weight.to(torch::kFloat32).contiguous();
+  Tensor b = bias.defined() ? bias.to(torch::kFloat32).contiguous() : Tensor();
+  Tensor out = torch::empty({x.size(0), x.size(1)}, x.options().memory_format(torch::MemoryFormat::Contiguous));
+  kc::ConvUpdateParams p;
+  p.batch = int(conv_state.size(0)), p.dim = int(conv_state.size(1)), p.width = int(conv_state.size(2));
+  p.x_row_stride = x.stride(0), p.bf16 = dt == torch::kBFloat16, p.silu = silu;
+  p.conv_state = conv_state.data_ptr(), p.x = x.data_ptr(), p.weight = w.data_ptr<float>();
+  p.bias = b.defined() ? b.data_ptr<float>() : nullptr, p.out = out.data_ptr();
+  check_cuda(kc::conv1d_update_launch(p, c10::cuda::getCurrentCUDAStream()), "conv1d update launch");
+  return out;
+}
+
 // Causal depthwise conv1d + SiLU on CUDA: x (Bt, D, L) fp32/bf16, weight (D, W) W ≤ 4, bias (D) or undefined.
 namespace {
 class CudaConvFunction : public torch::autograd::Function<CudaConvFunction> {

@@ -71,5 +71,10 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
 // weight (D, W) with W <= 4, bias (D) or undefined. Throws without SSMLAB_WITH_CUDA.
 torch::Tensor causal_conv1d_silu_cuda(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                       bool silu = true);
+// One decode step of it, in place (causal_conv1d.h, causal_conv1d_update): conv_state (Bt, D, W) and x (Bt, D)
+// of one dtype (fp32/bf16; x's rows may be strided, its last dim contiguous), weight (D, W) W <= 4, bias (D)
+// or undefined; returns (Bt, D). No autograd. Throws without SSMLAB_WITH_CUDA.
+torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                                        const torch::Tensor& bias, bool silu);
 
 }  // namespace ssmlab::kernels

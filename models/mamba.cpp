@@ -75,30 +75,26 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, LayerCache* state,
 }
 
 torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
-  const int64_t N = options.d_state(), R = options.resolved_dt_rank(), K = options.d_conv();
+  const int64_t N = options.d_state(), R = options.resolved_dt_rank();
   auto xz = in_proj(x);                                    // (B, 2E)
   auto chunks = xz.chunk(2, /*dim=*/-1);
   auto xi = chunks[0], z = chunks[1];                      // (B, E)
-  // Shift the conv window left by one and append x_t (in place: fixed buffers). Under autograd (the
-  // stride-memory hybrid trains through this recurrence, models/smt.h) the states are replaced
-  // instead, so that the tensors earlier steps saved for backward stay unmodified.
-  const bool differentiable = torch::GradMode::is_enabled();
-  if (differentiable) {
-    st.conv_state = torch::cat({st.conv_state.narrow(2, 1, K - 1), xi.to(st.conv_state.scalar_type()).unsqueeze(2)}, 2);
-  } else {
-    if (K > 1) st.conv_state.narrow(2, 0, K - 1).copy_(st.conv_state.narrow(2, 1, K - 1).clone());
-    st.conv_state.select(2, K - 1).copy_(xi);
-  }
-  auto u = (st.conv_state * conv1d->weight.squeeze(1)).sum(-1);  // (B, E)
-  if (conv1d->options.bias()) u = u + conv1d->bias;
-  u = torch::silu(u).to(x.scalar_type());
+  // The fused kernels have no backward: under autograd the step takes the reference twins.
+  const auto impl = torch::GradMode::is_enabled() ? kernels::KernelImpl::Reference : options.kernel_impl();
+  // Shift the conv window left by one and append x_t, then the conv + SiLU at the newest slot: in place on the
+  // cache's fixed buffers (one fused kernel on CUDA). Under autograd (the stride-memory hybrid trains through
+  // this recurrence, models/smt.h) the states are replaced instead, so that the tensors earlier steps saved
+  // for backward stay unmodified (kernels/causal_conv1d.h, kernels/selective_state_update.h).
+  auto u = kernels::causal_conv1d_update(st.conv_state, xi, conv1d->weight.squeeze(1),
+                                         conv1d->options.bias() ? conv1d->bias : torch::Tensor(), /*silu=*/true,
+                                         impl);  // (B, E) in x's dtype
   auto parts = x_proj(u).split_with_sizes({R, N, N}, /*dim=*/-1);  // (B, R), (B, N), (B, N)
   auto dt = F::linear(parts[0], dt_proj->weight);          // (B, E): Δ before its bias and softplus
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
   // h_t = exp(Δ A) h_{t-1} + Δ B u;  y = (<h_t, C_t> + D u) · silu(z), in place on the cache's state
   // (one fused kernel on CUDA without autograd, kernels/selective_state_update.h)
   auto y = kernels::selective_state_update(st.ssm_state, u, dt, A, parts[1], parts[2], D.to(torch::kFloat32), z,
-                                           dt_proj->bias.to(torch::kFloat32), /*dt_softplus=*/true, options.kernel_impl());
+                                           dt_proj->bias.to(torch::kFloat32), /*dt_softplus=*/true, impl);
   return out_proj(y);                                      // (B, D)
 }
 

@@ -114,6 +114,29 @@ bool ok(const ConvParams& p) {
   return p.batch > 0 && p.dim > 0 && p.seqlen > 0 && p.width >= 1 && p.width <= kMaxW && p.x && p.weight;
 }
 
+
+// One thread per (b, d) row of the state: W ≤ 4 values shifted in registers and written back.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) conv1d_update_kernel(ConvUpdateParams p) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= p.batch * p.dim) return;
+  const int b = i / p.dim, d = i % p.dim, W = p.width;
+  T* s = static_cast<T*>(p.conv_state) + size_t(i) * W;
+  float v[kMaxW];
+#pragma unroll
+  for (int k = 0; k < kMaxW - 1; ++k) v[k] = k + 1 < W ? ld(s, k + 1) : 0.f;
+  const float x_new = ld(static_cast<const T*>(p.x), size_t(b) * p.x_row_stride + d);
+  float acc = p.bias ? p.bias[d] : 0.f;
+#pragma unroll
+  for (int k = 0; k < kMaxW; ++k) {
+    if (k >= W) break;
+    const float val = k == W - 1 ? x_new : v[k];
+    st(s, k, val);
+    acc = fmaf(p.weight[d * W + k], val, acc);
+  }
+  if (p.silu) acc = acc / (1.f + __expf(-acc));
+  st(static_cast<T*>(p.out), size_t(b) * p.dim + d, acc);
+}
 }  // namespace
 
 cudaError_t conv1d_fwd_launch(const ConvParams& p, cudaStream_t stream) {
@@ -133,6 +156,16 @@ cudaError_t conv1d_bwd_launch(const ConvParams& p, cudaStream_t stream) {
     conv1d_bwd_kernel<__nv_bfloat16><<<grid, kThreads, 0, stream>>>(p);
   else
     conv1d_bwd_kernel<float><<<grid, kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t conv1d_update_launch(const ConvUpdateParams& p, cudaStream_t stream) {
+  if (p.batch <= 0 || p.dim <= 0 || p.width < 1 || p.width > kMaxW) return cudaErrorInvalidValue;
+  const int rows = p.batch * p.dim, blocks = (rows + kThreads - 1) / kThreads;
+  if (p.bf16)
+    conv1d_update_kernel<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(p);
+  else
+    conv1d_update_kernel<float><<<blocks, kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 

@@ -78,6 +78,23 @@ struct ConvParams {
   float* dbias = nullptr;
 };
 cudaError_t conv1d_fwd_launch(const ConvParams& p, cudaStream_t stream);
+
+// One decode step of the causal conv1d (+ SiLU), in place (Dao-AILab/causal-conv1d's causal_conv1d_update):
+//   conv_state (Bt, D, W) elem_t, newest input last: shifted left by one, x appended;
+//   out[b, d] = silu(bias[d] + Σ_k weight[d, k] · conv_state[b, d, k])   (after the shift)
+//   x (Bt, D) elem_t, rows x_row_stride elements apart (a view into in_proj's output); out (Bt, D) elem_t
+//   contiguous; weight (D, W) float, W ≤ 4; bias (D) float (optional).
+struct ConvUpdateParams {
+  int batch = 0, dim = 0, width = 0;
+  long long x_row_stride = 0;
+  bool bf16 = false, silu = true;
+  void* conv_state = nullptr;
+  const void* x = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  void* out = nullptr;
+};
+cudaError_t conv1d_update_launch(const ConvUpdateParams& p, cudaStream_t stream);
 cudaError_t conv1d_bwd_launch(const ConvParams& p, cudaStream_t stream);
 
 }  // namespace ssmlab::kernels::cuda

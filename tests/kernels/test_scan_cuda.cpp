@@ -8,6 +8,7 @@
 #include "kernels/selective_scan.h"
 #include "kernels/selective_scan_internal.h"
 #include "kernels/selective_state_update.h"
+#include "kernels/causal_conv1d.h"
 
 using namespace ssmlab::kernels;
 using namespace ssmlab::kernels::test;
@@ -186,6 +187,36 @@ TEST(CudaStateUpdate, MatchesTheReferenceStep) {
   y.sum().backward();
   EXPECT_TRUE(x.grad().defined());
   EXPECT_THROW(selective_state_update(s, x, x, A, B, B, {}, {}, {}, true, KernelImpl::Cuda), std::invalid_argument);
+}
+
+// The fused conv decode step (conv1d_update_kernel) against the reference step on the same GPU: 6 steps,
+// fp32 and bf16, W = 2..4, widths 48 and 1536, x as strided rows (a view into in_proj's output), bias on/off.
+TEST(CudaConv1dUpdate, MatchesTheReferenceStep) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device or no CUDA kernels in this build";
+  torch::manual_seed(6);
+  torch::NoGradGuard ng;
+  const torch::Device gpu(torch::kCUDA, 0);
+  for (auto dt : {torch::kFloat32, torch::kBFloat16})
+    for (int64_t W : {2, 3, 4})
+      for (int64_t D : {48, 1536})
+        for (bool with_bias : {false, true}) {
+          SCOPED_TRACE("dtype " + std::string(c10::toString(dt)) + " W " + std::to_string(W) + " D " + std::to_string(D) +
+                       (with_bias ? " bias" : ""));
+          const int64_t Bt = 3;
+          auto f = torch::TensorOptions().device(gpu);
+          auto w = torch::randn({D, W}, f).to(dt), bias = with_bias ? torch::randn({D}, f).to(dt) : torch::Tensor();
+          auto s_ref = torch::randn({Bt, D, W}, f).to(dt), s_cuda = s_ref.clone(), s_auto = s_ref.clone();
+          for (int step = 0; step < 6; ++step) {
+            auto xz = torch::randn({Bt, 2 * D}, f).to(dt);
+            auto x = xz.narrow(1, 0, D);
+            auto y_ref = causal_conv1d_update(s_ref, x, w, bias, true, KernelImpl::Reference);
+            auto y_cuda = causal_conv1d_update(s_cuda, x, w, bias, true, KernelImpl::Cuda);
+            auto y_auto = causal_conv1d_update(s_auto, x, w, bias, true, KernelImpl::Auto);
+            check_close("y step " + std::to_string(step), y_cuda, y_ref, rtol_for(dt));
+            EXPECT_TRUE(torch::equal(s_cuda, s_ref)) << "the shifted state holds the same values";
+            EXPECT_TRUE(torch::equal(y_auto, y_cuda)) << "Auto takes the kernel without autograd";
+          }
+        }
 }
 
 }  // namespace
