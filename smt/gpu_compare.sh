@@ -3,14 +3,14 @@
 # GPT-2 with the full causal context and GPT-2 over the 50-token window without memory, from scratch,
 # at the original's sizes (smt/configs/wikitext2_experiment.yaml) and the same training-token budget.
 # Only the run folders' JSON/YAML files and the log come back, packed in $OUT/smt_gpu.tgz.
-#   SSMLAB_DATA_DIR=<data> OUT=<dir> [TOKENS=524288] [BUDGET_S=540] [SKIP_BUILD=1] bash smt/gpu_compare.sh
+#   SSMLAB_DATA_DIR=<data> OUT=<dir> [TOKENS=524288] [BUDGET_S=540] [SKIP_BUILD=1] [WORK=gpu-smt] bash smt/gpu_compare.sh
 # Expected time on one H200: ~20 s for gpt2_full, a few minutes each for the window models (every
 # position runs GPT-2 over its own 65-vector window: ~65x the work of the full-context model).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 OUT=${OUT:-gpu-results}
-W=gpu-smt
+W=${WORK:-gpu-smt}   # the run folders and logs (WORK=/tmp/... keeps them out of the working tree)
 DATA=${SSMLAB_DATA_DIR:?set SSMLAB_DATA_DIR to a folder with wikitext-2-raw/ and tokenizers/gpt2/}
 TOKENS=${TOKENS:-524288}
 BUDGET_S=${BUDGET_S:-540}

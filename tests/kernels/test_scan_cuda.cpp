@@ -180,6 +180,7 @@ TEST(CudaStateUpdate, MatchesTheReferenceStep) {
           }
         }
   // Under autograd Auto runs the reference, and the kernel refuses to run (it has no backward).
+  torch::AutoGradMode grad_on(true);  // the loop above ran under the test's NoGradGuard
   auto s = torch::zeros({1, 32, 16}, torch::TensorOptions().device(gpu));
   auto x = torch::randn({1, 32}, torch::TensorOptions().device(gpu)).set_requires_grad(true);
   auto A = -torch::ones({32, 16}, torch::TensorOptions().device(gpu)), B = torch::randn({1, 16}, torch::TensorOptions().device(gpu));
