@@ -63,15 +63,32 @@ torch::Tensor causal_conv1d_update_ref(torch::Tensor& conv_state, const torch::T
   return u.to(x.scalar_type());
 }
 
+bool conv_update_cuda_supports(const torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, std::string* why) {
+  auto no = [&](const std::string& w) {
+    if (why) *why = w;
+    return false;
+  };
+  if (!cuda_scan_built()) return no("this build has no CUDA kernels (SSMLAB_WITH_CUDA off)");
+  if (!conv_state.defined() || !conv_state.is_cuda() || conv_state.dim() != 3) return no("conv_state must be (B, D, W) on CUDA");
+  const auto dt = conv_state.scalar_type();
+  if (dt != torch::kFloat32 && dt != torch::kBFloat16) return no("conv_state must be fp32 or bf16");
+  if (!conv_state.is_contiguous()) return no("conv_state must be contiguous");
+  if (conv_state.size(2) > 4) return no("the kernel takes W <= 4");
+  if (!x.defined() || x.scalar_type() != dt) return no("x must have conv_state's dtype");
+  if (x.dim() != 2 || x.stride(1) != 1) return no("x must be (B, D) with a contiguous last dim");
+  const torch::Tensor* same_device[] = {&x, &weight, &bias};
+  for (const auto* t : same_device)
+    if (t->defined() && t->device() != conv_state.device()) return no("x, weight and bias must be on conv_state's device");
+  return true;
+}
+
 torch::Tensor causal_conv1d_update(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
                                    const torch::Tensor& bias, bool silu, KernelImpl impl) {
-  if (impl == KernelImpl::Auto) {
-    const auto dt = conv_state.defined() ? conv_state.scalar_type() : torch::kFloat32;
-    const bool cuda_ok = conv_state.defined() && conv_state.is_cuda() && cuda_scan_built() && !torch::GradMode::is_enabled() &&
-                         (dt == torch::kFloat32 || dt == torch::kBFloat16) && x.defined() && x.scalar_type() == dt &&
-                         conv_state.dim() == 3 && conv_state.size(2) <= 4;
-    impl = cuda_ok ? KernelImpl::Cuda : KernelImpl::Reference;
-  }
+  if (impl == KernelImpl::Auto)
+    impl = !torch::GradMode::is_enabled() && conv_update_cuda_supports(conv_state, x, weight, bias, nullptr)
+               ? KernelImpl::Cuda
+               : KernelImpl::Reference;
   if (impl == KernelImpl::Cuda) {
     check_update_inputs(conv_state, x, weight, bias);
     return causal_conv1d_update_cuda(conv_state, x, weight, bias, silu);

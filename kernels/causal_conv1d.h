@@ -30,12 +30,14 @@ torch::Tensor causal_conv1d_silu_ref(const torch::Tensor& x, const torch::Tensor
 // One decode step (Dao-AILab/causal-conv1d's causal_conv1d_update): the state holds the last W inputs,
 // newest last; it is shifted left by one and x appended, then
 //   out[b, d] = silu(bias[d] + sum_k weight[d, k] * conv_state[b, d, k])          (silu optional)
-// Shapes: conv_state (B, D, W) in weight's dtype, x (B, D) (rows may be strided), weight (D, W), bias (D)
-// or undefined; returns (B, D) in x's dtype. conv_state is updated in place, except under autograd
+// Shapes: conv_state (B, D, W) in x's dtype (equal to the weights' in Mamba), x (B, D) (rows may be
+// strided), weight (D, W), bias (D) or undefined; returns (B, D) in x's dtype. conv_state is updated in place, except under autograd
 // (torch::GradMode::is_enabled()), when it is replaced by a new tensor (the old one stays for backward).
-// Auto and Cuda use one fused kernel for CUDA tensors of one dtype (fp32/bf16), W <= 4, no autograd;
-// everything else goes through the reference twin (LibTorch ops: what Mamba's step computed before).
-// Errors: std::invalid_argument for shapes that do not match; Cuda on inputs it does not take.
+// Auto and Cuda use one fused kernel for CUDA tensors on one device, conv_state contiguous and x of its
+// dtype (fp32/bf16), W <= 4, no autograd; everything else goes through the reference twin (LibTorch ops:
+// what Mamba's step computed before).
+// Errors: std::invalid_argument for shapes that do not match; Cuda on inputs it does not take says why;
+// std::runtime_error if the launch fails.
 torch::Tensor causal_conv1d_update(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
                                    const torch::Tensor& bias, bool silu = true, KernelImpl impl = KernelImpl::Auto);
 torch::Tensor causal_conv1d_update_ref(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,

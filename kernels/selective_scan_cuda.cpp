@@ -224,11 +224,10 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
 // One decode step of the conv (causal_conv1d_update): the state in place, one launch.
 torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
                                         const torch::Tensor& bias, bool silu) {
+  std::string why;
+  if (!conv_update_cuda_supports(conv_state, x, weight, bias, &why))
+    throw std::invalid_argument("causal_conv1d_update[cuda]: " + why);
   const auto dt = conv_state.scalar_type();
-  if (!conv_state.is_cuda() || (dt != torch::kFloat32 && dt != torch::kBFloat16) || x.scalar_type() != dt ||
-      !conv_state.is_contiguous() || x.stride(1) != 1 || x.device() != conv_state.device() || conv_state.size(2) > 4)
-    throw std::invalid_argument("causal_conv1d_update[cuda]: needs conv_state (contiguous) and x of one dtype (fp32 or "
-                                "bf16) on one CUDA device, x's last dim contiguous, and W <= 4");
   if (torch::GradMode::is_enabled() && (conv_state.requires_grad() || x.requires_grad() || weight.requires_grad() ||
                                         (bias.defined() && bias.requires_grad())))
     throw std::invalid_argument("causal_conv1d_update[cuda]: no backward; use the reference under autograd");
@@ -236,6 +235,7 @@ torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::
   Tensor w = weight.to(torch::kFloat32).contiguous();
   Tensor b = bias.defined() ? bias.to(torch::kFloat32).contiguous() : Tensor();
   Tensor out = torch::empty({x.size(0), x.size(1)}, x.options().memory_format(torch::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;  // an empty batch: nothing to launch
   kc::ConvUpdateParams p;
   p.batch = int(conv_state.size(0)), p.dim = int(conv_state.size(1)), p.width = int(conv_state.size(2));
   p.x_row_stride = x.stride(0), p.bf16 = dt == torch::kBFloat16, p.silu = silu;

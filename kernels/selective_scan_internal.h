@@ -76,5 +76,15 @@ torch::Tensor causal_conv1d_silu_cuda(const torch::Tensor& x, const torch::Tenso
 // or undefined; returns (Bt, D). No autograd. Throws without SSMLAB_WITH_CUDA.
 torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
                                         const torch::Tensor& bias, bool silu);
+// Whether causal_conv1d_update_cuda takes these tensors (a pure check, compiled in every build; Auto and the
+// binding share it); `why` gets the first reason it does not.
+bool conv_update_cuda_supports(const torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, std::string* why);
+
+// The same for selective_state_update_cuda (selective_state_update.h; defined in selective_state_update.cpp).
+bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
+                                const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                                const torch::Tensor& D_skip, const torch::Tensor& z, const torch::Tensor& dt_bias,
+                                std::string* why);
 
 }  // namespace ssmlab::kernels

@@ -1,6 +1,7 @@
 // selective_state_update.cpp — the reference decode step, its input checks and the dispatch
 // (selective_state_update.h); the CUDA path is selective_state_update_cuda.cpp (SSMLAB_WITH_CUDA only).
 #include "kernels/selective_state_update.h"
+#include "kernels/selective_scan_internal.h"
 
 #include <sstream>
 #include <stdexcept>
@@ -9,22 +10,47 @@ namespace ssmlab::kernels {
 
 namespace F = torch::nn::functional;
 
-// selective_state_update_cuda.cpp, or the stand-ins below in a build without CUDA.
+// What the fused CUDA step takes (a pure check of the tensors, compiled in every build; Auto and the CUDA
+// binding share it). `why` gets the first reason it does not.
 bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
                                 const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
                                 const torch::Tensor& D_skip, const torch::Tensor& z, const torch::Tensor& dt_bias,
-                                std::string* why);
+                                std::string* why) {
+  auto no = [&](const std::string& w) {
+    if (why) *why = w;
+    return false;
+  };
+#ifndef SSMLAB_WITH_CUDA
+  return no("this build has no CUDA kernels (SSMLAB_WITH_CUDA off)");
+#endif
+  if (!state.defined() || !state.is_cuda() || state.scalar_type() != torch::kFloat32) return no("state must be fp32 on CUDA");
+  if (!x.defined() || (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
+    return no("x must be fp32 or bf16");
+  const std::pair<const char*, const torch::Tensor*> elem[] = {{"dt", &dt}, {"B", &B}, {"C", &C}, {"z", &z}};
+  for (const auto& [name, t] : elem)
+    if (t->defined() && t->scalar_type() != x.scalar_type()) return no(std::string(name) + " must have x's dtype");
+  const std::pair<const char*, const torch::Tensor*> f32[] = {{"A", &A}, {"D_skip", &D_skip}, {"dt_bias", &dt_bias}};
+  for (const auto& [name, t] : f32)
+    if (t->defined() && t->scalar_type() != torch::kFloat32) return no(std::string(name) + " must be fp32");
+  const torch::Tensor* all[] = {&state, &x, &dt, &A, &B, &C, &D_skip, &z, &dt_bias};
+  for (const auto* t : all) {
+    if (!t->defined()) continue;
+    if (t->device() != state.device()) return no("every tensor must be on state's device");
+    const bool rows_ok = (t == &B || t == &C || t == &z) && t->dim() == 2 && t->stride(1) == 1 && t->stride(0) >= t->size(1);
+    if (!t->is_contiguous() && !rows_ok)
+      return no("every tensor must be contiguous (B, C and z: contiguous rows at any row stride)");
+  }
+  if (state.dim() == 3 && state.size(2) > 4096) return no("d_state above 4096 does not fit shared memory");
+  if (state.dim() == 3 && state.size(0) > 65535) return no("more than 65535 batch rows (the grid's y dimension)");
+  return true;
+}
+
+// selective_state_update_cuda.cpp, or the stand-in below in a build without CUDA.
 torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
                                           const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
                                           const torch::Tensor& D_skip, const torch::Tensor& z,
                                           const torch::Tensor& dt_bias, bool dt_softplus);
 #ifndef SSMLAB_WITH_CUDA
-bool state_update_cuda_supports(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                                const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                                const torch::Tensor&, std::string* why) {
-  if (why) *why = "this build has no CUDA kernels (SSMLAB_WITH_CUDA off)";
-  return false;
-}
 torch::Tensor selective_state_update_cuda(torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                           const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                           const torch::Tensor&, const torch::Tensor&, bool) {

@@ -15,10 +15,13 @@
 //
 // Implementations (KernelImpl): Reference — LibTorch ops, any device and dtype, differentiable;
 // Cuda — one fused kernel (kernels/cuda/state_update_cuda.cu): CUDA, x in fp32/bf16 with dt, z, B, C in
-// x's dtype, A/D_skip/dt_bias fp32, contiguous, autograd off. Auto takes Cuda where it applies, else the
-// reference; CpuFused means the reference (there is no fused CPU step).
+// x's dtype, A/D_skip/dt_bias fp32, all on state's device, contiguous (B, C and z may be rows of a wider
+// tensor: any row stride, contiguous columns), N <= 4096, Bt <= 65535, and no input that requires grad.
+// Cuda always updates `state` in place (also with grad mode on, when nothing requires grad). Auto takes
+// Cuda where it applies and grad mode is off, else the reference; CpuFused means the reference (there is
+// no fused CPU step).
 // Errors: std::invalid_argument naming the tensor and the expected shape; Cuda on inputs it does not take
-// (or in a build without SSMLAB_WITH_CUDA) says what it needs.
+// (or in a build without SSMLAB_WITH_CUDA) says what it needs; std::runtime_error if the launch fails.
 #pragma once
 
 #include <torch/torch.h>

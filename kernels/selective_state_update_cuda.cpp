@@ -9,39 +9,11 @@
 
 #include "kernels/cuda/state_update_cuda.h"
 #include "kernels/selective_state_update.h"
+#include "kernels/selective_scan_internal.h"
 
 namespace ssmlab::kernels {
 
 namespace kc = ssmlab::kernels::cuda;
-
-bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
-                                const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
-                                const torch::Tensor& D_skip, const torch::Tensor& z, const torch::Tensor& dt_bias,
-                                std::string* why) {
-  auto no = [&](const std::string& w) {
-    if (why) *why = w;
-    return false;
-  };
-  if (!state.defined() || !state.is_cuda() || state.scalar_type() != torch::kFloat32) return no("state must be fp32 on CUDA");
-  if (!x.defined() || (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
-    return no("x must be fp32 or bf16");
-  const std::pair<const char*, const torch::Tensor*> elem[] = {{"dt", &dt}, {"B", &B}, {"C", &C}, {"z", &z}};
-  for (const auto& [name, t] : elem)
-    if (t->defined() && t->scalar_type() != x.scalar_type()) return no(std::string(name) + " must have x's dtype");
-  const std::pair<const char*, const torch::Tensor*> f32[] = {{"A", &A}, {"D_skip", &D_skip}, {"dt_bias", &dt_bias}};
-  for (const auto& [name, t] : f32)
-    if (t->defined() && t->scalar_type() != torch::kFloat32) return no(std::string(name) + " must be fp32");
-  const torch::Tensor* all[] = {&state, &x, &dt, &A, &B, &C, &D_skip, &z, &dt_bias};
-  for (const auto* t : all) {
-    if (!t->defined()) continue;
-    if (t->device() != state.device()) return no("every tensor must be on state's device");
-    const bool rows_ok = (t == &B || t == &C || t == &z) && t->dim() == 2 && t->stride(1) == 1 && t->stride(0) >= t->size(1);
-    if (!t->is_contiguous() && !rows_ok)
-      return no("every tensor must be contiguous (B, C and z: contiguous rows at any row stride)");
-  }
-  if (state.dim() == 3 && state.size(2) > 4096) return no("d_state above 4096 does not fit shared memory");
-  return true;
-}
 
 torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
                                           const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
@@ -51,12 +23,14 @@ torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Ten
   std::string why;
   if (!state_update_cuda_supports(state, x, dt, A, B, C, D_skip, z, dt_bias, &why))
     throw std::invalid_argument("selective_state_update[cuda]: " + why);
+  auto needs_grad = [](const torch::Tensor& t) { return t.defined() && t.requires_grad(); };
   if (torch::GradMode::is_enabled() &&
-      (state.requires_grad() || x.requires_grad() || dt.requires_grad() || A.requires_grad() || B.requires_grad() ||
-       C.requires_grad() || (z.defined() && z.requires_grad())))
+      (needs_grad(state) || needs_grad(x) || needs_grad(dt) || needs_grad(A) || needs_grad(B) || needs_grad(C) ||
+       needs_grad(D_skip) || needs_grad(z) || needs_grad(dt_bias)))
     throw std::invalid_argument("selective_state_update[cuda]: no backward; use the reference under autograd");
   const c10::cuda::CUDAGuard guard(state.device());
   auto out = torch::empty_like(x);
+  if (out.numel() == 0) return out;  // an empty batch: nothing to launch
   kc::StateUpdateParams p;
   p.batch = static_cast<int>(state.size(0));
   p.dim = static_cast<int>(state.size(1));

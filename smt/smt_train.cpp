@@ -296,8 +296,10 @@ static int ssmlab_main(int argc, char** argv) {
   // ---- loss (TBPTT) and evaluation ----
   const int64_t chunk = arch == "gpt2_full" ? 0 : tbptt_chunk;
   auto dev_of = [&] { return net->parameters().front().device(); };
-  // Σ CE · mask over the batch, backward'ed per chunk with weight scale / count, and the count.
-  auto batch_loss = [&](const sm::Batch& b, double scale, bool backward) -> std::pair<double, double> {
+  // Σ CE · mask over the batch, backward'ed per chunk with weight scale / count, and the count. The hybrid's
+  // mean memory-output norm over the batch's writes is added to *mem_sum (and 1 to *mem_n) when it wrote.
+  auto batch_loss = [&](const sm::Batch& b, double scale, bool backward, double* mem_sum,
+                        double* mem_n) -> std::pair<double, double> {
     const double count = std::max(1.0, b.mask.sum().item<double>());
     double sum = 0.0;
     auto chunk_ce = [&](const torch::Tensor& logits, int64_t t0) {
@@ -312,12 +314,15 @@ static int ssmlab_main(int argc, char** argv) {
     };
     sm::AutocastGuard autocast(dev_of(), !tc.fp32);
     if (full) chunk_ce(full->forward(b.inputs), 0);
-    else smt->forward_chunks(b.inputs, chunk, chunk_ce);
+    else {
+      const auto aux = smt->forward_chunks(b.inputs, chunk, chunk_ce);
+      if (aux.n_writes > 0) *mem_sum += aux.memory_norm, *mem_n += 1.0;
+    }
     return {sum, count};
   };
-  double train_sum = 0.0, train_count = 0.0, tokens_seen = 0.0;
+  double train_sum = 0.0, train_count = 0.0, tokens_seen = 0.0, train_mem_sum = 0.0, train_mem_n = 0.0, val_mem = NAN;
   sm::BackwardFn backward_fn = [&](const sm::Batch& b, double scale) {
-    auto [s, c] = batch_loss(b, scale, true);
+    auto [s, c] = batch_loss(b, scale, true, &train_mem_sum, &train_mem_n);
     train_sum += s;
     train_count += c;
     tokens_seen += static_cast<double>(b.inputs.numel());
@@ -325,15 +330,16 @@ static int ssmlab_main(int argc, char** argv) {
   };
   auto evaluate = [&]() {
     torch::NoGradGuard ng;
-    double s = 0.0, c = 0.0;
+    double s = 0.0, c = 0.0, mem_sum = 0.0, mem_n = 0.0;
     for (int64_t i = 0; i < val.n(); i += batch_size) {
       const int64_t j = std::min(val.n(), i + batch_size);
       sm::Batch b{val.inputs.slice(0, i, j).to(dev_of()), val.targets.slice(0, i, j).to(dev_of()), val.mask.slice(0, i, j).to(dev_of())};
-      auto [bs, bc] = batch_loss(b, 1.0, false);
+      auto [bs, bc] = batch_loss(b, 1.0, false, &mem_sum, &mem_n);
       s += bs;
       c += b.mask.sum().item<double>();
       (void)bc;
     }
+    val_mem = mem_n > 0 ? mem_sum / mem_n : NAN;
     return c > 0 ? s / c : NAN;
   };
 
@@ -386,7 +392,11 @@ static int ssmlab_main(int argc, char** argv) {
            {"elapsed_s", elapsed_before + el},
            {"peak_memory_mb", sm::peak_memory_mb(device)}};
     h["ppl_consistency_err"] = std::abs(std::log(h["val_ppl"].get<double>()) - vl);
-    train_sum = train_count = 0.0;
+    if (smt) {  // mean L2 norm of the memory outputs written (a diverging memory shows here first)
+      h["train_memory_norm"] = train_mem_n > 0 ? json(train_mem_sum / train_mem_n) : json();
+      h["val_memory_norm"] = std::isfinite(val_mem) ? json(val_mem) : json();
+    }
+    train_sum = train_count = train_mem_sum = train_mem_n = 0.0;
     if (std::isfinite(vl) && vl < best_val) {
       best_val = vl;
       best_step = step;

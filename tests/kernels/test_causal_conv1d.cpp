@@ -35,23 +35,28 @@ TEST(CausalConv1d, ReferenceMatchesTheFormulaByHand) {
 }
 
 // The decode step (causal_conv1d_update): stepping it through a sequence from a zero state gives the full
-// conv's outputs (fp64, W = 1..4, with and without bias and SiLU), in place without autograd and as a new
+// conv's outputs (fp64, W = 1..4, with and without bias, with and without SiLU), in place without autograd and as a new
 // tensor under it, with strided x rows; bad shapes are clear errors.
 TEST(CausalConv1dUpdate, StepsEqualTheFullConv) {
   torch::manual_seed(4);
   torch::NoGradGuard ng;
   const int64_t B = 2, D = 5, L = 9;
   for (int64_t W = 1; W <= 4; ++W)
-    for (bool with_bias : {false, true}) {
-      SCOPED_TRACE("W " + std::to_string(W) + (with_bias ? " bias" : ""));
+    for (bool with_bias : {false, true})
+      for (bool silu : {false, true}) {
+      SCOPED_TRACE("W " + std::to_string(W) + (with_bias ? " bias" : "") + (silu ? " silu" : " linear"));
       auto o = torch::TensorOptions().dtype(torch::kFloat64);
       auto x = torch::randn({B, D, L}, o), w = torch::randn({D, W}, o);
       auto bias = with_bias ? torch::randn({D}, o) : torch::Tensor();
-      auto want = ssmlab::kernels::causal_conv1d_silu_ref(x, w, bias);  // (B, D, L)
+      // the full causal depthwise conv: W - 1 zeros on the left, one filter per channel
+      auto conv = torch::nn::functional::conv1d(torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({W - 1, 0})),
+                                                w.unsqueeze(1), torch::nn::functional::Conv1dFuncOptions().bias(bias).groups(D));
+      auto want = silu ? ssmlab::kernels::causal_conv1d_silu_ref(x, w, bias) : conv;  // (B, D, L)
+      if (silu) EXPECT_LE((want - torch::silu(conv)).abs().max().item<double>(), 1e-12);
       auto state = torch::zeros({B, D, W}, o);
       const auto same = state;
       for (int64_t t = 0; t < L; ++t) {
-        auto got = ssmlab::kernels::causal_conv1d_update(state, x.select(2, t), w, bias);
+        auto got = ssmlab::kernels::causal_conv1d_update(state, x.select(2, t), w, bias, silu);
         EXPECT_LE((got - want.select(2, t)).abs().max().item<double>(), 1e-12) << "t " << t;
       }
       EXPECT_TRUE(state.is_same(same)) << "updated in place";

@@ -188,10 +188,20 @@ TEST(CudaStateUpdate, MatchesTheReferenceStep) {
   y.sum().backward();
   EXPECT_TRUE(x.grad().defined());
   EXPECT_THROW(selective_state_update(s, x, x, A, B, B, {}, {}, {}, true, KernelImpl::Cuda), std::invalid_argument);
+  // a D_skip or dt_bias that needs grad is refused as well (the kernel would drop its gradient)
+  auto xd = x.detach(), Dg = torch::ones({32}, torch::TensorOptions().device(gpu)).set_requires_grad(true);
+  EXPECT_THROW(selective_state_update(s, xd, xd, A, B, B, Dg, {}, {}, true, KernelImpl::Cuda), std::invalid_argument);
+  EXPECT_THROW(selective_state_update(s, xd, xd, A, B, B, {}, {}, Dg, true, KernelImpl::Cuda), std::invalid_argument);
+  // an empty batch: an empty result, no launch
+  torch::NoGradGuard ng2;
+  auto s0 = torch::zeros({0, 32, 16}, torch::TensorOptions().device(gpu));
+  auto x0 = torch::zeros({0, 32}, torch::TensorOptions().device(gpu)), B0 = torch::zeros({0, 16}, torch::TensorOptions().device(gpu));
+  EXPECT_EQ(selective_state_update(s0, x0, x0, A, B0, B0, {}, {}, {}, true, KernelImpl::Cuda).numel(), 0);
 }
 
 // The fused conv decode step (conv1d_update_kernel) against the reference step on the same GPU: 6 steps,
-// fp32 and bf16, W = 2..4, widths 48 and 1536, x as strided rows (a view into in_proj's output), bias on/off.
+// fp32 and bf16, W = 2..4, widths 48 and 1536, x as strided rows (a view into in_proj's output), bias on/off,
+// SiLU on/off; an empty batch returns an empty result.
 TEST(CudaConv1dUpdate, MatchesTheReferenceStep) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or no CUDA kernels in this build";
   torch::manual_seed(6);
@@ -200,9 +210,10 @@ TEST(CudaConv1dUpdate, MatchesTheReferenceStep) {
   for (auto dt : {torch::kFloat32, torch::kBFloat16})
     for (int64_t W : {2, 3, 4})
       for (int64_t D : {48, 1536})
-        for (bool with_bias : {false, true}) {
+        for (bool with_bias : {false, true})
+          for (bool silu : {false, true}) {
           SCOPED_TRACE("dtype " + std::string(c10::toString(dt)) + " W " + std::to_string(W) + " D " + std::to_string(D) +
-                       (with_bias ? " bias" : ""));
+                       (with_bias ? " bias" : "") + (silu ? " silu" : " linear"));
           const int64_t Bt = 3;
           auto f = torch::TensorOptions().device(gpu);
           auto w = torch::randn({D, W}, f).to(dt), bias = with_bias ? torch::randn({D}, f).to(dt) : torch::Tensor();
@@ -210,14 +221,21 @@ TEST(CudaConv1dUpdate, MatchesTheReferenceStep) {
           for (int step = 0; step < 6; ++step) {
             auto xz = torch::randn({Bt, 2 * D}, f).to(dt);
             auto x = xz.narrow(1, 0, D);
-            auto y_ref = causal_conv1d_update(s_ref, x, w, bias, true, KernelImpl::Reference);
-            auto y_cuda = causal_conv1d_update(s_cuda, x, w, bias, true, KernelImpl::Cuda);
-            auto y_auto = causal_conv1d_update(s_auto, x, w, bias, true, KernelImpl::Auto);
+            auto y_ref = causal_conv1d_update(s_ref, x, w, bias, silu, KernelImpl::Reference);
+            auto y_cuda = causal_conv1d_update(s_cuda, x, w, bias, silu, KernelImpl::Cuda);
+            auto y_auto = causal_conv1d_update(s_auto, x, w, bias, silu, KernelImpl::Auto);
             check_close("y step " + std::to_string(step), y_cuda, y_ref, rtol_for(dt));
             EXPECT_TRUE(torch::equal(s_cuda, s_ref)) << "the shifted state holds the same values";
             EXPECT_TRUE(torch::equal(y_auto, y_cuda)) << "Auto takes the kernel without autograd";
           }
         }
+  auto f = torch::TensorOptions().device(gpu);
+  auto empty_state = torch::zeros({0, 48, 4}, f);
+  EXPECT_EQ(causal_conv1d_update(empty_state, torch::zeros({0, 48}, f), torch::randn({48, 4}, f), {}, true, KernelImpl::Cuda).numel(), 0);
+  // weights left on the host: Auto takes the reference (which fails in LibTorch with its own message), Cuda says why
+  auto s = torch::zeros({2, 48, 4}, f);
+  EXPECT_THROW(causal_conv1d_update(s, torch::randn({2, 48}, f), torch::randn({48, 4}), {}, true, KernelImpl::Cuda),
+               std::invalid_argument);
 }
 
 }  // namespace

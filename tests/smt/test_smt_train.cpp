@@ -113,6 +113,9 @@ TEST(SmtTrain, RunFolderCompareResumeAndYaml) {
   auto h = ssmlab::smt::read_history(run.string());
   ASSERT_EQ(h.size(), 3u);  // step 0, 2, 4
   EXPECT_EQ(h[2]["step"], 4);
+  // the hybrid's memory-output norms: positive on train and validation batches after training starts
+  EXPECT_GT(h[2]["train_memory_norm"].get<double>(), 0.0) << h[2].dump();
+  EXPECT_GT(h[2]["val_memory_norm"].get<double>(), 0.0) << h[2].dump();
   // the same records in the JSONL log
   int evals = 0, result = 0;
   for (const auto& l : ssmlab::read_jsonl(log.string())) {
