@@ -10,10 +10,14 @@
 //
 // Each implementation runs --warmup untimed steps, then --steps timed steps (or fewer if one step
 // exceeds --max-seconds). Random tokens: the step's cost does not depend on the data.
+// --profile-steps N (CUDA) then profiles N more steps with LibTorch's Kineto profiler: GPU kernel time per
+// category (GEMM, scan, conv, elementwise, casts, ...), launches per step, and the GPU's idle share of the
+// step (models/kernel_profile.h). The profile goes to the JSONL record under <impl>.kernel_profile.
 #include "ssmlab/main_guard.h"
 #include <cmath>
 #include <stdexcept>
 #include <algorithm>
+#include <utility>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,6 +30,7 @@
 #include "ssmlab/runtime.h"
 #include "ssmlab/jsonl_log.h"
 #include "ssmlab/timer.h"
+#include "models/kernel_profile.h"
 #include "models/torch_util.h"
 #include "models/trainer.h"
 
@@ -42,6 +47,7 @@ struct Measured {
   bool fused_adamw = false;                                // the fused AdamW kernel ran (adamw_step)
   double peak_memory_mb = 0;  // CUDA: allocator peak over this implementation's run (model, AdamW state,
                               // activations; torch.cuda.max_memory_allocated's measure); CPU: the process's peak RSS
+  sm::KernelProfile profile;  // --profile-steps > 0: where the GPU time of a step goes
 };
 
 void sync(const torch::Device& d) {
@@ -50,7 +56,7 @@ void sync(const torch::Device& d) {
 
 Measured measure(const std::string& model_name, const std::string& impl_name, const sm::ModelConfig& base, const torch::Device& device, bool bf16,
                  int64_t batch, int64_t seq_len, int warmup, int steps, double max_seconds, uint64_t seed,
-                 const ssmlab::CommonOptions& opts, bool allow_fused_adamw) {
+                 const ssmlab::CommonOptions& opts, bool allow_fused_adamw, int profile_steps) {
   torch::manual_seed(seed);
   sm::reset_peak_memory(device);
   auto mc = base;
@@ -106,6 +112,11 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
   m.forward_s /= split_steps;
   m.backward_s /= split_steps;
   m.optimizer_s /= split_steps;
+  if (profile_steps > 0) {
+    ssmlab::progress(opts, "[" + impl_name + "] profiling " + std::to_string(profile_steps) + " steps");
+    m.profile = sm::profile_kernels([&] { one_step(false); }, profile_steps, device);
+    if (!m.profile.available) ssmlab::progress(opts, "[" + impl_name + "] no kernel profile: " + m.profile.why);
+  }
   return m;
 }
 
@@ -113,6 +124,7 @@ Measured measure(const std::string& model_name, const std::string& impl_name, co
 
 static int ssmlab_main(int argc, char** argv) {
   long d_model = 768, n_layer = 24, vocab = 50280, seq_len = 2048, batch = 1, warmup = 1, steps = 5, d_state = 16;
+  long profile_steps = 0;
   double max_seconds = 120;
   bool bf16 = false, unfused_adamw = false;
   std::string device_flag = "auto";
@@ -140,6 +152,8 @@ static int ssmlab_main(int argc, char** argv) {
   cli.flag("bf16", &bf16, "bf16 autocast on CUDA (weights and optimizer in fp32)");
   cli.flag("unfused-adamw", &unfused_adamw, "torch::optim::AdamW's per-parameter step instead of the fused CUDA kernel");
   cli.add("impls", &impls, "implementations to compare: auto (fused kernels) and/or reference");
+  cli.add("profile-steps", &profile_steps, "CUDA: profile this many extra steps with Kineto (GPU time per kernel "
+                                           "category, launches, idle share); 0 = off").at_least(0).at_most(100);
   auto opts = cli.parse_or_exit(argc, argv);
   ssmlab::init_runtime(opts);  // threads, heap reuse, --quiet (ssmlab/runtime.h)
   sm::torch_set_threads(opts);
@@ -174,13 +188,15 @@ static int ssmlab_main(int argc, char** argv) {
   nlohmann::json metrics = {{"param_count", params}, {"device", device.str()}};
   try {
     for (const auto& impl : impls) {
-      results.push_back(measure(model_name, impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts, !unfused_adamw));
+      results.push_back(measure(model_name, impl, o, device, bf16, batch, seq_len, int(warmup), int(steps), max_seconds, opts.seed, opts, !unfused_adamw,
+                                int(profile_steps)));
       const auto& m = results.back();
       metrics[m.impl] = {{"steps", m.steps},         {"seconds_per_step", m.seconds_per_step},
                          {"tokens_per_s", m.tokens_per_s}, {"loss", m.loss},
                          {"forward_s", m.forward_s},  {"backward_s", m.backward_s},
                          {"optimizer_s", m.optimizer_s}, {"fused_adamw", m.fused_adamw},
                          {"peak_memory_mb", m.peak_memory_mb}};
+      if (profile_steps > 0) metrics[m.impl]["kernel_profile"] = m.profile.to_json();
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
@@ -192,6 +208,20 @@ static int ssmlab_main(int argc, char** argv) {
   for (const auto& m : results)
     std::printf("%-10s %8d %12.4f %14.1f %10.4f %10.4f %10.4f %12.0f\n", m.impl.c_str(), m.steps, m.seconds_per_step,
                 m.tokens_per_s, m.forward_s, m.backward_s, m.optimizer_s, m.peak_memory_mb);
+  for (const auto& m : results) {  // the kernel profile: GPU time per category against the step's wall time
+    if (!m.profile.available) continue;
+    const double step_ms = 1000.0 * m.seconds_per_step;
+    std::printf("\n[%s] GPU kernel time per step (%d profiled steps; step %.1f ms, %.0f kernel launches):\n", m.impl.c_str(),
+                m.profile.steps, step_ms, m.profile.kernels);
+    std::vector<std::pair<double, std::string>> cats;
+    for (const auto& [c, ms] : m.profile.category_ms) cats.emplace_back(ms, c);
+    std::sort(cats.rbegin(), cats.rend());
+    for (const auto& [ms, c] : cats) std::printf("  %-24s %9.2f ms %6.1f %%\n", c.c_str(), ms, 100.0 * ms / step_ms);
+    std::printf("  %-24s %9.2f ms %6.1f %%\n", "GPU idle (step - kernels)", step_ms - m.profile.kernel_ms,
+                100.0 * (step_ms - m.profile.kernel_ms) / step_ms);
+    for (const auto& [name, ms, n] : m.profile.top)
+      std::printf("    %8.2f ms %6.0fx  %.110s\n", ms, n, name.c_str());
+  }
   char head[96];
   std::snprintf(head, sizeof head, "%s LM %.1fM train step", model_name.c_str(), params / 1e6);
   std::string summary = head;
