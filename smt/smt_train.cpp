@@ -392,10 +392,10 @@ static int ssmlab_main(int argc, char** argv) {
            {"elapsed_s", elapsed_before + el},
            {"peak_memory_mb", sm::peak_memory_mb(device)}};
     h["ppl_consistency_err"] = std::abs(std::log(h["val_ppl"].get<double>()) - vl);
-    if (smt) {  // mean L2 norm of the memory outputs written (a diverging memory shows here first)
-      h["train_memory_norm"] = train_mem_n > 0 ? json(train_mem_sum / train_mem_n) : json();
-      h["val_memory_norm"] = std::isfinite(val_mem) ? json(val_mem) : json();
-    }
+    // the hybrid's mean L2 norm of the memory outputs written (a diverging memory shows here first); absent
+    // when nothing was written (gpt2_window, gpt2_full, or sequences no longer than the stride)
+    if (train_mem_n > 0) h["train_memory_norm"] = train_mem_sum / train_mem_n;
+    if (std::isfinite(val_mem)) h["val_memory_norm"] = val_mem;
     train_sum = train_count = train_mem_sum = train_mem_n = 0.0;
     if (std::isfinite(vl) && vl < best_val) {
       best_val = vl;

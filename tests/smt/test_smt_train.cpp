@@ -144,6 +144,9 @@ TEST(SmtTrain, RunFolderCompareResumeAndYaml) {
   // a baseline in the same runner, then the comparison and the curves
   auto [rc3, out3] = ssmlab::test::run_command(cmd + " --stride 2 --arch gpt2_window", 200);
   ASSERT_EQ(rc3, 0) << out3;
+  // the log of the hybrid and the baseline passes the family's checks (a baseline writes no memory norms)
+  auto [rc3c, out3c] = ssmlab::test::run_command(kBin + "/check_logs " + ssmlab::test::sq(log.string()), 60);
+  EXPECT_EQ(rc3c, 0) << out3c;
   auto [rc4, out4] = ssmlab::test::run_command(kBin + "/smt_compare --results " + ssmlab::test::sq(results.string()) +
                                                    " --log " + ssmlab::test::sq(log.string()) + " --quiet", 60);
   ASSERT_EQ(rc4, 0) << out4;
