@@ -211,14 +211,16 @@ static int ssmlab_main(int argc, char** argv) {
   for (const auto& m : results) {  // the kernel profile: GPU time per category against the step's wall time
     if (!m.profile.available) continue;
     const double step_ms = 1000.0 * m.seconds_per_step;
-    std::printf("\n[%s] GPU kernel time per step (%d profiled steps; step %.1f ms, %.0f kernel launches):\n", m.impl.c_str(),
-                m.profile.steps, step_ms, m.profile.kernels);
+    std::printf("\n[%s] GPU time per step (%d profiled steps; timed step %.1f ms; %.0f kernel launches, %.0f memcpy/memset):\n",
+                m.impl.c_str(), m.profile.steps, step_ms, m.profile.kernels, m.profile.memory_ops);
     std::vector<std::pair<double, std::string>> cats;
     for (const auto& [c, ms] : m.profile.category_ms) cats.emplace_back(ms, c);
     std::sort(cats.rbegin(), cats.rend());
     for (const auto& [ms, c] : cats) std::printf("  %-24s %9.2f ms %6.1f %%\n", c.c_str(), ms, 100.0 * ms / step_ms);
-    std::printf("  %-24s %9.2f ms %6.1f %%\n", "GPU idle (step - kernels)", step_ms - m.profile.kernel_ms,
-                100.0 * (step_ms - m.profile.kernel_ms) / step_ms);
+    const double idle_ms = step_ms - m.profile.kernel_ms;  // < 0: the timed and the profiled steps differ
+    std::printf("  %-24s %9.2f ms %6.1f %%%s\n", "GPU idle (step - kernels)", std::max(0.0, idle_ms),
+                100.0 * std::max(0.0, idle_ms) / step_ms,
+                idle_ms < 0 ? "  (kernel time exceeds the timed step: the profiled steps ran slower)" : "");
     for (const auto& [name, ms, n] : m.profile.top)
       std::printf("    %8.2f ms %6.0fx  %.110s\n", ms, n, name.c_str());
   }

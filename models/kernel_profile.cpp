@@ -60,7 +60,8 @@ nlohmann::json KernelProfile::to_json() const {
   }
   nlohmann::json t = nlohmann::json::array();
   for (const auto& [name, ms, n] : top) t.push_back({{"kernel", name}, {"ms", ms}, {"launches", n}});
-  j.update({{"steps", steps}, {"kernel_ms", kernel_ms}, {"kernels", kernels}, {"category_ms", category_ms}, {"top", t}});
+  j.update({{"steps", steps},         {"kernel_ms", kernel_ms}, {"kernels", kernels},
+            {"memory_ops", memory_ops}, {"category_ms", category_ms}, {"top", t}});
   return j;
 }
 
@@ -94,17 +95,21 @@ KernelProfile profile_kernels(const std::function<void()>& step, int steps, cons
   }
   result = tap::disableProfiler();
   std::map<std::string, std::pair<double, double>> per_kernel;  // name -> (µs, launches) over all steps
-  double total_us = 0, launches = 0;
+  double total_us = 0, launches = 0, memory_ops = 0;
   for (const auto& e : result->events()) {
-    if (e.deviceType() != c10::DeviceType::CUDA) continue;  // GPU activity: kernels, memcpy, memset
+    // GPU activity: kernels, and CUDA's "Memcpy ..." / "Memset ..." operations (counted apart from launches).
+    // Kineto would also put GPU-side user annotations here; this code records none (no record_function ranges).
+    if (e.deviceType() != c10::DeviceType::CUDA) continue;
+    const std::string name = e.name();
     const double us = duration_us(e, 0);
-    auto& k = per_kernel[e.name()];
+    auto& k = per_kernel[name];
     k.first += us;
     k.second += 1;
     total_us += us;
-    launches += 1;
+    const bool memory_op = name.rfind("Memcpy", 0) == 0 || name.rfind("Memset", 0) == 0;
+    (memory_op ? memory_ops : launches) += 1;
   }
-  if (launches == 0) {
+  if (launches + memory_ops == 0) {
     p.why = "the profiler recorded no GPU kernels (no CUPTI in this LibTorch?)";
     return p;
   }
@@ -112,6 +117,7 @@ KernelProfile profile_kernels(const std::function<void()>& step, int steps, cons
   p.steps = steps;
   p.kernel_ms = total_us / 1000.0 / steps;
   p.kernels = launches / steps;
+  p.memory_ops = memory_ops / steps;
   std::vector<std::tuple<std::string, double, double>> all;
   for (const auto& [name, k] : per_kernel) {
     p.category_ms[kernel_category(name)] += k.first / 1000.0 / steps;

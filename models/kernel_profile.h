@@ -2,11 +2,13 @@
 // torch.profiler) over a few calls of a step, with the GPU kernels' time summed per category.
 //
 // Used by bench_mamba_train --profile-steps N (issue 16, goal 1: "profile the step first"). Per step:
-//   kernel_ms   sum of the GPU kernels' durations (one stream: they do not overlap), in ms
-//   kernels     number of GPU kernels launched
+//   kernel_ms   sum of the GPU kernels' and memory operations' durations (one stream: they do not overlap), ms
+//   kernels     number of GPU kernels launched;  memory_ops: CUDA memcpy/memset operations
 //   category_ms kernel_ms split by kernel_category() of each kernel's name
 //   top         the kernels with the most time (name, ms per step, launches per step)
 // The step's wall time minus kernel_ms is time the GPU spent idle: launch overhead, host work, syncs.
+// (The wall time comes from unprofiled steps; the profiler's own overhead does not enter kernel_ms.)
+// RMSNorm in ssmlab is LibTorch ops, so its cost shows under "reduction" and "elementwise", not "norm".
 //
 // Availability: needs a CUDA device and a LibTorch built with Kineto and CUPTI (the pip/conda wheels are).
 // Elsewhere (CPU, Debian's LibTorch) profile_kernels returns available = false and `why`; it never throws
@@ -29,7 +31,8 @@ struct KernelProfile {
   std::string why;                            // when not available: the reason
   int steps = 0;                              // calls of the step profiled
   double kernel_ms = 0;                       // per step
-  double kernels = 0;                         // launches per step
+  double kernels = 0;                         // kernel launches per step
+  double memory_ops = 0;                      // memcpy / memset operations per step
   std::map<std::string, double> category_ms;  // per step
   std::vector<std::tuple<std::string, double, double>> top;  // (kernel name, ms per step, launches per step)
   nlohmann::json to_json() const;

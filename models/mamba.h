@@ -41,6 +41,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -102,6 +104,18 @@ class MambaMixerImpl : public torch::nn::Module {
   torch::nn::Linear in_proj{nullptr}, x_proj{nullptr}, dt_proj{nullptr}, out_proj{nullptr};
   torch::nn::Conv1d conv1d{nullptr};
   torch::Tensor A_log, D;
+
+ private:
+  // A = -exp(A_log) (E, N), D (E) and the Δ bias (E) in fp32, as step() needs them. Without autograd they are
+  // kept between steps and recomputed only when one of the three weights changes (its storage or its version
+  // counter, which every in-place update bumps), so a decode step - and its CUDA graph - launches no kernel
+  // for them. Under autograd step() computes them afresh, so that gradients reach A_log, D and the bias.
+  struct StepConstants {
+    torch::Tensor A, D, dt_bias;
+    std::vector<std::pair<const void*, int64_t>> key;  // (data_ptr, version) of A_log, D, dt_proj->bias
+  };
+  const StepConstants& step_constants();
+  StepConstants step_constants_;
 };
 TORCH_MODULE(MambaMixer);
 

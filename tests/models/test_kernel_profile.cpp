@@ -1,4 +1,5 @@
-// models/kernel_profile.h: the kernel categories on real kernel names (as Kineto reports them on the H200),
+// models/kernel_profile.h: the kernel categories on kernel names in the form cuBLAS, ATen, FlashAttention and
+// ssmlab's kernels name them (the profiler has not yet run on a GPU: docs/performance.md, "Profiling the step"),
 // and the profiler's refusal off the GPU. The GPU run itself is bench_mamba_train --profile-steps (docs/performance.md).
 #include <gtest/gtest.h>
 

@@ -166,6 +166,39 @@ TEST(Mamba, PrefillThenStepEqualsFullForward) {
   expect_close(sm::mamba_lm_forward_ref(*m, tokens), full, 1e-4, "mamba_lm_forward_ref");
 }
 
+// The step keeps -exp(A_log), D and the Δ bias between steps without autograd (MambaMixerImpl::step_constants):
+// a change of those weights - in place (an optimizer step) or to new storage (a load, .to()) - must reach the next
+// step, which must still equal the full forward of the changed model. (The step runs its state update in
+// fp32 whatever the weights' dtype, so the tolerance is fp32's.)
+TEST(Mamba, StepSeesWeightChangesBetweenSteps) {
+  torch::manual_seed(12);
+  sm::MambaLM m(sm::MambaOptions(16, 2, 11).d_state(4));
+  m->eval();
+  torch::NoGradGuard ng;
+  auto tokens = torch::randint(0, 11, {2, 8}, torch::kLong);
+  auto decode_all = [&] {  // prefill 3, then one token at a time: (2, 8, V)
+    auto st = m->new_cache(2, 8);
+    std::vector<torch::Tensor> out{m->forward(tokens.narrow(1, 0, 3), &st)};
+    for (int64_t t = 3; t < 8; ++t) out.push_back(m->forward(tokens.narrow(1, t, 1), &st));
+    return torch::cat(out, 1);
+  };
+  expect_close(decode_all(), m->forward(tokens), 1e-4, "before");
+  int changed = 0;
+  for (const auto& item : m->named_parameters()) {  // in place, as AdamW does: the version counters move
+    const auto& name = item.key();
+    if (name.find("A_log") != std::string::npos || name.find(".D") != std::string::npos ||
+        name.find("dt_proj.bias") != std::string::npos) {
+      item.value().add_(torch::randn_like(item.value()) * 2.0);
+      ++changed;
+    }
+  }
+  EXPECT_EQ(changed, 6) << "A_log, D and dt_proj.bias of both layers";
+  expect_close(decode_all(), m->forward(tokens), 1e-4, "after in-place updates");
+  for (const auto& item : m->named_parameters())  // new storage (as a load or .to() makes), other values
+    if (item.key().find("A_log") != std::string::npos) item.value().set_data(item.value().detach() - 2.0);
+  expect_close(decode_all(), m->forward(tokens), 1e-4, "after new storage");
+}
+
 TEST(Mamba, FusedKernelsMatchReferenceForwardAndGradients) {
   // kernel_impl Auto (fused CPU scan on this device) vs Reference: same logits, same parameter grads.
   auto run = [](ssmlab::kernels::KernelImpl impl) {
