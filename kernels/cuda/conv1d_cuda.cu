@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/elem_io.cuh"
 #include "kernels/cuda/selective_scan_cuda.h"
 
 namespace ssmlab::kernels::cuda {
@@ -14,11 +15,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxW = 4;
-
-__device__ __forceinline__ float ld(const float* p, size_t i) { return p[i]; }
-__device__ __forceinline__ float ld(const __nv_bfloat16* p, size_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ void st(float* p, size_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void st(__nv_bfloat16* p, size_t i, float v) { p[i] = __float2bfloat16(v); }
 
 template <typename T>
 __device__ __forceinline__ float pre_at(const ConvParams& p, const T* x, size_t row, int t, const float* w,

@@ -20,6 +20,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/elem_io.cuh"
 #include "kernels/cuda/selective_scan_cuda.h"
 
 namespace ssmlab::kernels::cuda {
@@ -35,8 +36,6 @@ constexpr unsigned kFull = 0xffffffffu;
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ void store(float* p, size_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, size_t i, float v) { p[i] = __float2bfloat16(v); }
 
 __device__ __forceinline__ float softplus(float x) { return x <= 20.f ? log1pf(__expf(x)) : x; }
 __device__ __forceinline__ float sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
@@ -225,11 +224,11 @@ __global__ void __launch_bounds__(kW) scan_fwd_kernel(ScanParams p) {
 #pragma unroll
       for (int r = 0; r < kW; ++r) {
         const float zz = to_float(zr[r]);
-        if (ok) store(out, row0 + size_t(r) * p.seqlen, s.aux[r][lane] * zz * sigmoid(zz));
+        if (ok) st(out, row0 + size_t(r) * p.seqlen, s.aux[r][lane] * zz * sigmoid(zz));
       }
     } else if (ok) {
 #pragma unroll 8
-      for (int r = 0; r < kW; ++r) store(out, row0 + size_t(r) * p.seqlen, s.aux[r][lane]);
+      for (int r = 0; r < kW; ++r) st(out, row0 + size_t(r) * p.seqlen, s.aux[r][lane]);
     }
     __syncwarp();
   }
@@ -380,9 +379,9 @@ __global__ void __launch_bounds__(kW) scan_bwd_kernel(ScanParams p) {
 #pragma unroll 4
           for (int r = 0; r < kW; ++r) {
             const size_t idx = (size_t(ch.b) * p.dim + ch.d0 + r) * p.seqlen + t;
-            store(du, idx, s.dout[r][lane]);
-            store(ddelta, idx, s.dd[r][lane]);
-            if (z) store(dz, idx, s.dz[r][lane]);
+            st(du, idx, s.dout[r][lane]);
+            st(ddelta, idx, s.dd[r][lane]);
+            if (z) st(dz, idx, s.dz[r][lane]);
           }
         }
       }

@@ -4,17 +4,13 @@
 // the <h, C> product, the D skip and the z gate) by one launch.
 #include <cuda_bf16.h>
 
+#include "kernels/cuda/elem_io.cuh"
 #include "kernels/cuda/state_update_cuda.h"
 
 namespace ssmlab::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-
-__device__ __forceinline__ float load(const float* p, size_t i) { return p[i]; }
-__device__ __forceinline__ float load(const __nv_bfloat16* p, size_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ void store(float* p, size_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, size_t i, float v) { p[i] = __float2bfloat16(v); }
 
 template <typename T>
 __global__ void state_update_kernel(StateUpdateParams p) {
@@ -23,15 +19,15 @@ __global__ void state_update_kernel(StateUpdateParams p) {
   const T* Bp = static_cast<const T*>(p.B);
   const T* Cp = static_cast<const T*>(p.C);
   for (int n = threadIdx.x; n < N; n += blockDim.x) {
-    bc[n] = load(Bp, size_t(b) * p.B_row_stride + n);
-    bc[N + n] = load(Cp, size_t(b) * p.C_row_stride + n);
+    bc[n] = ld(Bp, size_t(b) * p.B_row_stride + n);
+    bc[N + n] = ld(Cp, size_t(b) * p.C_row_stride + n);
   }
   __syncthreads();
   const int d = blockIdx.x * blockDim.x + threadIdx.x;
   if (d >= p.dim) return;
   const size_t bd = size_t(b) * p.dim + d;
-  const float x = load(static_cast<const T*>(p.x), bd);
-  float delta = load(static_cast<const T*>(p.dt), bd);
+  const float x = ld(static_cast<const T*>(p.x), bd);
+  float delta = ld(static_cast<const T*>(p.dt), bd);
   if (p.dt_bias) delta += p.dt_bias[d];
   if (p.dt_softplus) delta = delta <= 20.f ? log1pf(expf(delta)) : delta;  // torch's softplus, threshold 20
   float* h = p.state + bd * N;
@@ -45,10 +41,10 @@ __global__ void state_update_kernel(StateUpdateParams p) {
   }
   if (p.D_skip) y += p.D_skip[d] * x;
   if (p.z) {
-    const float z = load(static_cast<const T*>(p.z), size_t(b) * p.z_row_stride + d);
+    const float z = ld(static_cast<const T*>(p.z), size_t(b) * p.z_row_stride + d);
     y *= z / (1.f + expf(-z));  // silu
   }
-  store(static_cast<T*>(p.out), bd, y);
+  st(static_cast<T*>(p.out), bd, y);
 }
 
 }  // namespace
