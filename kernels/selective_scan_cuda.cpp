@@ -209,10 +209,7 @@ ScanResult selective_scan_cuda(const torch::Tensor& u, const torch::Tensor& delt
     return r;
   }
   if (u.numel() >= (int64_t(1) << 31)) throw std::invalid_argument("selective_scan[cuda]: u has >= 2^31 elements");
-  const bool need_states = torch::GradMode::is_enabled() &&
-                           (u.requires_grad() || delta.requires_grad() || A.requires_grad() || B.requires_grad() ||
-                            C.requires_grad() || (D.defined() && D.requires_grad()) ||
-                            (z.defined() && z.requires_grad()) || (delta_bias.defined() && delta_bias.requires_grad()));
+  const bool need_states = any_requires_grad({u, delta, A, B, C, D, z, delta_bias});
   auto opt = [](const torch::Tensor& t) { return t.defined() ? c10::optional<torch::Tensor>(t) : c10::nullopt; };
   auto outs = CudaScanFunction::apply(u, delta, A, B, C, opt(D), opt(z), opt(delta_bias), delta_softplus, need_states);
   ScanResult r;
@@ -228,8 +225,7 @@ torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::
   if (!conv_update_cuda_supports(conv_state, x, weight, bias, &why))
     throw std::invalid_argument("causal_conv1d_update[cuda]: " + why);
   const auto dt = conv_state.scalar_type();
-  if (torch::GradMode::is_enabled() && (conv_state.requires_grad() || x.requires_grad() || weight.requires_grad() ||
-                                        (bias.defined() && bias.requires_grad())))
+  if (any_requires_grad({conv_state, x, weight, bias}))
     throw std::invalid_argument("causal_conv1d_update[cuda]: no backward; use the reference under autograd");
   const c10::cuda::CUDAGuard guard(conv_state.device());
   Tensor w = weight.to(torch::kFloat32).contiguous();

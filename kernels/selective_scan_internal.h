@@ -8,6 +8,15 @@
 
 namespace ssmlab::kernels {
 
+// Whether autograd would need a backward through these tensors: grad mode on and any defined one requires
+// grad. The CUDA scan saves its states then; the decode-step kernels, which have no backward, refuse.
+inline bool any_requires_grad(std::initializer_list<torch::Tensor> ts) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const auto& t : ts)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
 // Shape checks (check_scan_inputs) plus what the fused kernels assume: every tensor contiguous,
 // u/delta/z of one floating dtype among `dtypes`, all on u's device. Throws std::invalid_argument
 // naming the tensor, e.g. "selective_scan[cpu_fused]: B must be contiguous (shape [4, 16, 512], strides [...])".
@@ -81,7 +90,13 @@ torch::Tensor causal_conv1d_update_cuda(torch::Tensor& conv_state, const torch::
 bool conv_update_cuda_supports(const torch::Tensor& conv_state, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, std::string* why);
 
-// The same for selective_state_update_cuda (selective_state_update.h; defined in selective_state_update.cpp).
+// The fused decode step of selective_state_update.h (selective_state_update_cuda.cpp; a stand-in that throws
+// in a build without SSMLAB_WITH_CUDA), and whether it takes these tensors (the same kind of check as above,
+// defined in selective_state_update.cpp).
+torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
+                                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                                          const torch::Tensor& D_skip, const torch::Tensor& z,
+                                          const torch::Tensor& dt_bias, bool dt_softplus);
 bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
                                 const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
                                 const torch::Tensor& D_skip, const torch::Tensor& z, const torch::Tensor& dt_bias,

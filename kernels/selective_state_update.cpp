@@ -20,9 +20,7 @@ bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor&
     if (why) *why = w;
     return false;
   };
-#ifndef SSMLAB_WITH_CUDA
-  return no("this build has no CUDA kernels (SSMLAB_WITH_CUDA off)");
-#endif
+  if (!cuda_scan_built()) return no("this build has no CUDA kernels (SSMLAB_WITH_CUDA off)");
   if (!state.defined() || !state.is_cuda() || state.scalar_type() != torch::kFloat32) return no("state must be fp32 on CUDA");
   if (!x.defined() || (x.scalar_type() != torch::kFloat32 && x.scalar_type() != torch::kBFloat16))
     return no("x must be fp32 or bf16");
@@ -45,12 +43,7 @@ bool state_update_cuda_supports(const torch::Tensor& state, const torch::Tensor&
   return true;
 }
 
-// selective_state_update_cuda.cpp, or the stand-in below in a build without CUDA.
-torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Tensor& x, const torch::Tensor& dt,
-                                          const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
-                                          const torch::Tensor& D_skip, const torch::Tensor& z,
-                                          const torch::Tensor& dt_bias, bool dt_softplus);
-#ifndef SSMLAB_WITH_CUDA
+#ifndef SSMLAB_WITH_CUDA  // the stand-in for selective_state_update_cuda.cpp
 torch::Tensor selective_state_update_cuda(torch::Tensor&, const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                           const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                           const torch::Tensor&, const torch::Tensor&, bool) {
@@ -112,8 +105,7 @@ torch::Tensor selective_state_update(torch::Tensor& state, const torch::Tensor& 
                                      const torch::Tensor& D_skip, const torch::Tensor& z, const torch::Tensor& dt_bias,
                                      bool dt_softplus, KernelImpl impl) {
   if (impl == KernelImpl::Auto)
-    impl = state.defined() && state.is_cuda() && !torch::GradMode::is_enabled() &&
-                   state_update_cuda_supports(state, x, dt, A, B, C, D_skip, z, dt_bias, nullptr)
+    impl = !torch::GradMode::is_enabled() && state_update_cuda_supports(state, x, dt, A, B, C, D_skip, z, dt_bias, nullptr)
                ? KernelImpl::Cuda
                : KernelImpl::Reference;
   if (impl == KernelImpl::Cuda)

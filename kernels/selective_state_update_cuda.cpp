@@ -23,10 +23,7 @@ torch::Tensor selective_state_update_cuda(torch::Tensor& state, const torch::Ten
   std::string why;
   if (!state_update_cuda_supports(state, x, dt, A, B, C, D_skip, z, dt_bias, &why))
     throw std::invalid_argument("selective_state_update[cuda]: " + why);
-  auto needs_grad = [](const torch::Tensor& t) { return t.defined() && t.requires_grad(); };
-  if (torch::GradMode::is_enabled() &&
-      (needs_grad(state) || needs_grad(x) || needs_grad(dt) || needs_grad(A) || needs_grad(B) || needs_grad(C) ||
-       needs_grad(D_skip) || needs_grad(z) || needs_grad(dt_bias)))
+  if (any_requires_grad({state, x, dt, A, B, C, D_skip, z, dt_bias}))
     throw std::invalid_argument("selective_state_update[cuda]: no backward; use the reference under autograd");
   const c10::cuda::CUDAGuard guard(state.device());
   auto out = torch::empty_like(x);
