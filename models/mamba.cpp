@@ -91,13 +91,7 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   auto parts = x_proj(u).split_with_sizes({R, N, N}, /*dim=*/-1);  // (B, R), (B, N), (B, N)
   auto dt = F::linear(parts[0], dt_proj->weight);          // (B, E): Δ before its bias and softplus
   // A = -exp(A_log) (E, N), D and the Δ bias in fp32: kept between steps without autograd
-  StepConstants fresh;
-  const StepConstants& c = torch::GradMode::is_enabled() ? fresh : step_constants();
-  if (torch::GradMode::is_enabled()) {
-    fresh.A = -torch::exp(A_log.to(torch::kFloat32));
-    fresh.D = D.to(torch::kFloat32);
-    fresh.dt_bias = dt_proj->bias.to(torch::kFloat32);
-  }
+  const StepConstants c = torch::GradMode::is_enabled() ? make_step_constants() : step_constants();
   // h_t = exp(Δ A) h_{t-1} + Δ B u;  y = (<h_t, C_t> + D u) · silu(z), in place on the cache's state
   // (one fused kernel on CUDA without autograd, kernels/selective_state_update.h)
   auto y = kernels::selective_state_update(st.ssm_state, u, dt, c.A, parts[1], parts[2], c.D, z, c.dt_bias,
@@ -105,16 +99,22 @@ torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
   return out_proj(y);                                      // (B, D)
 }
 
+MambaMixerImpl::StepConstants MambaMixerImpl::make_step_constants() const {
+  StepConstants c;
+  c.A = -torch::exp(A_log.to(torch::kFloat32));  // (E, N)
+  c.D = D.to(torch::kFloat32);                  // (E); fp32 weights: the weight itself
+  c.dt_bias = dt_proj->bias.to(torch::kFloat32);
+  return c;
+}
+
 const MambaMixerImpl::StepConstants& MambaMixerImpl::step_constants() {
-  const std::vector<std::pair<const void*, int64_t>> key = {{A_log.data_ptr(), A_log._version()},
-                                                            {D.data_ptr(), D._version()},
-                                                            {dt_proj->bias.data_ptr(), dt_proj->bias._version()}};
+  std::vector<std::pair<const void*, int64_t>> key = {{A_log.data_ptr(), A_log._version()},
+                                                      {D.data_ptr(), D._version()},
+                                                      {dt_proj->bias.data_ptr(), dt_proj->bias._version()}};
   if (key != step_constants_.key || !step_constants_.A.defined()) {
     torch::NoGradGuard no_grad;
-    step_constants_.A = -torch::exp(A_log.to(torch::kFloat32));  // (E, N)
-    step_constants_.D = D.to(torch::kFloat32);                  // fp32 weights: the weight itself
-    step_constants_.dt_bias = dt_proj->bias.to(torch::kFloat32);
-    step_constants_.key = key;
+    step_constants_ = make_step_constants();
+    step_constants_.key = std::move(key);
   }
   return step_constants_;
 }

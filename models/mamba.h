@@ -114,7 +114,8 @@ class MambaMixerImpl : public torch::nn::Module {
     torch::Tensor A, D, dt_bias;
     std::vector<std::pair<const void*, int64_t>> key;  // (data_ptr, version) of A_log, D, dt_proj->bias
   };
-  const StepConstants& step_constants();
+  StepConstants make_step_constants() const;  // computed now (under autograd: differentiable), key unset
+  const StepConstants& step_constants();      // the kept ones, recomputed when the key changes
   StepConstants step_constants_;
 };
 TORCH_MODULE(MambaMixer);
