@@ -145,7 +145,8 @@ TEST(CudaConv1d, MatchesTorchConv) {
 
 // The fused decode step (kernels/cuda/state_update_cuda.cu) against the reference step on the same GPU:
 // 6 successive steps from a random state, fp32 and bf16, N 16/32/64, a width that is not a multiple of the
-// block (48), B, C and z as strided row views (as Mamba's step passes them), every optional input on and off.
+// block (48), B, C and z as strided row views (as Mamba's step passes them), the optional inputs (z, D, Δ bias,
+// softplus) all on or all off.
 TEST(CudaStateUpdate, MatchesTheReferenceStep) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device or no CUDA kernels in this build";
   torch::manual_seed(3);
