@@ -2,7 +2,8 @@
 # Type-checks the LibTorch CUDA code (kernels/*_cuda.cpp, compiled only with SSMLAB_WITH_CUDA, i.e. only on
 # the GPU machine, and the SSMLAB_WITH_CUDA branches of models/ and bench/) on a CPU machine, against
 # Debian's LibTorch headers, which include c10/cuda, and the CUDA toolkit's headers: g++ -fsyntax-only,
-# nothing is linked or run. A typo in a binding then fails here instead of costing a GPU call. The .cu kernels themselves are compiled by every build where nvcc exists.
+# nothing is linked or run. A typo in a binding then fails here instead of costing a GPU call. The .cu
+# kernels themselves are compiled by every build where nvcc exists.
 #   scripts/check-cuda-bindings.sh [FILE.cpp ...]   (default: kernels/*_cuda.cpp and every source of models/, bench/
 #                                                    with an SSMLAB_WITH_CUDA branch)
 # Exit 0 when every file checks, 1 when one does not, 2 when the headers are missing.
