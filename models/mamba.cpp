@@ -7,6 +7,7 @@
 #include "kernels/causal_conv1d.h"
 #include "kernels/selective_scan.h"
 #include "kernels/selective_state_update.h"
+#include "models/layout_linear.h"
 
 namespace ssmlab::models {
 
@@ -44,9 +45,11 @@ void MambaMixerImpl::new_state(LayerCache& state, int64_t batch, const torch::De
 
 torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, LayerCache* state, const torch::Tensor& valid) {
   const int64_t L = x.size(1), E = options.d_inner(), N = options.d_state(), R = options.resolved_dt_rank();
-  auto xz = in_proj(x).transpose(1, 2);                   // (B, 2E, L)
-  auto chunks = xz.chunk(2, /*dim=*/1);
-  auto xi = chunks[0], z = chunks[1];                     // (B, E, L) each
+  // Every projection writes the layout its consumer reads (layout_linear.h): the conv and the scan take
+  // contiguous (B, E, L), the residual stream is (B, L, D); no transposed copies forward or backward.
+  auto in_bias = [&](int64_t from) { return in_proj->options.bias() ? in_proj->bias.narrow(0, from, E) : torch::Tensor(); };
+  auto xi = layout_linear(x, Layout::BLC, in_proj->weight.narrow(0, 0, E), in_bias(0), Layout::BCL);  // (B, E, L)
+  auto z = layout_linear(x, Layout::BLC, in_proj->weight.narrow(0, E, E), in_bias(E), Layout::BCL);   // (B, E, L)
   torch::Tensor keep;                                     // (B, 1, L): 0 on left-pad slots
   if (valid.defined()) {
     keep = valid.unsqueeze(1).to(xi.scalar_type());
@@ -56,22 +59,20 @@ torch::Tensor MambaMixerImpl::forward(const torch::Tensor& x, LayerCache* state,
     const int64_t K = options.d_conv();
     state->conv_state.copy_(F::pad(xi, F::PadFuncOptions({std::max<int64_t>(0, K - L), 0})).narrow(2, std::max<int64_t>(0, L - K), K));
   }
-  auto u = kernels::causal_conv1d_silu(xi.contiguous(), conv1d->weight.squeeze(1), conv1d->options.bias() ? conv1d->bias : torch::Tensor(),
+  auto u = kernels::causal_conv1d_silu(xi, conv1d->weight.squeeze(1), conv1d->options.bias() ? conv1d->bias : torch::Tensor(),
                                       options.kernel_impl());  // (B, E, L) causal conv + SiLU
   if (keep.defined()) u = u * keep.to(u.scalar_type());   // u = 0 on pads: the state stays 0 there
-  auto x_dbl = x_proj(u.transpose(1, 2));                  // (B, L, R + 2N)
-  auto parts = x_dbl.split_with_sizes({R, N, N}, /*dim=*/-1);
-  auto delta = torch::matmul(dt_proj->weight, parts[0].transpose(1, 2));  // (E, R) @ (B, R, L) -> (B, E, L)
-  auto Bm = parts[1].transpose(1, 2).contiguous();         // (B, N, L)
-  auto Cm = parts[2].transpose(1, 2).contiguous();         // (B, N, L)
+  auto x_dbl = layout_linear(u, Layout::BCL, x_proj->weight, torch::Tensor(), Layout::BCL);  // (B, R + 2N, L)
+  auto delta = layout_linear(x_dbl.narrow(1, 0, R), Layout::BCL, dt_proj->weight, torch::Tensor(), Layout::BCL);  // (B, E, L)
+  auto Bm = x_dbl.narrow(1, R, N).contiguous();           // (B, N, L)
+  auto Cm = x_dbl.narrow(1, R + N, N).contiguous();       // (B, N, L)
   auto A = -torch::exp(A_log.to(torch::kFloat32));         // (E, N)
-  // Contiguous (B, E, L) operands: the fused kernels require them.
-  auto res = kernels::selective_scan(u.contiguous(), delta.contiguous(), A, Bm, Cm, D.to(torch::kFloat32), z.contiguous(),
-                                     dt_proj->bias.to(torch::kFloat32), /*delta_softplus=*/true,
-                                     /*return_last_state=*/state != nullptr, options.kernel_impl());
+  auto res = kernels::selective_scan(u, delta, A, Bm, Cm, D.to(torch::kFloat32), z, dt_proj->bias.to(torch::kFloat32),
+                                     /*delta_softplus=*/true, /*return_last_state=*/state != nullptr,
+                                     options.kernel_impl());  // y (B, E, L)
   if (state) state->ssm_state.copy_(res.last_state);
-  (void)E;
-  return out_proj(res.out.transpose(1, 2));                // (B, L, D)
+  return layout_linear(res.out, Layout::BCL, out_proj->weight, out_proj->options.bias() ? out_proj->bias : torch::Tensor(),
+                       Layout::BLC);                       // (B, L, D)
 }
 
 torch::Tensor MambaMixerImpl::step(const torch::Tensor& x, LayerCache& st) {
