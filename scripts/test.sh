@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (CTest), then replays the fuzz corpora
-# (scripts/fuzz.sh --replay). Extra args go to ctest, e.g. -L duality (and skip the replay).
+# (scripts/fuzz.sh --replay) and type-checks the CUDA-only code (scripts/check-cuda-bindings.sh).
+# Extra args go to ctest, e.g. -L duality (and skip the replay and the type-check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-deps.sh
@@ -30,5 +31,21 @@ if [ $# -eq 0 ] && [ "${SSMLAB_FUZZ_REPLAY:-1}" != 0 ]; then
   fi
 else
   echo "[test] fuzz corpus replay not run (ctest arguments given, or SSMLAB_FUZZ_REPLAY=0): scripts/fuzz.sh --replay"
+fi
+# The CUDA-only LibTorch code (kernels/*_cuda.cpp, the SSMLAB_WITH_CUDA branches) is compiled only on a GPU
+# machine; type-check it here against LibTorch's and the CUDA toolkit's headers (~20 s), so a CPU-side change
+# that breaks it fails CI instead of a GPU call. Only with the full suite; without those headers it is skipped,
+# loudly (exit 2).
+if [ $# -eq 0 ]; then
+  set +e
+  ./scripts/check-cuda-bindings.sh
+  crc=$?
+  set -e
+  if [ $crc -eq 2 ]; then
+    echo "[test] WARNING: CUDA binding type-check SKIPPED (no CUDA or c10/cuda headers; see above)" >&2
+  elif [ $crc -ne 0 ]; then
+    echo "[test] CUDA binding type-check FAILED (scripts/check-cuda-bindings.sh)" >&2
+    rc=1
+  fi
 fi
 exit $rc
