@@ -61,7 +61,7 @@ class LayoutLinearFunction : public torch::autograd::Function<LayoutLinearFuncti
                  : at::bmm(dY.transpose(1, 2), wc.expand({B, Cout, Cin}));    // (B, L, C_in) = dY_b^T W
     }
     if (ctx->needs_input_grad(1)) {
-      // sum_b dY_b X_b^T: a batch of (C_out, C_in) products, summed in fp32 (or fp64) and rounded once
+      // sum_b dY_b X_b^T: a batch of (C_out, C_in) products in the compute dtype, summed in fp32 (or fp64)
       const auto acc = wc.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
       dw = B == 1 ? at::mm(dY[0], X[0].t()) : at::bmm(dY, X.transpose(1, 2)).sum(0, false, acc).to(wc.scalar_type());
     }

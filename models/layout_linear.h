@@ -14,8 +14,8 @@
 //   in  = Layout::BLC: x (B, L, C_in)      in  = Layout::BCL: x (B, C_in, L)  (any batch stride; L or C unit-stride)
 //   out = Layout::BLC: y (B, L, C_out)     out = Layout::BCL: y (B, C_out, L)  contiguous
 // weight (C_out, C_in), bias (C_out) or undefined. Gradients: x, weight and bias, each in its own dtype.
-// The weight gradient is formed as a (B, C_out, C_in) batch of products summed over B in fp32 (fp64 for
-// fp64) and rounded once (transient memory B * C_out * C_in elements in the compute dtype).
+// The weight gradient is formed as a (B, C_out, C_in) batch of products (each rounded to the compute dtype),
+// summed over B in fp32 (fp64 for fp64); transient memory B * C_out * C_in elements in the compute dtype.
 // dtype: under CUDA autocast the autocast dtype (bf16 in ssmlab), as torch::nn::Linear would run;
 // otherwise the promoted dtype of x and weight. Throws std::invalid_argument on a shape mismatch.
 //
