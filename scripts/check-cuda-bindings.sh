@@ -14,9 +14,9 @@ torch_inc=${TORCH_INCLUDE:-/usr/include}
 [ -f "$cuda/include/cuda_runtime_api.h" ] || { echo "check-cuda-bindings: no CUDA headers in $cuda/include (CUDA_HOME)" >&2; exit 2; }
 [ -f "$torch_inc/c10/cuda/CUDAGuard.h" ] || { echo "check-cuda-bindings: no c10/cuda headers in $torch_inc (TORCH_INCLUDE)" >&2; exit 2; }
 # Debian's package leaves out the configure-time header c10/cuda's macros include: a stand-in for it.
-stub=$(mktemp -d); trap 'rm -rf "$stub"' EXIT
-mkdir -p "$stub/c10/cuda/impl"
-printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' > "$stub/c10/cuda/impl/cuda_cmake_macros.h"
+standin=$(mktemp -d); trap 'rm -rf "$standin"' EXIT
+mkdir -p "$standin/c10/cuda/impl"
+printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' > "$standin/c10/cuda/impl/cuda_cmake_macros.h"
 case ${1:-} in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(kernels/*_cuda.cpp $(grep -l "ifdef SSMLAB_WITH_CUDA" models/*.cpp bench/*.cpp))
@@ -24,7 +24,7 @@ extra=(); [ "$torch_inc" = /usr/include ] || extra=(-isystem "$torch_inc")  # /u
 rc=0
 for f in "${files[@]}"; do
   if g++ -std=c++17 -fsyntax-only -D_GLIBCXX_USE_CXX11_ABI=1 -DSSMLAB_WITH_CUDA=1 -I. -Icommon/include -isystem "$torch_inc/torch/csrc/api/include" \
-       "${extra[@]}" -isystem "$cuda/include" -isystem "$stub" "$f"; then
+       "${extra[@]}" -isystem "$cuda/include" -isystem "$standin" "$f"; then
     echo "check-cuda-bindings: $f ok"
   else
     echo "check-cuda-bindings: $f FAILED" >&2; rc=1

@@ -14,21 +14,24 @@ set +e
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" "$@")
 rc=$?
 set -e
+# extra_check NAME SKIP_CODE WHY_SKIPPED COMMAND...: runs one check after ctest; its exit SKIP_CODE means
+# "cannot run here" (a loud warning), any other non-zero exit fails the suite.
+extra_check() {
+  local name=$1 skip=$2 why=$3 r; shift 3
+  set +e; "$@"; r=$?; set -e
+  if [ $r -eq "$skip" ]; then
+    echo "[test] WARNING: $name SKIPPED ($why; see above)" >&2
+  elif [ $r -ne 0 ]; then
+    echo "[test] $name FAILED ($*)" >&2
+    rc=1
+  fi
+}
 # Fuzz corpus replay (docs/reliability.md, "Fuzzing"): every committed input of tests/fuzz/corpus
 # and tests/fuzz/regressions once through its libFuzzer target under ASan + UBSan, built in
 # build-fuzz/ with clang++ (~3 min on 2 cores the first time). Only with the full suite (no ctest
 # arguments); SSMLAB_FUZZ_REPLAY=0 skips it. Without clang/libFuzzer it is skipped, loudly.
 if [ $# -eq 0 ] && [ "${SSMLAB_FUZZ_REPLAY:-1}" != 0 ]; then
-  set +e
-  ./scripts/fuzz.sh --replay
-  frc=$?
-  set -e
-  if [ $frc -eq 77 ]; then
-    echo "[test] WARNING: fuzz corpus replay SKIPPED (no clang++ with libFuzzer; see above)" >&2
-  elif [ $frc -ne 0 ]; then
-    echo "[test] fuzz corpus replay FAILED (scripts/fuzz.sh --replay)" >&2
-    rc=1
-  fi
+  extra_check "fuzz corpus replay" 77 "no clang++ with libFuzzer" ./scripts/fuzz.sh --replay
 else
   echo "[test] fuzz corpus replay not run (ctest arguments given, or SSMLAB_FUZZ_REPLAY=0): scripts/fuzz.sh --replay"
 fi
@@ -37,15 +40,6 @@ fi
 # that breaks it fails CI instead of a GPU call. Only with the full suite; without those headers it is skipped,
 # loudly (exit 2).
 if [ $# -eq 0 ]; then
-  set +e
-  ./scripts/check-cuda-bindings.sh
-  crc=$?
-  set -e
-  if [ $crc -eq 2 ]; then
-    echo "[test] WARNING: CUDA binding type-check SKIPPED (no CUDA or c10/cuda headers; see above)" >&2
-  elif [ $crc -ne 0 ]; then
-    echo "[test] CUDA binding type-check FAILED (scripts/check-cuda-bindings.sh)" >&2
-    rc=1
-  fi
+  extra_check "CUDA binding type-check" 2 "no CUDA or c10/cuda headers" ./scripts/check-cuda-bindings.sh
 fi
 exit $rc
