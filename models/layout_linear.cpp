@@ -1,7 +1,7 @@
 // layout_linear.cpp — the batched-GEMM projection between (B, L, C) and (B, C, L) (layout_linear.h).
 #include "models/layout_linear.h"
+#include "models/torch_util.h"
 
-#include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <stdexcept>
@@ -19,11 +19,7 @@ using torch::autograd::tensor_list;
 // The dtype the product runs in: CUDA autocast's when it is on for x's device, else the promoted one.
 at::ScalarType compute_dtype(const Tensor& x, const Tensor& w) {
   if (x.is_cuda() && x.scalar_type() != at::kDouble) {  // autocast leaves fp64 alone
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    if (at::autocast::is_autocast_enabled(at::kCUDA)) return at::autocast::get_autocast_dtype(at::kCUDA);
-#else
-    if (at::autocast::is_enabled()) return at::autocast::get_autocast_gpu_dtype();
-#endif
+    if (auto dtype = cuda_autocast_dtype()) return *dtype;
   }
   return at::promote_types(x.scalar_type(), w.scalar_type());
 }

@@ -98,6 +98,15 @@ AutocastGuard::~AutocastGuard() {
 #endif
 }
 
+std::optional<at::ScalarType> cuda_autocast_dtype() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  if (at::autocast::is_autocast_enabled(at::kCUDA)) return at::autocast::get_autocast_dtype(at::kCUDA);
+#else
+  if (at::autocast::is_enabled()) return at::autocast::get_autocast_gpu_dtype();
+#endif
+  return std::nullopt;
+}
+
 RngState get_rng_state() {
   RngState s;
   {

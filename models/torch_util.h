@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
@@ -50,6 +51,10 @@ class AutocastGuard {
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kHalf;
 };
+
+// The dtype CUDA autocast casts to while it is enabled on this thread, nullopt while it is off (the
+// version-dependent API read in one place, beside AutocastGuard; models/layout_linear.cpp uses it).
+std::optional<at::ScalarType> cuda_autocast_dtype();
 
 // Random-number-generator states (CPU + the current CUDA device if any), for checkpoints.
 struct RngState {
